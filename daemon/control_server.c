@@ -1,0 +1,717 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * control_server.c - the Varlink control socket.
+ *
+ * One thread owns the listening socket and every client connection and
+ * multiplexes them with poll(); all socket I/O is non-blocking, so a
+ * client that stops reading or writing costs a buffer, never a stall.
+ * The wire format lives in libswapdev/protocol.c; this file only moves
+ * bytes, checks permissions and calls into the store.
+ *
+ * Limits: MAX_CLIENTS connections (further ones wait in the listen
+ * backlog), PROTO_MAX_MESSAGE bytes per message (longer ones get an error
+ * and the connection closes), TX_MAX bytes of unsent replies, and
+ * CLIENT_TIMEOUT_MS without a complete message (slow or silent clients
+ * are dropped).
+ *
+ * Permissions come from SO_PEERCRED at accept: root may do everything;
+ * members of control.group may read (GetStats, GetConfig, GetStatus);
+ * anyone who can connect may ask for GetInfo/GetInterfaceDescription.
+ * The socket itself is 0660 root:control.group (0600 without the group).
+ *
+ * Flush runs in its own thread (a flush writes gigabytes); it publishes
+ * progress in atomics and wakes this thread through an eventfd, and this
+ * thread alone talks to the waiting client. A client that disappears does
+ * not stop the flush: the pages it moved are safely on disk either way.
+ */
+#include <grp.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "common.h"
+#include "control_server.h"
+#include "daemon.h"
+#include "log.h"
+#include "protocol.h"
+
+#define MAX_CLIENTS 128
+#define LISTEN_BACKLOG 128
+#define CLIENT_TIMEOUT_MS 30000
+#define TX_MAX (1u << 20)
+#define PROGRESS_INTERVAL_MS 200
+
+struct client {
+	int fd;
+	uint64_t id;
+	bool can_read, can_write;
+	char *rx;
+	size_t rx_len;
+	char *tx;
+	size_t tx_len, tx_cap;
+	uint64_t last_progress_ms;
+	bool close_after_send;
+	bool waits_flush;    /* a Flush reply is owed to this client */
+	bool flush_more;     /* ... and it accepts progress replies */
+	uint64_t last_reported;
+};
+
+struct flush_job {
+	pthread_t thread;
+	bool running;		/* a flush thread exists (join pending) */
+	uint64_t client_id;	/* who asked; 0 when nobody waits */
+	struct store *store;
+	struct store_flush_request request;
+	int wake_fd;
+	/* Published by the flush thread. */
+	uint64_t done_pages, total_pages;
+	int64_t result;
+	bool finished;
+};
+
+struct control_server {
+	struct daemon *daemon;
+	int listen_fd;
+	int wake_fd; /* eventfd: stop request or flush progress */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	pthread_t thread;
+	bool thread_running;
+	bool stop;
+	gid_t group_gid;
+	bool group_exists;
+	struct client clients[MAX_CLIENTS];
+	unsigned nr_clients;
+	uint64_t next_client_id;
+	struct flush_job flush;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void wake(int fd)
+{
+	uint64_t one = 1;
+
+	/* The counter cannot overflow in practice; a failed wake is retried by the poll timeout. */
+	if (write(fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+static bool user_in_group(uid_t uid, gid_t gid)
+{
+	char buf[4096];
+	struct passwd pw, *pwp = NULL;
+	gid_t groups[256];
+	int n = (int)ARRAY_SIZE(groups);
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
+		return false;
+	if (pw.pw_gid == gid)
+		return true;
+	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+static void client_close(struct control_server *srv, struct client *c)
+{
+	if (srv->flush.client_id == c->id)
+		srv->flush.client_id = 0;
+	close(c->fd);
+	free(c->rx);
+	free(c->tx);
+	*c = (struct client){ .fd = -1 };
+	srv->nr_clients--;
+}
+
+/* Queue a wire message (takes ownership of msg). False: client dropped. */
+static bool client_queue(struct control_server *srv, struct client *c, char *msg, size_t size)
+{
+	if (!msg)
+		return false;
+	if (c->tx_len + size > TX_MAX) {
+		free(msg);
+		return false;
+	}
+	if (c->tx_len + size > c->tx_cap) {
+		size_t cap = MAX(c->tx_cap * 2, c->tx_len + size);
+		char *tx = realloc(c->tx, cap);
+
+		if (!tx) {
+			free(msg);
+			return false;
+		}
+		c->tx = tx;
+		c->tx_cap = cap;
+	}
+	memcpy(c->tx + c->tx_len, msg, size);
+	c->tx_len += size;
+	free(msg);
+	return true;
+}
+
+static int client_send(struct client *c)
+{
+	while (c->tx_len > 0) {
+		ssize_t n = send(c->fd, c->tx, c->tx_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		memmove(c->tx, c->tx + n, c->tx_len - (size_t)n);
+		c->tx_len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void *flush_thread(void *arg);
+
+static bool flush_progress(void *opaque, uint64_t done, uint64_t total)
+{
+	struct flush_job *job = opaque;
+
+	__atomic_store_n(&job->done_pages, done, __ATOMIC_RELAXED);
+	__atomic_store_n(&job->total_pages, total, __ATOMIC_RELAXED);
+	wake(job->wake_fd);
+	return true;
+}
+
+static void *flush_thread(void *arg)
+{
+	struct flush_job *job = arg;
+	int64_t r = store_flush(job->store, &job->request);
+
+	__atomic_store_n(&job->result, r, __ATOMIC_RELAXED);
+	__atomic_store_n(&job->finished, true, __ATOMIC_RELEASE);
+	wake(job->wake_fd);
+	return NULL;
+}
+
+static int start_flush(struct control_server *srv, struct client *c,
+		       const struct proto_request *req, char **msg, size_t *size)
+{
+	struct flush_job *job = &srv->flush;
+	int r;
+
+	if (job->running)
+		return proto_build_failed("a flush is already running; wait for it to finish", msg,
+					  size);
+	*job = (struct flush_job){
+		.store = srv->daemon->store,
+		.wake_fd = srv->wake_fd,
+		.client_id = c->id,
+		.request = { .idle_seconds = req->flush.idle_seconds,
+			     .limit_bytes = req->flush.limit_bytes,
+			     .progress = flush_progress },
+	};
+	job->request.opaque = job;
+	r = -pthread_create(&job->thread, NULL, flush_thread, job);
+	if (r < 0)
+		return proto_build_failed("cannot start the flush thread", msg, size);
+	job->running = true;
+	c->waits_flush = true;
+	c->flush_more = req->more;
+	c->last_reported = UINT64_MAX;
+	*msg = NULL; /* replies come from poll_flush() */
+	return 0;
+}
+
+/* Send progress and the final result of a running flush to its client. */
+static void poll_flush(struct control_server *srv)
+{
+	struct flush_job *job = &srv->flush;
+	struct client *c = NULL;
+	bool finished;
+	char *msg = NULL;
+	size_t size = 0;
+	int64_t result;
+
+	if (!job->running)
+		return;
+	for (unsigned i = 0; i < MAX_CLIENTS && job->client_id; i++)
+		if (srv->clients[i].fd >= 0 && srv->clients[i].id == job->client_id)
+			c = &srv->clients[i];
+	finished = __atomic_load_n(&job->finished, __ATOMIC_ACQUIRE);
+	if (c && c->flush_more && !finished) {
+		uint64_t done = __atomic_load_n(&job->done_pages, __ATOMIC_RELAXED);
+
+		if (done != c->last_reported &&
+		    proto_build_flush_progress(done, __atomic_load_n(&job->total_pages,
+								     __ATOMIC_RELAXED),
+					       &msg, &size) == 0) {
+			c->last_reported = done;
+			if (!client_queue(srv, c, msg, size))
+				client_close(srv, c), c = NULL;
+		}
+	}
+	if (!finished)
+		return;
+	pthread_join(job->thread, NULL);
+	job->running = false;
+	result = job->result;
+	if (result >= 0)
+		log_info("flush wrote %" PRId64 " pages back to disk", result);
+	else
+		log_error_errno((int)result, "flush failed");
+	if (!c)
+		return;
+	c->waits_flush = false;
+	if (result >= 0)
+		proto_build_flush_result((uint64_t)result, &msg, &size);
+	else if (result == -ENODEV)
+		proto_build_error(PROTO_ERROR_NO_DISK_TIER, NULL, &msg, &size);
+	else
+		proto_build_failed(strerror((int)-result), &msg, &size);
+	if (!client_queue(srv, c, msg, size))
+		client_close(srv, c);
+}
+
+static int build_stats(struct control_server *srv, char **msg, size_t *size)
+{
+	struct daemon *d = srv->daemon;
+	struct latency_hist rh, wh;
+	struct store_stats st;
+	struct timespec now;
+	struct proto_stats_input in;
+
+	store_get_stats(d->store, &st);
+	store_get_latency(d->store, &rh, &wh);
+	clock_gettime(CLOCK_REALTIME, &now);
+	in = (struct proto_stats_input){
+		.stats = &st,
+		.read_latency_us = { latency_percentile(&rh, 0.5), latency_percentile(&rh, 0.99),
+				     latency_percentile(&rh, 0.999) },
+		.write_latency_us = { latency_percentile(&wh, 0.5), latency_percentile(&wh, 0.99),
+				      latency_percentile(&wh, 0.999) },
+		.uptime_seconds = (uint64_t)(now.tv_sec - d->started.tv_sec),
+		.config = &d->config,
+	};
+	return proto_build_stats_reply(&in, msg, size);
+}
+
+static int build_status(struct control_server *srv, char **msg, size_t *size)
+{
+	struct daemon *d = srv->daemon;
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return proto_build_status_reply(
+		&(struct proto_status){
+			.state = "running",
+			.device = d->file_path,
+			.loop_device = d->loop.fd >= 0 ? d->loop.path : NULL,
+			.swap_active = d->swap_active,
+			.uptime_seconds = (uint64_t)(now.tv_sec - d->started.tv_sec),
+			.version = SWAPDEV_VERSION,
+		},
+		msg, size);
+}
+
+/* Push the runtime key's new value from config into the store. */
+static int apply_runtime_key(struct daemon *d, const char *key)
+{
+	const struct swapdev_config *c = &d->config;
+
+	if (strcmp(key, "pool.limit") == 0)
+		return store_set_pool_limit(d->store, c->pool_limit);
+	if (strcmp(key, "pool.compressor") == 0)
+		return store_set_codec(d->store, &c->compressor);
+	if (strcmp(key, "writeback.high_watermark") == 0 ||
+	    strcmp(key, "writeback.low_watermark") == 0)
+		return store_set_watermarks(d->store, c->high_watermark, c->low_watermark);
+	if (strcmp(key, "pool.exclusive_loads") == 0) {
+		store_set_exclusive_loads(d->store, c->exclusive_loads);
+		return 0;
+	}
+	if (strcmp(key, "writeback.idle_seconds") == 0) {
+		store_set_idle_seconds(d->store, c->idle_seconds);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int set_config(struct control_server *srv, const struct proto_request *req, char **msg,
+		      size_t *size)
+{
+	struct daemon *d = srv->daemon;
+	struct config_error error;
+	char old[256];
+	int r;
+
+	if (!config_key_is_runtime(req->set_config.key)) {
+		if (config_get(&d->config, req->set_config.key, old, sizeof(old)) == -ENOENT)
+			return proto_build_invalid_parameter("key", "unknown configuration key",
+							     msg, size);
+		return proto_build_not_runtime_tunable(req->set_config.key, msg, size);
+	}
+	pthread_mutex_lock(&d->config_lock);
+	r = config_get(&d->config, req->set_config.key, old, sizeof(old));
+	if (r == 0)
+		r = config_set(&d->config, req->set_config.key, req->set_config.value, &error);
+	if (r == 0) {
+		r = config_validate(&d->config, &error);
+		if (r == 0)
+			r = apply_runtime_key(d, req->set_config.key);
+		if (r < 0) {
+			if (r != -EINVAL || !error.message[0])
+				snprintf(error.message, sizeof(error.message),
+					 "%s=%s: rejected by the store: %s", req->set_config.key,
+					 req->set_config.value, strerror(-r));
+			config_set(&d->config, req->set_config.key, old, &(struct config_error){});
+		}
+	}
+	pthread_mutex_unlock(&d->config_lock);
+	if (r < 0)
+		return proto_build_invalid_parameter("value", error.message, msg, size);
+	log_notice("configuration changed: %s=%s (was %s)", req->set_config.key,
+		   req->set_config.value, old);
+	return proto_build_reply(NULL, false, msg, size);
+}
+
+/* Handle one complete message. False: drop the client. */
+static bool handle_message(struct control_server *srv, struct client *c, const char *text,
+			   size_t len)
+{
+	struct proto_request req;
+	struct proto_parse_error perr;
+	char *msg = NULL;
+	size_t size = 0;
+	int r;
+
+	r = proto_parse_request(text, len, &req, &perr);
+	if (r == -EINVAL) {
+		if (perr.oneway)
+			return true;
+		r = proto_build_parse_error(&perr, &msg, &size);
+		return r == 0 && client_queue(srv, c, msg, size);
+	}
+	if (r < 0)
+		return false; /* not a Varlink message: nothing sensible to answer */
+
+	if (req.method != PROTO_METHOD_GET_INFO &&
+	    req.method != PROTO_METHOD_GET_INTERFACE_DESCRIPTION &&
+	    (!c->can_read || (proto_method_changes_state(req.method) && !c->can_write))) {
+		r = proto_build_error(PROTO_ERROR_PERMISSION_DENIED, NULL, &msg, &size);
+		goto out;
+	}
+	switch (req.method) {
+	case PROTO_METHOD_GET_INFO:
+		r = proto_build_info_reply(SWAPDEV_VERSION, &msg, &size);
+		break;
+	case PROTO_METHOD_GET_INTERFACE_DESCRIPTION:
+		r = proto_build_description_reply(req.describe.interface, &msg, &size);
+		break;
+	case PROTO_METHOD_GET_STATS:
+		r = build_stats(srv, &msg, &size);
+		break;
+	case PROTO_METHOD_GET_STATUS:
+		r = build_status(srv, &msg, &size);
+		break;
+	case PROTO_METHOD_GET_CONFIG:
+		pthread_mutex_lock(&srv->daemon->config_lock);
+		r = proto_build_config_reply(&srv->daemon->config, req.get_config.key, &msg, &size);
+		pthread_mutex_unlock(&srv->daemon->config_lock);
+		if (r == -ENOENT)
+			r = proto_build_invalid_parameter("key", "unknown configuration key", &msg,
+							  &size);
+		break;
+	case PROTO_METHOD_SET_CONFIG:
+		r = set_config(srv, &req, &msg, &size);
+		break;
+	case PROTO_METHOD_FLUSH:
+		r = start_flush(srv, c, &req, &msg, &size);
+		break;
+	default:
+		r = proto_build_failed("method not implemented", &msg, &size);
+		break;
+	}
+out:
+	proto_request_done(&req);
+	if (r < 0)
+		return false;
+	if (!msg || req.oneway) {
+		free(msg);
+		return true;
+	}
+	return client_queue(srv, c, msg, size);
+}
+
+/* Read what is there and handle every complete message. False: drop. */
+static bool client_read(struct control_server *srv, struct client *c)
+{
+	size_t msg_len;
+	ssize_t n;
+	int r;
+
+	n = recv(c->fd, c->rx + c->rx_len, PROTO_MAX_MESSAGE + 1 - c->rx_len, MSG_DONTWAIT);
+	if (n == 0)
+		return false;
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	c->rx_len += (size_t)n;
+	while ((r = proto_frame(c->rx, c->rx_len, &msg_len)) == 1) {
+		/* One call at a time while a flush reply is owed: keep the rest queued. */
+		if (c->waits_flush)
+			return true;
+		if (!handle_message(srv, c, c->rx, msg_len))
+			return false;
+		memmove(c->rx, c->rx + msg_len + 1, c->rx_len - msg_len - 1);
+		c->rx_len -= msg_len + 1;
+		c->last_progress_ms = now_ms();
+	}
+	if (r == -EMSGSIZE) {
+		char *msg = NULL;
+		size_t size = 0;
+
+		if (proto_build_invalid_parameter("message", "message too large", &msg, &size) == 0)
+			client_queue(srv, c, msg, size);
+		c->close_after_send = true;
+		c->rx_len = 0;
+	}
+	return true;
+}
+
+static void accept_client(struct control_server *srv)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct client *c = NULL;
+	int fd;
+
+	fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	for (unsigned i = 0; i < MAX_CLIENTS; i++)
+		if (srv->clients[i].fd < 0) {
+			c = &srv->clients[i];
+			break;
+		}
+	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	*c = (struct client){
+		.fd = fd,
+		.id = ++srv->next_client_id,
+		.rx = malloc(PROTO_MAX_MESSAGE + 1),
+		.last_progress_ms = now_ms(),
+	};
+	if (!c->rx) {
+		close(fd);
+		c->fd = -1;
+		return;
+	}
+	srv->nr_clients++;
+	c->can_write = cred.uid == 0;
+	c->can_read = cred.uid == 0 ||
+		      (srv->group_exists && (cred.gid == srv->group_gid ||
+					     user_in_group(cred.uid, srv->group_gid)));
+}
+
+static void *server_thread(void *arg)
+{
+	struct control_server *srv = arg;
+	struct pollfd fds[MAX_CLIENTS + 2];
+	int idx[MAX_CLIENTS + 2];
+
+	while (!__atomic_load_n(&srv->stop, __ATOMIC_ACQUIRE)) {
+		nfds_t n = 0;
+		uint64_t now;
+		int timeout = 1000, r;
+
+		fds[n++] = (struct pollfd){ .fd = srv->wake_fd, .events = POLLIN };
+		fds[n++] = (struct pollfd){ .fd = srv->listen_fd,
+					    .events = srv->nr_clients < MAX_CLIENTS ? POLLIN : 0 };
+		for (unsigned i = 0; i < MAX_CLIENTS; i++) {
+			struct client *c = &srv->clients[i];
+
+			if (c->fd < 0)
+				continue;
+			idx[n] = (int)i;
+			fds[n++] = (struct pollfd){
+				.fd = c->fd,
+				.events = (short)((c->close_after_send ? 0 : POLLIN) |
+						  (c->tx_len ? POLLOUT : 0)),
+			};
+		}
+		if (srv->flush.running)
+			timeout = PROGRESS_INTERVAL_MS;
+		r = poll(fds, n, timeout);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(srv->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				break;
+		}
+		if (fds[1].revents & POLLIN)
+			accept_client(srv);
+		now = now_ms();
+		for (nfds_t k = 2; k < n; k++) {
+			struct client *c = &srv->clients[idx[k]];
+			bool keep = true;
+
+			if (c->fd < 0)
+				continue;
+			if (fds[k].revents & POLLIN)
+				keep = client_read(srv, c);
+			if (keep && (fds[k].revents & (POLLHUP | POLLERR)) && !(fds[k].revents & POLLIN))
+				keep = false;
+			if (keep && c->tx_len)
+				keep = client_send(c) == 0;
+			if (keep && c->close_after_send && c->tx_len == 0)
+				keep = false;
+			if (keep && !c->waits_flush && now - c->last_progress_ms > CLIENT_TIMEOUT_MS)
+				keep = false;
+			if (!keep)
+				client_close(srv, c);
+		}
+		poll_flush(srv);
+		/* Replies queued by poll_flush go out now rather than at the next wake-up. */
+		for (unsigned i = 0; i < MAX_CLIENTS; i++)
+			if (srv->clients[i].fd >= 0 && srv->clients[i].tx_len &&
+			    client_send(&srv->clients[i]) < 0)
+				client_close(srv, &srv->clients[i]);
+	}
+	return NULL;
+}
+
+/* Refuse to take over a socket another live daemon is serving. */
+static int claim_socket_path(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0)
+		return -EADDRINUSE;
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+int control_server_start(struct daemon *d, struct control_server **ret_server)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = d->config.control_socket;
+	struct control_server *srv;
+	struct group gr, *grp = NULL;
+	char buf[4096], dir[sizeof(sa.sun_path)];
+	char *slash;
+	int r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return log_error_errno(-ENAMETOOLONG, "control socket path %s", path);
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return log_error_errno(-ENOMEM, "control server");
+	srv->daemon = d;
+	srv->listen_fd = srv->wake_fd = -1;
+	for (unsigned i = 0; i < MAX_CLIENTS; i++)
+		srv->clients[i].fd = -1;
+	snprintf(srv->path, sizeof(srv->path), "%s", path);
+	if (getgrnam_r(d->config.control_group, &gr, buf, sizeof(buf), &grp) == 0 && grp) {
+		srv->group_exists = true;
+		srv->group_gid = gr.gr_gid;
+	} else {
+		log_notice("group %s does not exist: statistics are readable by root only",
+			   d->config.control_group);
+	}
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			r = log_error_errno(-errno, "cannot create %s", dir);
+			goto fail;
+		}
+	}
+	r = claim_socket_path(path);
+	if (r == -EADDRINUSE) {
+		log_error("%s is served by another process (is swapdevd already running?)", path);
+		goto fail;
+	}
+	if (r < 0) {
+		log_error_errno(r, "cannot use control socket path %s", path);
+		goto fail;
+	}
+	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (srv->listen_fd < 0 || srv->wake_fd < 0) {
+		r = log_error_errno(-errno, "cannot create the control socket");
+		goto fail;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (bind(srv->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = log_error_errno(-errno, "cannot bind control socket %s", path);
+		goto fail;
+	}
+	/* Tighten before listen(): nobody can connect in between. */
+	if (chmod(path, srv->group_exists ? 0660 : 0600) < 0 ||
+	    chown(path, 0, srv->group_exists ? srv->group_gid : 0) < 0 ||
+	    listen(srv->listen_fd, LISTEN_BACKLOG) < 0) {
+		r = log_error_errno(-errno, "cannot set up control socket %s", path);
+		unlink(path);
+		goto fail;
+	}
+	r = -pthread_create(&srv->thread, NULL, server_thread, srv);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the control thread");
+		unlink(path);
+		goto fail;
+	}
+	srv->thread_running = true;
+	*ret_server = srv;
+	return 0;
+fail:
+	control_server_stop(srv);
+	return r;
+}
+
+void control_server_stop(struct control_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->thread_running) {
+		__atomic_store_n(&srv->stop, true, __ATOMIC_RELEASE);
+		wake(srv->wake_fd);
+		pthread_join(srv->thread, NULL);
+		unlink(srv->path);
+	}
+	/* A flush in progress finishes its batch and stops at the next progress call. */
+	if (srv->flush.running)
+		pthread_join(srv->flush.thread, NULL);
+	for (unsigned i = 0; i < MAX_CLIENTS; i++)
+		if (srv->clients[i].fd >= 0)
+			client_close(srv, &srv->clients[i]);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	if (srv->wake_fd >= 0)
+		close(srv->wake_fd);
+	free(srv);
+}

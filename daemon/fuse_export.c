@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuse_export.c - the FUSE file system: one directory holding one file,
+ * "swap", whose bytes are the store. This is the only file that touches
+ * fuse_req_t: each handler turns the store's negative errno into a reply
+ * exactly once, at the end.
+ *
+ * The file is opened with direct_io, so the kernel passes the loop
+ * device's requests straight through (no page cache of ours on the
+ * reclaim path). Discards arrive as fallocate(PUNCH_HOLE|KEEP_SIZE).
+ * Requests are served by libfuse's multithreaded loop; each worker thread
+ * gets, on its first request, a store worker (codec contexts, scratch
+ * page) and a reply buffer of the largest request size, which are reused
+ * for every later request of that thread: no allocation per request.
+ *
+ * Only root can reach the mount (no allow_other; the file is 0600 and
+ * default_permissions makes the kernel check it).
+ */
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+#include <fuse3/fuse_lowlevel.h>
+#include <linux/falloc.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "daemon.h"
+#include "log.h"
+
+#define SWAP_INO 2
+/* Largest request the kernel sends with max_pages at its ceiling (256). */
+#define MAX_REQUEST (1u << 20)
+/* Threads serving requests: the loop device keeps many requests in flight,
+ * but with two cores more threads only add wake-ups. */
+#define MAX_THREADS 8
+#define ATTR_TIMEOUT 3600.0
+
+struct fuse_export {
+	struct daemon *daemon;
+	struct fuse_session *se;
+	pthread_t thread;
+	bool thread_running;
+	bool mounted;
+	pthread_key_t thread_key;
+	bool key_created;
+	int loop_result;
+	/* Request sizes in pages, log2 buckets, for tuning (debug log). */
+	uint64_t read_sizes[10], write_sizes[10];
+};
+
+struct thread_ctx {
+	struct store_worker *worker;
+	unsigned char *buf;
+};
+
+static void thread_ctx_free(void *p)
+{
+	struct thread_ctx *ctx = p;
+
+	store_worker_free(ctx->worker);
+	free(ctx->buf);
+	free(ctx);
+}
+
+static struct thread_ctx *thread_ctx_get(struct fuse_export *ex)
+{
+	struct thread_ctx *ctx = pthread_getspecific(ex->thread_key);
+
+	if (ctx)
+		return ctx;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return NULL;
+	ctx->buf = aligned_alloc(SWAPDEV_PAGE_SIZE, MAX_REQUEST);
+	if (!ctx->buf || store_worker_new(ex->daemon->store, &ctx->worker) < 0 ||
+	    pthread_setspecific(ex->thread_key, ctx) != 0) {
+		free(ctx->buf);
+		store_worker_free(ctx->worker);
+		free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+static void count_size(uint64_t *buckets, size_t size)
+{
+	unsigned pages = (unsigned)DIV_ROUND_UP(size, SWAPDEV_PAGE_SIZE), b = 0;
+
+	while (pages > 1 && b < 9) {
+		pages >>= 1;
+		b++;
+	}
+	counter_add(&buckets[b], 1);
+}
+
+static void fill_attr(struct fuse_export *ex, fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = 0;
+	st->st_gid = 0;
+	st->st_mtime = st->st_atime = st->st_ctime = ex->daemon->started.tv_sec;
+	if (ino == FUSE_ROOT_ID) {
+		st->st_mode = S_IFDIR | 0700;
+		st->st_nlink = 2;
+	} else {
+		st->st_mode = S_IFREG | 0600;
+		st->st_nlink = 1;
+		st->st_size = (off_t)ex->daemon->config.device_size;
+		st->st_blksize = SWAPDEV_PAGE_SIZE;
+		st->st_blocks = st->st_size / 512;
+	}
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	conn->max_write = MAX_REQUEST;
+	if (conn->capable & FUSE_CAP_ASYNC_DIO)
+		conn->want |= FUSE_CAP_ASYNC_DIO;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_export *ex = fuse_req_userdata(req);
+	struct fuse_entry_param e = { .ino = SWAP_INO,
+				      .attr_timeout = ATTR_TIMEOUT,
+				      .entry_timeout = ATTR_TIMEOUT };
+
+	if (parent != FUSE_ROOT_ID || strcmp(name, SWAPDEV_FILE_NAME) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fill_attr(ex, SWAP_INO, &e.attr);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fuse_export *ex = fuse_req_userdata(req);
+	struct stat st;
+
+	if (ino != FUSE_ROOT_ID && ino != SWAP_INO) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fill_attr(ex, ino, &st);
+	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+}
+
+/* The file's size and modes are fixed; only no-op changes are accepted. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct fuse_export *ex = fuse_req_userdata(req);
+	struct stat st;
+
+	fill_attr(ex, ino, &st);
+	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != st.st_size) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (ino != SWAP_INO) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fuse_export *ex = fuse_req_userdata(req);
+	uint64_t dev_size = ex->daemon->config.device_size, start, end;
+	struct thread_ctx *ctx;
+	ssize_t r;
+
+	if (off < 0 || (uint64_t)off >= dev_size || size == 0) {
+		fuse_reply_buf(req, NULL, 0); /* end of file */
+		return;
+	}
+	size = (size_t)MIN((uint64_t)size, dev_size - (uint64_t)off);
+	/* Unaligned reads are served from the covering sectors. */
+	start = (uint64_t)off & ~(uint64_t)(SWAPDEV_SECTOR_SIZE - 1);
+	end = ALIGN_UP((uint64_t)off + size, (uint64_t)SWAPDEV_SECTOR_SIZE);
+	if (end - start > MAX_REQUEST) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ctx = thread_ctx_get(ex);
+	if (!ctx) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	count_size(ex->read_sizes, size);
+	r = store_read(ctx->worker, ctx->buf, end - start, start);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_buf(req, (const char *)ctx->buf + ((uint64_t)off - start), size);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fuse_export *ex = fuse_req_userdata(req);
+	uint64_t dev_size = ex->daemon->config.device_size;
+	struct thread_ctx *ctx;
+	ssize_t r;
+
+	/* A block device takes whole sectors inside the device, nothing else. */
+	if (off < 0 || (uint64_t)off % SWAPDEV_SECTOR_SIZE || size % SWAPDEV_SECTOR_SIZE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((uint64_t)off >= dev_size || size > dev_size - (uint64_t)off) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
+	ctx = thread_ctx_get(ex);
+	if (!ctx) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	count_size(ex->write_sizes, size);
+	r = store_write(ctx->worker, buf, size, (uint64_t)off);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_write(req, (size_t)r);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct fuse_export *ex = fuse_req_userdata(req);
+	uint64_t dev_size = ex->daemon->config.device_size, start, end;
+	struct thread_ctx *ctx;
+	int r;
+
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	/* Plain allocation inside the file: every slot always has a home. */
+	if (mode == 0) {
+		fuse_reply_err(req, (uint64_t)off + (uint64_t)len <= dev_size ? 0 : EFBIG);
+		return;
+	}
+	if (mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	ctx = thread_ctx_get(ex);
+	if (!ctx) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* A hole past the end changes nothing; partial sectors are not holes. */
+	start = ALIGN_UP((uint64_t)off, (uint64_t)SWAPDEV_SECTOR_SIZE);
+	end = MIN((uint64_t)off + (uint64_t)len, dev_size) & ~(uint64_t)(SWAPDEV_SECTOR_SIZE - 1);
+	r = start < end ? store_discard(ctx->worker, start, end - start) : 0;
+	fuse_reply_err(req, -r);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+/* Nothing is cached: every completed write already has its home. */
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (ino != FUSE_ROOT_ID)
+		fuse_reply_err(req, ENOTDIR);
+	else
+		fuse_reply_open(req, fi);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	static const struct {
+		const char *name;
+		fuse_ino_t ino;
+		mode_t mode;
+	} entries[] = {
+		{ ".", FUSE_ROOT_ID, S_IFDIR },
+		{ "..", FUSE_ROOT_ID, S_IFDIR },
+		{ SWAPDEV_FILE_NAME, SWAP_INO, S_IFREG },
+	};
+	char buf[512];
+	size_t used = 0;
+
+	for (size_t i = (size_t)MAX(off, 0); i < ARRAY_SIZE(entries); i++) {
+		struct stat st = { .st_ino = entries[i].ino, .st_mode = entries[i].mode };
+		size_t n = fuse_add_direntry(req, buf + used, MIN(size, sizeof(buf)) - used,
+					     entries[i].name, &st, (off_t)i + 1);
+
+		if (n > MIN(size, sizeof(buf)) - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fuse_export *ex = fuse_req_userdata(req);
+	struct statvfs st = {
+		.f_bsize = SWAPDEV_PAGE_SIZE,
+		.f_frsize = SWAPDEV_PAGE_SIZE,
+		.f_blocks = ex->daemon->config.device_size / SWAPDEV_PAGE_SIZE,
+		.f_files = 2,
+		.f_namemax = 255,
+	};
+
+	fuse_reply_statfs(req, &st);
+}
+
+static const struct fuse_lowlevel_ops export_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.fallocate = op_fallocate,
+	.flush = op_flush,
+	.fsync = op_fsync,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.statfs = op_statfs,
+};
+
+static void *loop_thread(void *arg)
+{
+	struct fuse_export *ex = arg;
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+
+	if (!cfg) {
+		ex->loop_result = -ENOMEM;
+		return NULL;
+	}
+	fuse_loop_cfg_set_max_threads(cfg, MAX_THREADS);
+	fuse_loop_cfg_set_idle_threads(cfg, MAX_THREADS);
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	ex->loop_result = fuse_session_loop_mt(ex->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return NULL;
+}
+
+int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
+{
+	char *argv[] = { "swapdevd", "-o", "default_permissions,fsname=swapdev,subtype=swapdev",
+			 d->debug ? "-d" : NULL, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(d->debug ? 4 : 3, argv);
+	struct fuse_export *ex;
+	int r;
+
+	ex = calloc(1, sizeof(*ex));
+	if (!ex)
+		return -ENOMEM;
+	ex->daemon = d;
+	r = -pthread_key_create(&ex->thread_key, thread_ctx_free);
+	if (r < 0)
+		goto fail;
+	ex->key_created = true;
+	ex->se = fuse_session_new(&args, &export_ops, sizeof(export_ops), ex);
+	if (!ex->se) {
+		r = -EINVAL;
+		log_error("cannot create the FUSE session (is /dev/fuse available?)");
+		goto fail;
+	}
+	if (fuse_session_mount(ex->se, d->config.mountpoint) != 0) {
+		r = -EIO;
+		log_error("cannot mount FUSE on %s (see the message above)", d->config.mountpoint);
+		goto fail;
+	}
+	ex->mounted = true;
+	r = -pthread_create(&ex->thread, NULL, loop_thread, ex);
+	if (r < 0)
+		goto fail;
+	ex->thread_running = true;
+	*ret_export = ex;
+	return 0;
+fail:
+	fuse_export_stop(ex);
+	return r;
+}
+
+static void log_sizes(const char *what, const uint64_t *buckets)
+{
+	char line[256];
+	size_t used = 0;
+
+	for (unsigned b = 0; b < 10; b++)
+		used += (size_t)snprintf(line + used, sizeof(line) - used, " %uK:%" PRIu64,
+					 4u << b, counter_read(&buckets[b]));
+	log_debug("%s request sizes (pages, log2 buckets):%s", what, line);
+}
+
+void fuse_export_stop(struct fuse_export *ex)
+{
+	if (!ex)
+		return;
+	if (ex->se) {
+		fuse_session_exit(ex->se);
+		if (ex->mounted)
+			fuse_session_unmount(ex->se);
+	}
+	if (ex->thread_running)
+		pthread_join(ex->thread, NULL);
+	if (ex->se)
+		fuse_session_destroy(ex->se);
+	log_sizes("read", ex->read_sizes);
+	log_sizes("write", ex->write_sizes);
+	if (ex->key_created)
+		pthread_key_delete(ex->thread_key);
+	free(ex);
+}

@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - swapdevd: configuration, start-up, the signal loop, shutdown.
+ *
+ * Start-up order matters because the daemon ends up on the kernel's
+ * memory-reclaim path: memory is locked and the I/O-flusher flag set
+ * before anything else allocates; the store (with its disk tier
+ * preallocated) exists before the FUSE file appears; the FUSE loop runs
+ * before the loop device is attached (attaching reads the file); swapon
+ * comes last and READY=1 only after it. Shutdown runs the other way, and
+ * a failed swapoff (the kernel has nowhere to put the pages) keeps the
+ * daemon serving: it never exits while the kernel still swaps on it.
+ *
+ * Signals are taken synchronously from a signalfd in the main thread, so
+ * no handler runs on a thread that might be serving the kernel.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "common.h"
+#include "control_server.h"
+#include "daemon.h"
+#include "log.h"
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+
+#define STATUS_INTERVAL_MS 10000
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: swapdevd [OPTIONS]\n"
+		"Compressed swap tier: exports a swap file through FUSE and swaps on it.\n"
+		"\n"
+		"  -c, --config PATH        configuration file (default %s;\n"
+		"                           built-in defaults when it does not exist)\n"
+		"  -s, --set SECTION.KEY=VALUE\n"
+		"                           override one key (repeatable; wins over the file)\n"
+		"  -f, --foreground         stay in the foreground (swapdevd never forks;\n"
+		"                           accepted for scripts that pass it)\n"
+		"  -n, --no-activate        export the file only and print the commands that\n"
+		"                           attach a loop device and enable swap by hand\n"
+		"      --check-config       validate the configuration and exit\n"
+		"  -d, --debug              debug messages, FUSE request trace\n"
+		"  -h, --help               this text\n"
+		"  -V, --version            version\n"
+		"\n"
+		"Stop with SIGTERM or Ctrl-C: swapoff, loop detach, unmount, exit 0.\n"
+		"See swapdevd(8) and swapdevd.conf(5).\n",
+		SWAPDEV_DEFAULT_CONFIG_PATH);
+}
+
+struct options {
+	const char *config_path;
+	bool config_explicit;
+	char **sets;
+	size_t n_sets;
+	bool no_activate, check_only;
+};
+
+/* Returns 0 to go on, 1 to exit 0 (help/version), -EINVAL for a usage error. */
+static int parse_options(int argc, char **argv, struct daemon *d, struct options *o)
+{
+	enum { OPT_CHECK = 0x100 };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "no-activate", no_argument, NULL, 'n' },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	int c;
+
+	o->config_path = SWAPDEV_DEFAULT_CONFIG_PATH;
+	o->sets = calloc((size_t)argc, sizeof(char *));
+	if (!o->sets)
+		return -ENOMEM;
+	while ((c = getopt_long(argc, argv, "c:s:fndhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config_path = optarg;
+			o->config_explicit = true;
+			break;
+		case 's':
+			o->sets[o->n_sets++] = optarg;
+			break;
+		case 'f':
+			d->foreground = true;
+			break;
+		case 'n':
+			o->no_activate = true;
+			break;
+		case OPT_CHECK:
+			o->check_only = true;
+			break;
+		case 'd':
+			d->debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'V':
+			printf("swapdevd %s\n", SWAPDEV_VERSION);
+			return 1;
+		default:
+			fprintf(stderr, "Try 'swapdevd --help'.\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "swapdevd: unexpected argument '%s'\nTry 'swapdevd --help'.\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Returns 0, -EINVAL (message printed) or -errno. */
+static int load_config(struct daemon *d, const struct options *o)
+{
+	struct config_error error;
+	int r;
+
+	r = config_init(&d->config);
+	if (r < 0)
+		return r;
+	r = config_load_file(&d->config, o->config_path, &error);
+	if (r == -ENOENT && !o->config_explicit) {
+		log_info("%s not found: running on the built-in defaults", o->config_path);
+	} else if (r == -ENOENT) {
+		log_error("cannot read configuration %s: No such file or directory",
+			  o->config_path);
+		return r;
+	} else if (r < 0) {
+		log_error("%s", error.message);
+		return r;
+	} else {
+		d->config_path = o->config_path;
+	}
+	for (size_t i = 0; i < o->n_sets; i++) {
+		char *eq = strchr(o->sets[i], '=');
+
+		if (!eq) {
+			log_error("--set %s: expected SECTION.KEY=VALUE", o->sets[i]);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		r = config_set(&d->config, o->sets[i], eq + 1, &error);
+		*eq = '=';
+		if (r < 0) {
+			log_error("%s", error.message);
+			return r;
+		}
+	}
+	r = config_validate(&d->config, &error);
+	if (r < 0)
+		log_error("%s", error.message);
+	return r;
+}
+
+/* Create a directory (and missing parents) root-only; existing ones stay. */
+static int make_dirs(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int parent_dir(const char *path, char *buf, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash)
+		return -EINVAL;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= size)
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+/* The daemon is on the reclaim path: nothing of it may be swapped out,
+ * and its own writes must not wait on the reclaim they serve. */
+static void prepare_for_reclaim(void)
+{
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+		log_warning_errno(-errno, "mlockall failed; the daemon's memory can be swapped "
+					  "out under pressure (raise LimitMEMLOCK / RLIMIT_MEMLOCK)");
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
+		log_warning_errno(-errno, "prctl(PR_SET_IO_FLUSHER) failed; allocations may "
+					  "recurse into reclaim (needs CAP_SYS_RESOURCE)");
+}
+
+static int open_store(struct daemon *d)
+{
+	const struct swapdev_config *c = &d->config;
+	struct store_config sc = {
+		.size = c->device_size,
+		.pool_limit = c->pool_limit,
+		.pool_max = MAX(config_ram_bytes(), c->pool_limit),
+		.codec = c->compressor,
+		.same_filled = c->same_filled,
+		.reject_threshold = c->reject_threshold,
+		.incompressible_to_pool = c->incompressible_to_pool,
+		.exclusive_loads = c->exclusive_loads,
+		.backing_path = c->backing_file,
+		.high_watermark = c->high_watermark,
+		.low_watermark = c->low_watermark,
+		.idle_seconds = c->idle_seconds,
+	};
+	char dir[4096];
+	int r;
+
+	r = parent_dir(c->backing_file, dir, sizeof(dir));
+	if (r == 0)
+		r = make_dirs(dir);
+	if (r < 0)
+		return log_error_errno(r, "cannot create the directory of %s", c->backing_file);
+	r = store_new(&sc, &d->store);
+	if (r == -ENOSPC)
+		return log_error_errno(r, "cannot preallocate the backing file %s (%" PRIu64
+					  " MiB): the file system is too small; set "
+					  "writeback.backing_file to a larger one",
+				       c->backing_file, c->device_size >> 20);
+	if (r == -ELOOP)
+		return log_error_errno(r, "refusing backing file %s: it is a symbolic link",
+				       c->backing_file);
+	if (r == -EINVAL || r == -EISDIR)
+		return log_error_errno(r, "refusing backing file %s: it must be a regular file on "
+					  "a file system that supports O_DIRECT (not tmpfs)",
+				       c->backing_file);
+	if (r < 0)
+		return log_error_errno(r, "cannot set up the store with backing file %s",
+				       c->backing_file);
+	r = store_start_writeback(d->store);
+	if (r < 0)
+		return log_error_errno(r, "cannot start the writeback thread");
+	return 0;
+}
+
+static int activate_swap(struct daemon *d)
+{
+	char uuid_text[ACTIVATE_UUID_STRING_MAX];
+	uint8_t uuid[ACTIVATE_UUID_SIZE];
+	int fd, r;
+
+	fd = open(d->file_path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return log_error_errno(-errno, "cannot open %s", d->file_path);
+	r = activate_write_swap_header(fd, d->config.device_size, uuid);
+	close(fd);
+	if (r < 0)
+		return log_error_errno(r, "cannot write the swap signature to %s", d->file_path);
+	activate_uuid_to_string(uuid, uuid_text);
+
+	r = activate_loop_attach(d->file_path, &d->loop);
+	if (r < 0)
+		return log_error_errno(r, "cannot attach a loop device to %s", d->file_path);
+	if (!d->loop.direct_io)
+		log_warning("%s does not use direct I/O: pages pass through the page cache",
+			    d->loop.path);
+	r = activate_swapon(d->loop.path, d->config.priority, d->config.discard);
+	if (r < 0) {
+		log_error_errno(r, "swapon %s failed", d->loop.path);
+		activate_loop_detach(&d->loop);
+		return r;
+	}
+	d->swap_active = true;
+	log_info("swap active on %s (%s, %" PRIu64 " MiB, priority %d, UUID %s)", d->loop.path,
+		 d->file_path, d->config.device_size >> 20, d->config.priority, uuid_text);
+	return 0;
+}
+
+static int deactivate_swap(struct daemon *d)
+{
+	int r;
+
+	if (d->swap_active) {
+		sd_notify(0, "STOPPING=1\nSTATUS=swapoff in progress");
+		log_info("swapoff %s", d->loop.path);
+		r = activate_swapoff(d->loop.path);
+		if (r < 0) {
+			log_error_errno(r, "swapoff %s failed; still serving it. Free memory or add "
+					   "swap elsewhere, then stop swapdevd again",
+					d->loop.path);
+			sd_notifyf(0, "STATUS=swapoff failed (%s); still serving %s", strerror(-r),
+				   d->loop.path);
+			return r;
+		}
+		d->swap_active = false;
+	}
+	if (d->loop.fd >= 0) {
+		r = activate_loop_detach(&d->loop);
+		if (r < 0)
+			log_warning_errno(r, "detaching %s failed", d->loop.path);
+	}
+	return 0;
+}
+
+static void print_manual_commands(const struct daemon *d)
+{
+	printf("swapdevd: exported %s (%" PRIu64 " bytes); swap is not active.\n"
+	       "The kernel refuses swapon on a FUSE file (EINVAL: FUSE has no bmap/swap_activate),\n"
+	       "so attach it to a loop device with direct I/O and swap on that:\n"
+	       "\n"
+	       "  loop=$(losetup --direct-io=on --sector-size 4096 -f --show %s)\n"
+	       "  mkswap \"$loop\"\n"
+	       "  swapon --discard --priority %d \"$loop\"\n"
+	       "\n"
+	       "and before stopping swapdevd:\n"
+	       "\n"
+	       "  swapoff \"$loop\" && losetup -d \"$loop\"\n",
+	       d->file_path, d->config.device_size, d->file_path, d->config.priority);
+	fflush(stdout);
+}
+
+static void notify_status(struct daemon *d)
+{
+	struct store_stats st;
+	double ratio;
+
+	store_get_stats(d->store, &st);
+	ratio = st.compr_bytes ? (double)(st.pool_slots * SWAPDEV_PAGE_SIZE) / (double)st.compr_bytes
+			       : 0.0;
+	sd_notifyf(0,
+		   "STATUS=%s%s: %" PRIu64 "/%" PRIu64 " MiB used (same %" PRIu64 ", pool %" PRIu64
+		   ", disk %" PRIu64 " slots), pool %" PRIu64 "/%" PRIu64 " MiB, ratio %.2f",
+		   d->swap_active ? "swap on " : "exported ",
+		   d->swap_active ? d->loop.path : d->file_path, st.orig_bytes >> 20,
+		   d->config.device_size >> 20, st.same_slots, st.pool_slots, st.disk_slots,
+		   st.pool_footprint_bytes >> 20, st.pool_limit_bytes >> 20, ratio);
+}
+
+/* Wait for SIGTERM/SIGINT; feed the watchdog and STATUS meanwhile. */
+static int run_signal_loop(struct daemon *d, int sfd)
+{
+	uint64_t watchdog_usec = 0;
+	int timeout_ms = STATUS_INTERVAL_MS;
+	struct signalfd_siginfo si;
+
+	if (sd_watchdog_enabled(0, &watchdog_usec) > 0)
+		timeout_ms = (int)MIN((uint64_t)STATUS_INTERVAL_MS, watchdog_usec / 2000);
+	for (;;) {
+		struct pollfd fds[1] = { { .fd = sfd, .events = POLLIN } };
+		int n = poll(fds, 1, timeout_ms);
+
+		if (n < 0 && errno != EINTR)
+			return log_error_errno(-errno, "poll failed");
+		if (watchdog_usec)
+			sd_notify(0, "WATCHDOG=1");
+		if (n <= 0) {
+			notify_status(d);
+			continue;
+		}
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: use 'swapdevctl config set' to change tunables at run time");
+			continue;
+		}
+		log_info("%s received, shutting down", strsignal((int)si.ssi_signo));
+		if (deactivate_swap(d) == 0)
+			return 0;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { .loop = ACTIVATE_LOOP_INIT };
+	struct options o = { 0 };
+	sigset_t mask;
+	int sfd = -1, r, status = 1;
+
+	log_setup(false);
+	r = parse_options(argc, argv, &d, &o);
+	if (r != 0) {
+		free(o.sets);
+		return r > 0 ? 0 : 2;
+	}
+	log_setup(d.debug);
+	pthread_mutex_init(&d.config_lock, NULL);
+	clock_gettime(CLOCK_REALTIME, &d.started);
+	if (load_config(&d, &o) < 0)
+		goto out;
+	if (o.check_only) {
+		printf("swapdevd: configuration %s is valid\n",
+		       d.config_path ? d.config_path : "(built-in defaults)");
+		status = 0;
+		goto out;
+	}
+	d.activate = d.config.activate && !o.no_activate;
+	if (geteuid() != 0) {
+		log_error("swapdevd must run as root (it mounts FUSE and calls swapon)");
+		goto out;
+	}
+
+	/* Block before any thread exists so that every thread inherits it. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		log_error_errno(-errno, "signalfd failed");
+		goto out;
+	}
+
+	prepare_for_reclaim();
+	if (open_store(&d) < 0)
+		goto out;
+	r = make_dirs(d.config.mountpoint);
+	if (r < 0) {
+		log_error_errno(r, "cannot create mount point %s", d.config.mountpoint);
+		goto out;
+	}
+	snprintf(d.file_path, sizeof(d.file_path), "%s/%s", d.config.mountpoint, SWAPDEV_FILE_NAME);
+	if (fuse_export_start(&d, &d.export) < 0)
+		goto out;
+	if (control_server_start(&d, &d.control) < 0)
+		goto out;
+	if (d.activate) {
+		if (activate_swap(&d) < 0)
+			goto out;
+	} else {
+		print_manual_commands(&d);
+	}
+	sd_notify(0, "READY=1");
+	notify_status(&d);
+	log_info("ready: %s exported, pool limit %" PRIu64 " MiB, backing file %s",
+		 d.file_path, d.config.pool_limit >> 20, d.config.backing_file);
+
+	if (run_signal_loop(&d, sfd) == 0)
+		status = 0;
+out:
+	/* Never unmount under an active swap area: the kernel would lose pages. */
+	if (deactivate_swap(&d) < 0) {
+		log_error("swap still active on %s: not exiting", d.loop.path);
+		while (run_signal_loop(&d, sfd) != 0)
+			;
+	}
+	control_server_stop(d.control);
+	fuse_export_stop(d.export);
+	store_free(d.store);
+	config_done(&d.config);
+	if (sfd >= 0)
+		close(sfd);
+	free(o.sets);
+	return status;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * common.h - small helpers shared by every libswapdev module.
+ *
+ * Error convention (systemd style): functions that can fail return int or
+ * ssize_t, >= 0 on success and -errno on failure. Output parameters are
+ * named ret_* and are left untouched on failure.
+ */
+#pragma once
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define SWAPDEV_PAGE_SHIFT 12
+#define SWAPDEV_PAGE_SIZE (1u << SWAPDEV_PAGE_SHIFT)
+#define SWAPDEV_SECTOR_SIZE 512u
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define DIV_ROUND_UP(n, d) (((n) + (d)-1) / (d))
+#define ALIGN_UP(n, a) (((n) + (a)-1) & ~((__typeof__(n))(a)-1))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Relaxed atomic counters: exact totals, no ordering implied. */
+#define counter_add(p, n) __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
+#define counter_read(p) __atomic_load_n((p), __ATOMIC_RELAXED)

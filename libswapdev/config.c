@@ -1,0 +1,1007 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.c - swapdevd configuration: defaults, INI file, --set, validation.
+ *
+ * One table (CONFIG_KEY_TABLE) describes every key: its name, the kind of
+ * value, the struct field, the accepted range and the default text. Every
+ * path goes through it: config_init applies the default texts through the
+ * same parser as the file and --set, config_get formats from it,
+ * config_validate re-checks the struct against it, config_keys[] is
+ * generated from it. A value passes two steps: parse (syntax, into a
+ * union key_value) and check (range); only then is it stored, so a
+ * rejected value never changes the struct.
+ *
+ * The INI reader is our own, not libinih. Debian builds libinih with
+ * INI_HANDLER_LINENO=0, so its callback does not see line numbers, and
+ * with settings that surprise an administrator: an indented line
+ * continues the previous value (INI_ALLOW_MULTILINE), lines are cut at
+ * 200 bytes (a long backing_file path would be split), '#' starts an
+ * inline comment but ';' does not, and parsing goes on after the first
+ * error. The grammar we need fits in one function: "[section]",
+ * "key = value", blank lines, and comments starting with '#' or ';' at
+ * the start of a line or after whitespace. It reads with getline (no line
+ * length limit), accepts CRLF and a UTF-8 byte order mark, refuses NUL
+ * bytes, and stops at the first error with "FILE:LINE: key: ...".
+ *
+ * A file is applied to a deep copy of the caller's config, which replaces
+ * the original only when every line was valid. Cross-key constraints
+ * (low < high watermark) are left to config_validate, because --set
+ * overrides given after the file may still repair them.
+ *
+ * No locking: the caller serializes access to a struct swapdev_config.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "common.h"
+#include "config.h"
+
+/*
+ * Default of pool.exclusive_loads: whether a slot the kernel has loaded
+ * leaves the pool once it has a copy on disk (SPEC section 3). The
+ * reference benchmark decides the shipped default; false until it has run.
+ */
+#define SWAPDEV_DEFAULT_EXCLUSIVE_LOADS false
+
+#define KiB (UINT64_C(1) << 10)
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+#define TiB (UINT64_C(1) << 40)
+
+#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define GROUP_NAME_MAX 32 /* useradd/groupadd limit */
+#define VALUE_TEXT_MAX 32 /* formatted non-string value: 20 digits + unit */
+#define VALUE_SHOWN_MAX 64 /* a bad value is quoted up to this many bytes */
+_Static_assert(CODEC_SPEC_MAX <= VALUE_TEXT_MAX, "codec text must fit a value buffer");
+
+enum key_kind {
+	KEY_SIZE,    /* uint64_t bytes: K/M/G/T suffix or % of RAM */
+	KEY_BOOL,    /* bool: yes/no, true/false, on/off, 1/0 */
+	KEY_INT,     /* int in [min, max] */
+	KEY_UINT,    /* uint32_t in [min, max] */
+	KEY_PERCENT, /* unsigned in [min, max], "90" or "90%" */
+	KEY_PATH,    /* char *, absolute, at most max bytes */
+	KEY_GROUP,   /* char *, group name or GID, at most max bytes */
+	KEY_CODEC,   /* struct codec_spec */
+	KEY_TIER,    /* bool incompressible_to_pool: "disk" or "pool" */
+};
+
+/* The C type of the struct field behind each kind, checked at compile time below. */
+#define KEY_CTYPE_SIZE uint64_t
+#define KEY_CTYPE_BOOL bool
+#define KEY_CTYPE_INT int
+#define KEY_CTYPE_UINT uint32_t
+#define KEY_CTYPE_PERCENT unsigned
+#define KEY_CTYPE_PATH char *
+#define KEY_CTYPE_GROUP char *
+#define KEY_CTYPE_CODEC struct codec_spec
+#define KEY_CTYPE_TIER bool
+
+enum key_flags {
+	KEY_RUNTIME = 1 << 0,	   /* may change while the daemon runs */
+	KEY_PAGE_ALIGNED = 1 << 1, /* size must be a multiple of SWAPDEV_PAGE_SIZE */
+	KEY_MAX_RAM = 1 << 2,	   /* size may not exceed physical RAM (max unused) */
+};
+
+/*
+ * X(name, kind, field, min, max, unit, flags, default), in file order.
+ * min/max bound the value (KEY_PATH, KEY_GROUP: max is the length); unit
+ * only decorates the accepted range in messages.
+ */
+#define CONFIG_KEY_TABLE(X)                                                                       \
+	X("device.size", SIZE, device_size, 1 * MiB, 16 * TiB, NULL, KEY_PAGE_ALIGNED, "1G")      \
+	X("device.mountpoint", PATH, mountpoint, 1, PATH_MAX - 1, NULL, 0, "/run/swapdev/mnt")    \
+	X("device.activate", BOOL, activate, 0, 1, NULL, 0, "yes")                                \
+	X("device.priority", INT, priority, -1, 32767, NULL, 0, "100")                            \
+	X("device.discard", BOOL, discard, 0, 1, NULL, 0, "yes")                                  \
+	X("pool.limit", SIZE, pool_limit, 1 * MiB, 0, NULL, KEY_MAX_RAM | KEY_RUNTIME, "25%")     \
+	X("pool.compressor", CODEC, compressor, 0, 0, NULL, KEY_RUNTIME, "lz4")                   \
+	X("pool.same_filled", BOOL, same_filled, 0, 1, NULL, 0, "yes")                            \
+	X("pool.reject_threshold", UINT, reject_threshold, 64, 4096, "bytes", 0, "3584")          \
+	X("pool.incompressible", TIER, incompressible_to_pool, 0, 1, NULL, 0, "disk")             \
+	X("pool.exclusive_loads", BOOL, exclusive_loads, 0, 1, NULL, KEY_RUNTIME,                 \
+	  SWAPDEV_DEFAULT_EXCLUSIVE_LOADS ? "yes" : "no")                                          \
+	X("writeback.backing_file", PATH, backing_file, 1, PATH_MAX - 1, NULL, 0,                 \
+	  "/var/lib/swapdev/backing")                                                              \
+	X("writeback.high_watermark", PERCENT, high_watermark, 1, 100, NULL, KEY_RUNTIME, "90%")  \
+	X("writeback.low_watermark", PERCENT, low_watermark, 0, 99, NULL, KEY_RUNTIME, "80%")     \
+	X("writeback.idle_seconds", UINT, idle_seconds, 0, 30 * 86400, "seconds", KEY_RUNTIME,    \
+	  "0")                                                                                     \
+	X("control.socket", PATH, control_socket, 1, SOCKET_PATH_MAX, NULL, 0,                    \
+	  "/run/swapdev/control")                                                                  \
+	X("control.group", GROUP, control_group, 1, GROUP_NAME_MAX, NULL, 0, "swapdev")
+
+struct key_info {
+	const char *name;
+	enum key_kind kind;
+	size_t offset;
+	int64_t min, max;
+	const char *unit;
+	unsigned flags;
+	const char *default_text;
+};
+
+#define KEY_INFO(name, kind, field, min, max, unit, flags, default_text)                          \
+	{ name, KEY_##kind, offsetof(struct swapdev_config, field), min, max, unit, flags,        \
+	  default_text },
+static const struct key_info key_table[] = { CONFIG_KEY_TABLE(KEY_INFO) };
+#undef KEY_INFO
+
+#define KEY_NAME(name, ...) name,
+const char *const config_keys[] = { CONFIG_KEY_TABLE(KEY_NAME) NULL };
+#undef KEY_NAME
+
+#define KEY_FIELD_TYPE(name, kind, field, ...)                                                   \
+	_Static_assert(__builtin_types_compatible_p(                                              \
+			       __typeof__(((struct swapdev_config *)0)->field), KEY_CTYPE_##kind), \
+		       name ": struct field does not match the key kind");
+CONFIG_KEY_TABLE(KEY_FIELD_TYPE)
+#undef KEY_FIELD_TYPE
+
+union key_value {
+	uint64_t size;
+	int64_t number;
+	bool flag;
+	struct codec_spec codec;
+	const char *string;
+};
+
+/* Where a value came from: a file line, or nowhere for --set / SetConfig. */
+struct origin {
+	const char *path;
+	unsigned line;
+};
+
+static const struct {
+	const char *text;
+	bool value;
+} bool_words[] = {
+	{ "yes", true }, { "no", false }, { "true", true },  { "false", false },
+	{ "on", true },	 { "off", false }, { "1", true },    { "0", false },
+};
+
+static const char *const size_units = "KMGT"; /* K = 1 << 10, M = 1 << 20, ... */
+
+uint64_t config_ram_bytes(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	long page_size = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || page_size <= 0)
+		return 0;
+	return (uint64_t)pages * (uint64_t)page_size;
+}
+
+static void set_error(struct config_error *error, const struct origin *origin, const char *fmt,
+		      ...) __attribute__((format(printf, 3, 4)));
+
+static void set_error(struct config_error *error, const struct origin *origin, const char *fmt,
+		      ...)
+{
+	size_t used = 0;
+	va_list ap;
+	int n;
+
+	if (!error)
+		return;
+	if (origin && origin->path) {
+		n = snprintf(error->message, sizeof(error->message), "%s:%u: ", origin->path,
+			     origin->line);
+		used = MIN((size_t)MAX(n, 0), sizeof(error->message) - 1);
+	}
+	va_start(ap, fmt);
+	vsnprintf(error->message + used, sizeof(error->message) - used, fmt, ap);
+	va_end(ap);
+}
+
+/* A bad value as quoted in a message: cut at VALUE_SHOWN_MAX bytes so the range still fits. */
+static const char *shown_value(const char *text, char buf[static VALUE_SHOWN_MAX + 4])
+{
+	if (strlen(text) <= VALUE_SHOWN_MAX)
+		return text;
+	snprintf(buf, VALUE_SHOWN_MAX + 4, "%.*s...", VALUE_SHOWN_MAX, text);
+	return buf;
+}
+
+/*
+ * Decimal digits at *text into *ret_value, advancing *text past them.
+ * -EINVAL when there is no digit; -ERANGE on overflow, reported only
+ * after the whole run of digits is consumed so the caller can still tell
+ * trailing junk (-EINVAL) from a number that is merely too large.
+ */
+static int parse_digits(const char **text, uint64_t *ret_value)
+{
+	const char *p = *text;
+	uint64_t value = 0;
+	bool overflow = false;
+
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		unsigned digit = (unsigned)(*p - '0');
+
+		if (value > (UINT64_MAX - digit) / 10)
+			overflow = true;
+		else
+			value = value * 10 + digit;
+	}
+	*text = p;
+	if (overflow)
+		return -ERANGE;
+	*ret_value = value;
+	return 0;
+}
+
+/* Shift for a unit suffix: "", "B", or K/M/G/T optionally followed by "B" or "iB". */
+static int parse_size_suffix(const char *suffix, unsigned *ret_shift)
+{
+	const char *unit;
+
+	if (suffix[0] == '\0' || strcasecmp(suffix, "B") == 0) {
+		*ret_shift = 0;
+		return 0;
+	}
+	unit = strchr(size_units, toupper((unsigned char)suffix[0]));
+	if (!unit)
+		return -EINVAL;
+	suffix++;
+	if (suffix[0] != '\0' && strcasecmp(suffix, "B") != 0 && strcasecmp(suffix, "iB") != 0)
+		return -EINVAL;
+	*ret_shift = 10 * (unsigned)(unit - size_units + 1);
+	return 0;
+}
+
+int config_parse_size(const char *text, uint64_t ram_bytes, uint64_t *ret_bytes)
+{
+	const char *p = text;
+	unsigned shift;
+	uint64_t n;
+	int digits_r, r;
+
+	digits_r = parse_digits(&p, &n);
+	if (digits_r == -EINVAL)
+		return -EINVAL;
+
+	if (strcmp(p, "%") == 0) {
+		unsigned __int128 bytes;
+
+		if (ram_bytes == 0)
+			return -EINVAL;
+		if (digits_r < 0)
+			return digits_r;
+		bytes = (unsigned __int128)ram_bytes * n / 100;
+		if (bytes > UINT64_MAX)
+			return -ERANGE;
+		/* A share of RAM is rarely a whole number of pages; round down to one. */
+		*ret_bytes = (uint64_t)bytes & ~(uint64_t)(SWAPDEV_PAGE_SIZE - 1);
+		return 0;
+	}
+
+	r = parse_size_suffix(p, &shift);
+	if (r < 0)
+		return r;
+	if (digits_r < 0)
+		return digits_r;
+	if (n > UINT64_MAX >> shift)
+		return -ERANGE;
+	*ret_bytes = n << shift;
+	return 0;
+}
+
+/* An optionally negative decimal integer, no spaces, no '+'. */
+static int parse_integer(const char *text, int64_t *ret_value)
+{
+	bool negative = text[0] == '-';
+	const char *p = text + negative;
+	uint64_t magnitude;
+	int r;
+
+	r = parse_digits(&p, &magnitude);
+	if (r == -EINVAL || *p != '\0')
+		return -EINVAL;
+	if (r < 0)
+		return r;
+	if (magnitude > (uint64_t)INT64_MAX)
+		return -ERANGE;
+	*ret_value = negative ? -(int64_t)magnitude : (int64_t)magnitude;
+	return 0;
+}
+
+/* Largest unit that represents the size exactly: "1G", "512M", "4097". */
+static void format_size(uint64_t bytes, char buf[static VALUE_TEXT_MAX])
+{
+	for (int i = (int)strlen(size_units) - 1; i >= 0; i--) {
+		unsigned shift = 10 * (unsigned)(i + 1);
+
+		if (bytes != 0 && bytes % (UINT64_C(1) << shift) == 0) {
+			snprintf(buf, VALUE_TEXT_MAX, "%" PRIu64 "%c", bytes >> shift,
+				 size_units[i]);
+			return;
+		}
+	}
+	snprintf(buf, VALUE_TEXT_MAX, "%" PRIu64, bytes);
+}
+
+static bool group_name_valid(const char *name)
+{
+	if (name[0] == '\0' || name[0] == '-')
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+			return false;
+	return true;
+}
+
+static uint64_t size_max(const struct key_info *k, uint64_t ram_bytes)
+{
+	if (k->flags & KEY_MAX_RAM)
+		return ram_bytes ? ram_bytes : UINT64_MAX;
+	return (uint64_t)k->max;
+}
+
+/* What the key accepts, for the "(accepted: ...)" part of a message. */
+static void format_accepted(const struct key_info *k, char *buf, size_t size)
+{
+	char min_text[VALUE_TEXT_MAX], max_text[VALUE_TEXT_MAX];
+	uint64_t ram_bytes;
+
+	switch (k->kind) {
+	case KEY_SIZE:
+		format_size((uint64_t)k->min, min_text);
+		if (k->flags & KEY_MAX_RAM) {
+			/* RAM is rarely a whole number of GiB; whole MiB are readable and valid. */
+			ram_bytes = config_ram_bytes();
+			format_size(ram_bytes & ~(MiB - 1), max_text);
+			snprintf(buf, size,
+				 "%s..100%% of RAM (%s), K/M/G/T suffix or a percentage of RAM",
+				 min_text, ram_bytes ? max_text : "unknown");
+		} else {
+			format_size((uint64_t)k->max, max_text);
+			snprintf(buf, size, "%s..%s%s, K/M/G/T suffix or a percentage of RAM",
+				 min_text, max_text,
+				 (k->flags & KEY_PAGE_ALIGNED) ? ", a multiple of 4K" : "");
+		}
+		break;
+	case KEY_BOOL:
+		snprintf(buf, size, "yes/no, true/false, on/off, 1/0");
+		break;
+	case KEY_INT:
+	case KEY_UINT:
+		snprintf(buf, size, "%" PRId64 "..%" PRId64 "%s%s", k->min, k->max,
+			 k->unit ? " " : "", k->unit ? k->unit : "");
+		break;
+	case KEY_PERCENT:
+		snprintf(buf, size, "%" PRId64 "..%" PRId64 ", with or without %%", k->min, k->max);
+		break;
+	case KEY_PATH:
+		snprintf(buf, size, "an absolute path of at most %" PRId64 " bytes", k->max);
+		break;
+	case KEY_GROUP:
+		snprintf(buf, size,
+			 "a group name or GID of at most %" PRId64
+			 " letters, digits, '.', '_', '-', not starting with '-'",
+			 k->max);
+		break;
+	case KEY_CODEC:
+		snprintf(buf, size, "lz4, zstd, zstd:LEVEL with LEVEL 1..19 or -5..-1");
+		break;
+	case KEY_TIER:
+		snprintf(buf, size, "disk or pool");
+		break;
+	}
+}
+
+/* Syntax only. Returns 0 or -EINVAL/-ERANGE with *ret_what saying what was wrong. */
+static int parse_value(const struct key_info *k, const char *text, union key_value *ret_value,
+		       const char **ret_what)
+{
+	const char *p = text;
+	uint64_t number;
+	int r;
+
+	switch (k->kind) {
+	case KEY_SIZE:
+		r = config_parse_size(text, config_ram_bytes(), &ret_value->size);
+		*ret_what = r == -ERANGE ? "size too large" : "invalid size";
+		return r;
+	case KEY_BOOL:
+		for (size_t i = 0; i < ARRAY_SIZE(bool_words); i++)
+			if (strcasecmp(text, bool_words[i].text) == 0) {
+				ret_value->flag = bool_words[i].value;
+				return 0;
+			}
+		*ret_what = "invalid boolean";
+		return -EINVAL;
+	case KEY_INT:
+	case KEY_UINT:
+		r = parse_integer(text, &ret_value->number);
+		*ret_what = r == -ERANGE ? "number out of range" : "invalid number";
+		return r;
+	case KEY_PERCENT:
+		r = parse_digits(&p, &number);
+		*ret_what = "invalid percentage";
+		if (r == -EINVAL || (strcmp(p, "%") != 0 && *p != '\0'))
+			return -EINVAL;
+		if (r < 0 || number > INT64_MAX) {
+			*ret_what = "percentage out of range";
+			return -ERANGE;
+		}
+		ret_value->number = (int64_t)number;
+		return 0;
+	case KEY_PATH:
+	case KEY_GROUP:
+		ret_value->string = text;
+		return 0;
+	case KEY_CODEC:
+		*ret_what = "invalid compressor";
+		return codec_spec_parse(text, &ret_value->codec);
+	case KEY_TIER:
+		*ret_what = "invalid destination";
+		if (strcmp(text, "disk") != 0 && strcmp(text, "pool") != 0)
+			return -EINVAL;
+		ret_value->flag = strcmp(text, "pool") == 0;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Range and shape. Returns 0 or -EINVAL with *ret_what saying what was wrong. */
+static int check_value(const struct key_info *k, const union key_value *value,
+		       const char **ret_what)
+{
+	struct codec_spec spec;
+	char text[CODEC_SPEC_MAX];
+
+	switch (k->kind) {
+	case KEY_SIZE:
+		*ret_what = "size out of range";
+		if (value->size < (uint64_t)k->min || value->size > size_max(k, config_ram_bytes()))
+			return -EINVAL;
+		*ret_what = "size not a multiple of 4K";
+		if ((k->flags & KEY_PAGE_ALIGNED) && value->size % SWAPDEV_PAGE_SIZE != 0)
+			return -EINVAL;
+		return 0;
+	case KEY_INT:
+	case KEY_UINT:
+	case KEY_PERCENT:
+		*ret_what = k->kind == KEY_PERCENT ? "percentage out of range"
+						   : "number out of range";
+		return value->number < k->min || value->number > k->max ? -EINVAL : 0;
+	case KEY_PATH:
+		*ret_what = "not an absolute path";
+		if (!value->string || value->string[0] != '/')
+			return -EINVAL;
+		*ret_what = "path too long";
+		return strlen(value->string) > (size_t)k->max ? -EINVAL : 0;
+	case KEY_GROUP:
+		*ret_what = "invalid group name";
+		if (!value->string || !group_name_valid(value->string) ||
+		    strlen(value->string) > (size_t)k->max)
+			return -EINVAL;
+		return 0;
+	case KEY_CODEC:
+		/* The codec module owns the levels; a spec is valid when its text parses back. */
+		*ret_what = "invalid compressor";
+		codec_spec_format(&value->codec, text);
+		return codec_spec_parse(text, &spec) < 0 ? -EINVAL : 0;
+	case KEY_BOOL:
+	case KEY_TIER:
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void load_value(const struct swapdev_config *config, const struct key_info *k,
+		       union key_value *ret_value)
+{
+	const void *field = (const char *)config + k->offset;
+
+	switch (k->kind) {
+	case KEY_SIZE:
+		ret_value->size = *(const uint64_t *)field;
+		break;
+	case KEY_BOOL:
+	case KEY_TIER:
+		ret_value->flag = *(const bool *)field;
+		break;
+	case KEY_INT:
+		ret_value->number = *(const int *)field;
+		break;
+	case KEY_UINT:
+	case KEY_PERCENT:
+		ret_value->number = *(const uint32_t *)field;
+		break;
+	case KEY_PATH:
+	case KEY_GROUP:
+		ret_value->string = *(char *const *)field;
+		break;
+	case KEY_CODEC:
+		ret_value->codec = *(const struct codec_spec *)field;
+		break;
+	}
+}
+
+/* Store a checked value. Returns 0 or -ENOMEM (the struct is then unchanged). */
+static int store_value(struct swapdev_config *config, const struct key_info *k,
+		       const union key_value *value)
+{
+	void *field = (char *)config + k->offset;
+	char *copy;
+
+	switch (k->kind) {
+	case KEY_SIZE:
+		*(uint64_t *)field = value->size;
+		break;
+	case KEY_BOOL:
+	case KEY_TIER:
+		*(bool *)field = value->flag;
+		break;
+	case KEY_INT:
+		*(int *)field = (int)value->number;
+		break;
+	case KEY_UINT:
+	case KEY_PERCENT:
+		*(uint32_t *)field = (uint32_t)value->number;
+		break;
+	case KEY_PATH:
+	case KEY_GROUP:
+		copy = strdup(value->string);
+		if (!copy)
+			return -ENOMEM;
+		free(*(char **)field);
+		*(char **)field = copy;
+		break;
+	case KEY_CODEC:
+		*(struct codec_spec *)field = value->codec;
+		break;
+	}
+	return 0;
+}
+
+/* Canonical text; string values are returned as they are, others are written to buf. */
+static const char *format_value(const struct key_info *k, const union key_value *value,
+				char buf[static VALUE_TEXT_MAX])
+{
+	switch (k->kind) {
+	case KEY_SIZE:
+		format_size(value->size, buf);
+		return buf;
+	case KEY_BOOL:
+		return value->flag ? "yes" : "no";
+	case KEY_TIER:
+		return value->flag ? "pool" : "disk";
+	case KEY_INT:
+	case KEY_UINT:
+		snprintf(buf, VALUE_TEXT_MAX, "%" PRId64, value->number);
+		return buf;
+	case KEY_PERCENT:
+		snprintf(buf, VALUE_TEXT_MAX, "%" PRId64 "%%", value->number);
+		return buf;
+	case KEY_PATH:
+	case KEY_GROUP:
+		return value->string ? value->string : "";
+	case KEY_CODEC:
+		codec_spec_format(&value->codec, buf);
+		return buf;
+	}
+	return "";
+}
+
+static bool is_string_kind(enum key_kind kind)
+{
+	return kind == KEY_PATH || kind == KEY_GROUP;
+}
+
+/* Length of the section part of a key name ("pool" in "pool.limit"). */
+static size_t section_length(const char *name)
+{
+	const char *dot = strchr(name, '.');
+
+	return dot ? (size_t)(dot - name) : strlen(name);
+}
+
+static bool section_matches(const struct key_info *k, const char *section, size_t length)
+{
+	return section_length(k->name) == length && strncmp(k->name, section, length) == 0;
+}
+
+/* The first key of a section, whose name outlives any line buffer; NULL if none. */
+static const struct key_info *section_first_key(const char *section, size_t length)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++)
+		if (section_matches(&key_table[i], section, length))
+			return &key_table[i];
+	return NULL;
+}
+
+static const struct key_info *find_key(const char *section, size_t length, const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
+		const struct key_info *k = &key_table[i];
+
+		if (section_matches(k, section, length) && strcmp(k->name + length + 1, key) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+/* A full name, "pool.limit". */
+static const struct key_info *find_full_key(const char *name)
+{
+	size_t length = section_length(name);
+
+	return name[length] == '.' ? find_key(name, length, name + length + 1) : NULL;
+}
+
+/* "device, pool, writeback, control": sections are contiguous in the table. */
+static void format_sections(char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(key_table) && used < size; i++) {
+		const char *name = key_table[i].name;
+		size_t length = section_length(name);
+
+		if (i > 0 && section_matches(&key_table[i - 1], name, length))
+			continue;
+		used += (size_t)snprintf(buf + used, size - used, "%s%.*s", i ? ", " : "",
+					 (int)length, name);
+	}
+}
+
+/* "limit, compressor, ..." for one section. */
+static void format_section_keys(const char *section, size_t length, char *buf, size_t size)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(key_table) && used < size; i++)
+		if (section_matches(&key_table[i], section, length))
+			used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "",
+						 key_table[i].name + length + 1);
+}
+
+/* name is what the user wrote: "foo" in a file's [pool], "pool.foo" for config_set. */
+static void unknown_key_error(struct config_error *error, const struct origin *origin,
+			      const char *name, const char *section, size_t length)
+{
+	char accepted[256];
+
+	if (!section_first_key(section, length)) {
+		format_sections(accepted, sizeof(accepted));
+		set_error(error, origin, "unknown key '%s' (accepted sections: %s)", name,
+			  accepted);
+		return;
+	}
+	format_section_keys(section, length, accepted, sizeof(accepted));
+	set_error(error, origin, "unknown key '%s' (keys in [%.*s]: %s)", name, (int)length,
+		  section, accepted);
+}
+
+static void value_error(struct config_error *error, const struct origin *origin,
+			const struct key_info *k, const char *what, const char *text)
+{
+	char accepted[256], shown[VALUE_SHOWN_MAX + 4];
+
+	format_accepted(k, accepted, sizeof(accepted));
+	set_error(error, origin, "%s: %s '%s' (accepted: %s)", k->name, what,
+		  shown_value(text, shown), accepted);
+}
+
+static int set_key(struct swapdev_config *config, const struct key_info *k, const char *text,
+		   const struct origin *origin, struct config_error *error)
+{
+	union key_value value;
+	const char *what = "invalid value";
+	int r;
+
+	r = parse_value(k, text, &value, &what);
+	if (r >= 0)
+		r = check_value(k, &value, &what);
+	if (r < 0) {
+		value_error(error, origin, k, what, text);
+		return -EINVAL;
+	}
+	r = store_value(config, k, &value);
+	if (r < 0)
+		set_error(error, origin, "%s: out of memory", k->name);
+	return r;
+}
+
+int config_set(struct swapdev_config *config, const char *key, const char *value,
+	       struct config_error *error)
+{
+	const struct key_info *k;
+
+	assert(config && key && value);
+
+	k = find_full_key(key);
+	if (!k) {
+		unknown_key_error(error, NULL, key, key, section_length(key));
+		return -ENOENT;
+	}
+	return set_key(config, k, value, NULL, error);
+}
+
+void config_done(struct swapdev_config *config)
+{
+	if (!config)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
+		if (is_string_kind(key_table[i].kind)) {
+			char **field = (char **)((char *)config + key_table[i].offset);
+
+			free(*field);
+			*field = NULL;
+		}
+	}
+}
+
+/* The default of pool.limit is a share of RAM: -EINVAL only if RAM is unknown or tiny. */
+int config_init(struct swapdev_config *config)
+{
+	struct config_error error;
+	int r;
+
+	*config = (struct swapdev_config){ 0 };
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
+		r = set_key(config, &key_table[i], key_table[i].default_text, NULL, &error);
+		if (r < 0) {
+			config_done(config);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Deep copy: strings are duplicated so that either copy can be freed. */
+static int config_copy(struct swapdev_config *ret_copy, const struct swapdev_config *config)
+{
+	struct swapdev_config copy = *config;
+	union key_value value;
+
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++)
+		if (is_string_kind(key_table[i].kind))
+			*(char **)((char *)&copy + key_table[i].offset) = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
+		if (!is_string_kind(key_table[i].kind))
+			continue;
+		load_value(config, &key_table[i], &value);
+		if (value.string && store_value(&copy, &key_table[i], &value) < 0) {
+			config_done(&copy);
+			return -ENOMEM;
+		}
+	}
+	*ret_copy = copy;
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+/* A '#' or ';' after whitespace starts a comment; "/srv/a#b" stays a value. */
+static void strip_inline_comment(char *s)
+{
+	for (char *p = s; *p; p++)
+		if ((*p == '#' || *p == ';') && p > s && isblank((unsigned char)p[-1])) {
+			*p = '\0';
+			return;
+		}
+}
+
+/* Suggestion for a key given before any section: the section that has it, if one does. */
+static void orphan_key_error(struct config_error *error, const struct origin *origin,
+			     const char *key)
+{
+	char sections[128];
+
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
+		const char *name = key_table[i].name;
+		size_t length = section_length(name);
+
+		if (strcmp(name + length + 1, key) == 0) {
+			set_error(error, origin,
+				  "key '%s' is outside any section (put it under [%.*s])", key,
+				  (int)length, name);
+			return;
+		}
+	}
+	format_sections(sections, sizeof(sections));
+	set_error(error, origin, "key '%s' is outside any section (sections: %s)", key,
+			 sections);
+}
+
+/* One line, already stripped of its newline. *section is the current section or NULL. */
+static int parse_line(struct swapdev_config *config, char *line, const char **section,
+		      size_t *section_len, const struct origin *origin, struct config_error *error)
+{
+	const struct key_info *k;
+	char sections[128];
+	char *equals, *key, *value;
+
+	line = trim(line);
+	if (line[0] == '\0' || line[0] == '#' || line[0] == ';')
+		return 0;
+	strip_inline_comment(line);
+	line = trim(line);
+
+	if (line[0] == '[') {
+		char *close = strchr(line, ']'), *name;
+
+		/* Only a comment may follow the header: "[pool]# ..." needs no space. */
+		format_sections(sections, sizeof(sections));
+		if (!close || (close[1] != '\0' && close[1] != '#' && close[1] != ';')) {
+			set_error(error, origin, "malformed section header '%s' (accepted: %s)",
+				  line, sections);
+			return -EINVAL;
+		}
+		*close = '\0';
+		name = trim(line + 1);
+		k = section_first_key(name, strlen(name));
+		if (!k) {
+			set_error(error, origin, "unknown section [%s] (accepted: %s)", name,
+				  sections);
+			return -EINVAL;
+		}
+		*section = k->name;
+		*section_len = strlen(name);
+		return 0;
+	}
+
+	equals = strchr(line, '=');
+	if (!equals) {
+		set_error(error, origin,
+			  "expected 'key = value', '[section]' or a comment, got '%s'", line);
+		return -EINVAL;
+	}
+	*equals = '\0';
+	key = trim(line);
+	value = trim(equals + 1);
+	if (key[0] == '\0') {
+		set_error(error, origin, "missing key before '='");
+		return -EINVAL;
+	}
+	if (!*section) {
+		orphan_key_error(error, origin, key);
+		return -EINVAL;
+	}
+	k = find_key(*section, *section_len, key);
+	if (!k) {
+		unknown_key_error(error, origin, key, *section, *section_len);
+		return -EINVAL;
+	}
+	return set_key(config, k, value, origin, error);
+}
+
+static int parse_stream(struct swapdev_config *config, FILE *f, const char *path,
+			struct config_error *error)
+{
+	static const char bom[] = "\xef\xbb\xbf";
+	_cleanup_free_ char *line = NULL;
+	struct origin origin = { .path = path };
+	const char *section = NULL;
+	size_t section_len = 0, capacity = 0;
+	ssize_t length;
+	int r;
+
+	while ((length = getline(&line, &capacity, f)) >= 0) {
+		char *text = line;
+
+		origin.line++;
+		if (strlen(line) != (size_t)length) {
+			set_error(error, &origin, "line contains a NUL byte");
+			return -EINVAL;
+		}
+		if (origin.line == 1 && strncmp(text, bom, strlen(bom)) == 0)
+			text += strlen(bom);
+		r = parse_line(config, text, &section, &section_len, &origin, error);
+		if (r < 0)
+			return r;
+	}
+	if (ferror(f)) {
+		r = errno > 0 ? -errno : -EIO;
+		errno = -r;
+		set_error(error, NULL, "%s: read failed: %m", path);
+		return r;
+	}
+	return 0;
+}
+
+int config_load_file(struct swapdev_config *config, const char *path, struct config_error *error)
+{
+	struct swapdev_config copy;
+	FILE *f;
+	int r;
+
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		set_error(error, NULL, "%s: cannot open: %m", path);
+		return r;
+	}
+	r = config_copy(&copy, config);
+	if (r < 0) {
+		set_error(error, NULL, "%s: out of memory", path);
+		fclose(f);
+		return r;
+	}
+	r = parse_stream(&copy, f, path, error);
+	fclose(f);
+	if (r < 0) {
+		config_done(&copy);
+		return r;
+	}
+	config_done(config);
+	*config = copy;
+	return 0;
+}
+
+int config_validate(const struct swapdev_config *config, struct config_error *error)
+{
+	/* Fields may have been set directly, or RAM may have shrunk since they were set. */
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
+		const struct key_info *k = &key_table[i];
+		char text[VALUE_TEXT_MAX];
+		union key_value value;
+		const char *what = "invalid value";
+
+		load_value(config, k, &value);
+		if (check_value(k, &value, &what) < 0) {
+			value_error(error, NULL, k, what, format_value(k, &value, text));
+			return -EINVAL;
+		}
+	}
+
+	if (config->low_watermark >= config->high_watermark) {
+		set_error(error, NULL,
+			  "writeback.low_watermark (%u%%) must be below "
+			  "writeback.high_watermark (%u%%)",
+			  config->low_watermark, config->high_watermark);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_get(const struct swapdev_config *config, const char *key, char *buf, size_t size)
+{
+	const struct key_info *k;
+	char text_buf[VALUE_TEXT_MAX];
+	union key_value value;
+	const char *text;
+
+	k = find_full_key(key);
+	if (!k)
+		return -ENOENT;
+	load_value(config, k, &value);
+	text = format_value(k, &value, text_buf);
+	if (strlen(text) >= size)
+		return -ENOBUFS;
+	memcpy(buf, text, strlen(text) + 1);
+	return 0;
+}
+
+bool config_key_is_runtime(const char *key)
+{
+	const struct key_info *k = find_full_key(key);
+
+	return k && (k->flags & KEY_RUNTIME);
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h - swapdevd configuration: defaults, the INI file, --set
+ * overrides, validation and text round trips for the control plane.
+ *
+ * Keys are "section.key" (SPEC section 2). Sizes take K/M/G/T suffixes
+ * (powers of 1024) or a percentage of RAM ("25%"). Every error fills a
+ * struct config_error naming the file, line, key and accepted range, so
+ * the caller logs one message a user can act on.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+#define SWAPDEV_DEFAULT_CONFIG_PATH "/etc/swapdev/swapdevd.conf"
+
+struct swapdev_config {
+	/* [device] */
+	uint64_t device_size;
+	char *mountpoint;
+	bool activate;
+	int priority; /* -1..32767 as swapon(2) takes it */
+	bool discard;
+	/* [pool] */
+	uint64_t pool_limit; /* resolved bytes */
+	struct codec_spec compressor;
+	bool same_filled;
+	uint32_t reject_threshold; /* 64..4096 */
+	bool incompressible_to_pool; /* pool.incompressible = pool|disk */
+	bool exclusive_loads;
+	/* [writeback] */
+	char *backing_file;
+	unsigned high_watermark; /* percent of pool.limit, 1..100 */
+	unsigned low_watermark;	 /* percent, < high_watermark */
+	uint32_t idle_seconds;
+	/* [control] */
+	char *control_socket;
+	char *control_group;
+};
+
+struct config_error {
+	char message[512]; /* "FILE:LINE: key: value 'x' ...; accepted: ..." */
+};
+
+/* Physical RAM in bytes, the base of percentages. */
+uint64_t config_ram_bytes(void);
+
+/* Fill in the embedded defaults. Returns 0 or -ENOMEM. */
+int config_init(struct swapdev_config *config);
+void config_done(struct swapdev_config *config); /* frees strings; accepts zeroed */
+
+/* Parse a size: "1G", "512M", "4096", "25%" (of ram_bytes). 0, -EINVAL, -ERANGE. */
+int config_parse_size(const char *text, uint64_t ram_bytes, uint64_t *ret_bytes);
+
+/*
+ * Read an INI file over the current values. -ENOENT when it does not exist
+ * (the caller decides whether that matters), -EINVAL with *error filled for
+ * bad syntax, unknown keys or invalid values.
+ */
+int config_load_file(struct swapdev_config *config, const char *path, struct config_error *error);
+
+/* Set one key ("pool.limit") from text, validated. 0, -ENOENT (unknown key), -EINVAL. */
+int config_set(struct swapdev_config *config, const char *key, const char *value,
+	       struct config_error *error);
+
+/* Cross-key checks (low < high watermark, sizes vs RAM). 0 or -EINVAL. */
+int config_validate(const struct swapdev_config *config, struct config_error *error);
+
+/* Canonical text of one key's value ("1G", "lz4", "yes"). 0, -ENOENT, -ENOBUFS. */
+int config_get(const struct swapdev_config *config, const char *key, char *buf, size_t size);
+
+/* NULL-terminated list of every key, in file order. */
+extern const char *const config_keys[];
+
+/* True for keys that can change while the daemon runs (SetConfig). */
+bool config_key_is_runtime(const char *key);

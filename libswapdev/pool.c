@@ -1,0 +1,768 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.c - size-class allocator for compressed objects.
+ *
+ * What it is: a zsmalloc-like allocator. Objects (header included) of
+ * 8..4104 bytes are rounded up to one of 115 size classes; each class
+ * carves fixed-size slots out of chunks of 1..32 pages obtained with mmap.
+ * One mmap per chunk, never one malloc per object, so that the daemon's
+ * mlockall(MCL_FUTURE | MCL_ONFAULT) locks chunk memory and an empty chunk
+ * goes straight back to the kernel with munmap.
+ *
+ * Class table: class sizes are multiples of 8 (objects stay 8-aligned).
+ * They start at 32 and grow by a step of size/32 rounded down to 8 and
+ * clamped to 16..64 bytes: 16-byte steps up to 767 bytes, 64-byte steps
+ * from 2048, 4104 last. The relative rounding loss is then at most ~3%
+ * and ~1.5% on average wherever compressed pages usually fall, with few
+ * enough classes that their partly used chunks stay cheap.
+ *
+ * Chunk sizes: each class picks the smallest chunk of 1..32 pages that
+ * wastes at most 2.5% of it (tail that no slot fits in, plus one byte per
+ * slot of trailer, below); when none does, the chunk wasting the least.
+ * Most classes need 1..8 pages; the classes above 3600 bytes need more
+ * (4104-byte objects: 31 per 32 pages). At most 128 slots per chunk.
+ *
+ * Chunk layout: slot 0 .. slot capacity-1, then a trailer of one byte per
+ * slot holding (class size - requested size), so that pool_release knows
+ * the requested size for object_bytes without per-object metadata outside
+ * the chunk. Chunk memory is the footprint, trailer included.
+ *
+ * Chunk table: one 48-byte descriptor per chunk in an array sized from
+ * max_bytes (a chunk is at least a page, so max_bytes / 4096 entries
+ * suffice, at most 2^32 - 1). It is mapped MAP_NORESERVE and indices are
+ * reused last-freed first above a high-water mark, so only the part in
+ * use is ever touched. The descriptor keeps the chunk's address, object
+ * size, a 128-bit map of live slots and the links of its fullness list.
+ *
+ * Handle: (chunk index << 7) | slot index, at most 39 of the 43 bits.
+ * pool_map is two loads and a multiply-add, without a lock: a handle is
+ * only used while its object lives, and a chunk's address and object size
+ * do not change while it holds objects.
+ *
+ * Per class: chunks with free slots sit on one of four circular lists by
+ * fullness (used * 4 / capacity); full chunks on none. Allocation takes the
+ * first chunk of the fullest non-empty list and the lowest free slot: O(1),
+ * and it lets sparse chunks drain. A chunk whose last object is released
+ * is given back at once.
+ *
+ * Reserve: up to 4 emptied chunks and 128 KiB are kept rather than
+ * unmapped, to ride out moments when the system refuses memory (a chunk of
+ * the class's size is reused first; when mmap fails, any chunk at least as
+ * large serves). The reserve counts in the footprint; when the limit is in
+ * the way of growth, reserve chunks are unmapped to make room.
+ *
+ * Limit: the footprint is claimed under pool->lock before a chunk is mapped,
+ * so concurrent classes can never push it past the limit together.
+ * Lowering the limit unmaps reserve chunks and otherwise only stops growth.
+ *
+ * Compaction: per class, while the free slots add up to at least one
+ * chunk (so a chunk can be emptied, zsmalloc's rule), take the sparsest
+ * chunk not tried yet in this pass, take it off its list, and move each of
+ * its objects to a free slot of the fullest chunk by calling move(). A
+ * refused move gives the destination slot back; a chunk left with objects
+ * goes to the tail of its list, marked with the pass number so that the
+ * pass does not pick it again. The class lock is dropped between source
+ * chunks. The owner field is read with a relaxed atomic load: it is written
+ * by the caller after pool_alloc, outside any pool lock, and move() checks
+ * under the owner's lock that the owner still points at the object.
+ *
+ * Footprint analysis (measured by tests/unit/test-pool.c, and by the same
+ * arithmetic for larger pools): rounding to classes costs ~1.5%, chunk tails
+ * and trailers ~1%, and each class in use holds at most one partly used
+ * chunk after compaction (half a chunk on average, ~2 MiB over all classes
+ * for 115 classes). With 10000 objects of 200..4104 bytes (21 MB) the
+ * footprint is within ~8% after compaction, with millions of objects within
+ * ~3-4%; 4104-byte objects alone cost 3.5%.
+ *
+ * Lock order: compact_lock -> class lock -> pool->lock. pool->lock guards the
+ * reserve, the chunk index allocator and changes of the footprint; it is
+ * held for no system call. move() runs under the class lock and must not
+ * block on the owner's lock nor call pool_alloc/pool_release.
+ */
+#include "pool.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common.h"
+
+#define OBJ_BITS 7
+#define OBJ_MASK ((1u << OBJ_BITS) - 1)
+#define MAX_OBJS_PER_CHUNK (1u << OBJ_BITS)
+#define MIN_CLASS_SIZE 32u
+#define MAX_CHUNK_PAGES 32u
+#define TAIL_WASTE_PER_MILLE 25u /* accepted chunk waste, tail and trailer */
+#define MAX_CLASSES 128u	     /* 115 are used */
+#define NR_GROUPS 4u		     /* fullness lists per class */
+#define GROUP_NONE 0xffu	     /* full, or taken off its list by compaction */
+#define RESERVE_CHUNKS 4u
+#define RESERVE_BYTES (128u << 10)
+#define NIL UINT32_MAX /* no chunk index */
+
+/* The chunk table entry. base and obj_size are read by pool_map without a lock. */
+struct chunk {
+	char *base;	   /* slot 0; NULL while the index is unused */
+	uint64_t live[2];  /* bitmap of allocated slots */
+	uint32_t prev;	   /* fullness list links; next also chains free indices */
+	uint32_t next;
+	uint32_t obj_size; /* class size, copied so that pool_map reads one line */
+	uint32_t gen;	   /* last compaction pass that tried to empty or fill it */
+	uint16_t pages;	   /* mapped length: a reserve chunk may exceed the class's */
+	uint16_t used;	   /* allocated slots */
+	uint8_t cls;
+	uint8_t group; /* fullness list it is on, or GROUP_NONE */
+};
+
+struct size_class {
+	pthread_mutex_t lock;
+	uint32_t size;		 /* slot size */
+	uint16_t pages;		 /* chunk length */
+	uint16_t capacity;	 /* slots per chunk */
+	uint32_t head[NR_GROUPS]; /* partly used chunks, [0] sparsest; caller holds lock */
+	uint64_t chunks;	 /* caller holds lock */
+	uint64_t objects;	 /* caller holds lock */
+} __attribute__((aligned(64))); /* class locks on separate cache lines */
+
+struct reserve_chunk {
+	char *base;
+	uint16_t pages;
+};
+
+struct pool {
+	struct chunk *table;
+	uint32_t table_len;
+
+	pthread_mutex_t lock;	 /* guards the fields down to footprint's changes */
+	uint32_t table_used;	 /* high-water mark of chunk indices */
+	uint32_t free_index;	 /* last freed index, chained through chunk.next */
+	struct reserve_chunk reserve[RESERVE_CHUNKS];
+	unsigned n_reserve;
+	uint64_t reserve_bytes;
+
+	/* Written under lock, read anywhere with relaxed atomics. */
+	uint64_t footprint;
+	uint64_t limit;
+	uint64_t max;
+
+	/* Relaxed atomic counters. */
+	uint64_t objects;
+	uint64_t object_bytes;
+	uint64_t chunks;
+	uint64_t alloc_failures;
+	uint64_t limit_hits;
+	uint64_t compactions;
+
+	pthread_mutex_t compact_lock; /* one compaction at a time */
+	uint32_t compact_gen;	      /* caller holds compact_lock */
+
+	unsigned n_classes;
+	uint8_t class_of[(SWAPDEV_PAGE_SIZE + sizeof(struct pool_obj)) / 8 + 1]; /* by size/8 */
+	struct size_class classes[MAX_CLASSES];
+};
+
+size_t pool_max_object(void)
+{
+	return SWAPDEV_PAGE_SIZE + sizeof(struct pool_obj);
+}
+
+static inline uint64_t handle_make(uint32_t index, unsigned slot)
+{
+	return (uint64_t)index << OBJ_BITS | slot;
+}
+
+static inline uint8_t *chunk_trailer(const struct chunk *c, const struct size_class *class)
+{
+	return (uint8_t *)c->base + (size_t)class->capacity * class->size;
+}
+
+/* Smallest chunk wasting at most TAIL_WASTE_PER_MILLE, else the least wasteful one. */
+static void chunk_shape(uint32_t size, uint16_t *ret_pages, uint16_t *ret_capacity)
+{
+	uint64_t best_waste = 0, best_len = 0;
+	unsigned best_pages = 0, best_capacity = 0;
+
+	for (unsigned pages = 1; pages <= MAX_CHUNK_PAGES; pages++) {
+		uint64_t len = (uint64_t)pages * SWAPDEV_PAGE_SIZE;
+		unsigned capacity = MIN(MAX_OBJS_PER_CHUNK, len / (size + 1));
+		uint64_t waste;
+
+		if (capacity == 0)
+			continue;
+		waste = len - (uint64_t)capacity * size;
+		if (best_pages == 0 || waste * best_len < best_waste * len) {
+			best_waste = waste;
+			best_len = len;
+			best_pages = pages;
+			best_capacity = capacity;
+		}
+		if (waste * 1000 <= TAIL_WASTE_PER_MILLE * len)
+			break;
+	}
+	*ret_pages = best_pages;
+	*ret_capacity = best_capacity;
+}
+
+static void classes_init(struct pool *pool)
+{
+	uint32_t size = MIN_CLASS_SIZE, prev = 0, max = pool_max_object();
+	unsigned n = 0;
+
+	for (;;) {
+		struct size_class *class = &pool->classes[n];
+
+		assert(n < MAX_CLASSES && size % 8 == 0);
+		class->size = size;
+		chunk_shape(size, &class->pages, &class->capacity);
+		for (unsigned g = 0; g < NR_GROUPS; g++)
+			class->head[g] = NIL;
+		for (uint32_t i = prev / 8 + 1; i <= size / 8; i++)
+			pool->class_of[i] = n;
+		n++;
+		if (size == max)
+			break;
+		prev = size;
+		size = MIN(size + MIN(MAX((size / 32) & ~7u, 16u), 64u), max);
+	}
+	pool->n_classes = n;
+}
+
+/* Circular doubly linked lists of chunk indices; caller holds the class lock. */
+static void list_insert(struct pool *pool, uint32_t *head, uint32_t index, bool tail)
+{
+	struct chunk *c = &pool->table[index];
+	struct chunk *first;
+
+	if (*head == NIL) {
+		c->prev = c->next = index;
+		*head = index;
+		return;
+	}
+	first = &pool->table[*head];
+	c->next = *head;
+	c->prev = first->prev;
+	pool->table[first->prev].next = index;
+	first->prev = index;
+	if (!tail)
+		*head = index;
+}
+
+static void list_remove(struct pool *pool, uint32_t *head, uint32_t index)
+{
+	struct chunk *c = &pool->table[index];
+
+	if (c->next == index) {
+		*head = NIL;
+		return;
+	}
+	pool->table[c->prev].next = c->next;
+	pool->table[c->next].prev = c->prev;
+	if (*head == index)
+		*head = c->next;
+}
+
+static unsigned group_of(const struct chunk *c, const struct size_class *class)
+{
+	if (c->used == class->capacity)
+		return GROUP_NONE;
+	return c->used * NR_GROUPS / class->capacity;
+}
+
+/* Put a chunk holding objects on the list its fullness asks for. Caller holds class lock. */
+static void chunk_regroup(struct pool *pool, struct size_class *class, uint32_t index)
+{
+	struct chunk *c = &pool->table[index];
+	unsigned group = group_of(c, class);
+
+	if (group == c->group)
+		return;
+	if (c->group != GROUP_NONE)
+		list_remove(pool, &class->head[c->group], index);
+	c->group = group;
+	if (group != GROUP_NONE)
+		list_insert(pool, &class->head[group], index, false);
+}
+
+/* Caller holds pool->lock. Takes the smallest reserve chunk of >= pages (exactly, if asked). */
+static bool reserve_take(struct pool *pool, unsigned pages, bool exact, char **ret_base,
+			 uint16_t *ret_pages)
+{
+	unsigned best = RESERVE_CHUNKS;
+
+	for (unsigned i = 0; i < pool->n_reserve; i++) {
+		unsigned p = pool->reserve[i].pages;
+
+		if (p < pages || (exact && p != pages))
+			continue;
+		if (best == RESERVE_CHUNKS || p < pool->reserve[best].pages)
+			best = i;
+	}
+	if (best == RESERVE_CHUNKS)
+		return false;
+	*ret_base = pool->reserve[best].base;
+	*ret_pages = pool->reserve[best].pages;
+	pool->reserve_bytes -= (uint64_t)*ret_pages * SWAPDEV_PAGE_SIZE;
+	pool->reserve[best] = pool->reserve[--pool->n_reserve];
+	return true;
+}
+
+/*
+ * Caller holds pool->lock. Unmaps reserve chunks into drop[] (for the caller
+ * to munmap after unlocking) until the footprint plus extra fits the limit.
+ */
+static unsigned reserve_trim(struct pool *pool, uint64_t extra, struct reserve_chunk *drop)
+{
+	unsigned n = 0;
+
+	while (pool->n_reserve > 0 &&
+	       counter_read(&pool->footprint) + extra > counter_read(&pool->limit)) {
+		uint64_t len;
+
+		drop[n] = pool->reserve[--pool->n_reserve];
+		len = (uint64_t)drop[n].pages * SWAPDEV_PAGE_SIZE;
+		pool->reserve_bytes -= len;
+		counter_add(&pool->footprint, -len);
+		n++;
+	}
+	return n;
+}
+
+static void unmap_chunks(const struct reserve_chunk *chunks, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		munmap(chunks[i].base, (size_t)chunks[i].pages * SWAPDEV_PAGE_SIZE);
+}
+
+/* Caller holds pool->lock. */
+static uint32_t index_get(struct pool *pool)
+{
+	uint32_t index = pool->free_index;
+
+	if (index != NIL) {
+		pool->free_index = pool->table[index].next;
+		return index;
+	}
+	if (pool->table_used == pool->table_len)
+		return NIL;
+	return pool->table_used++;
+}
+
+/* Caller holds pool->lock. */
+static void index_put(struct pool *pool, uint32_t index)
+{
+	pool->table[index].next = pool->free_index;
+	pool->free_index = index;
+}
+
+/*
+ * Memory for a chunk of pages pages, within the limit: a reserve chunk of that
+ * size, else a new mapping, else (system out of memory) any larger reserve
+ * chunk. Returns 0, -ENOSPC (limit), -ENOMEM (system).
+ */
+static int chunk_memory_get(struct pool *pool, unsigned pages, char **ret_base,
+			    uint16_t *ret_pages)
+{
+	uint64_t len = (uint64_t)pages * SWAPDEV_PAGE_SIZE;
+	struct reserve_chunk drop[RESERVE_CHUNKS];
+	unsigned n_drop = 0;
+	bool fits, rescued;
+	void *base;
+
+	pthread_mutex_lock(&pool->lock);
+	if (reserve_take(pool, pages, true, ret_base, ret_pages)) {
+		pthread_mutex_unlock(&pool->lock);
+		return 0;
+	}
+	fits = counter_read(&pool->footprint) + len <= counter_read(&pool->limit);
+	/* At the limit, a larger reserve chunk beats unmapping it to map a smaller one. */
+	if (!fits && reserve_take(pool, pages, false, ret_base, ret_pages)) {
+		pthread_mutex_unlock(&pool->lock);
+		return 0;
+	}
+	if (!fits) {
+		n_drop = reserve_trim(pool, len, drop);
+		fits = counter_read(&pool->footprint) + len <= counter_read(&pool->limit);
+	}
+	/* Claim the bytes before mapping them, so that classes cannot overshoot together. */
+	if (fits)
+		counter_add(&pool->footprint, len);
+	pthread_mutex_unlock(&pool->lock);
+	unmap_chunks(drop, n_drop);
+	if (!fits) {
+		counter_add(&pool->limit_hits, 1);
+		return -ENOSPC;
+	}
+
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (base != MAP_FAILED) {
+		*ret_base = base;
+		*ret_pages = pages;
+		return 0;
+	}
+
+	pthread_mutex_lock(&pool->lock);
+	counter_add(&pool->footprint, -len);
+	rescued = reserve_take(pool, pages, false, ret_base, ret_pages);
+	pthread_mutex_unlock(&pool->lock);
+	if (rescued)
+		return 0;
+	counter_add(&pool->alloc_failures, 1);
+	/* Whatever mmap said (ENOMEM, or EAGAIN from mlock), the system refused memory. */
+	return -ENOMEM;
+}
+
+/* A new empty chunk for class cls, on no list. Caller holds the class lock. */
+static int chunk_new(struct pool *pool, unsigned cls, uint32_t *ret_index)
+{
+	struct size_class *class = &pool->classes[cls];
+	uint32_t index;
+	struct chunk *c;
+	char *base;
+	uint16_t pages;
+	int r;
+
+	pthread_mutex_lock(&pool->lock);
+	index = index_get(pool);
+	pthread_mutex_unlock(&pool->lock);
+	if (index == NIL) {
+		counter_add(&pool->limit_hits, 1);
+		return -ENOSPC;
+	}
+	r = chunk_memory_get(pool, class->pages, &base, &pages);
+	if (r < 0) {
+		pthread_mutex_lock(&pool->lock);
+		index_put(pool, index);
+		pthread_mutex_unlock(&pool->lock);
+		return r;
+	}
+
+	c = &pool->table[index];
+	c->base = base;
+	c->pages = pages;
+	c->obj_size = class->size;
+	c->cls = cls;
+	c->group = GROUP_NONE;
+	c->used = 0;
+	c->live[0] = c->live[1] = 0;
+	c->gen = 0;
+	class->chunks++;
+	counter_add(&pool->chunks, 1);
+	*ret_index = index;
+	return 0;
+}
+
+/* Give back an empty chunk that is on no list. Caller holds the class lock. */
+static void chunk_release(struct pool *pool, struct size_class *class, uint32_t index)
+{
+	struct chunk *c = &pool->table[index];
+	struct reserve_chunk chunk = { .base = c->base, .pages = c->pages };
+	uint64_t len = (uint64_t)c->pages * SWAPDEV_PAGE_SIZE;
+	bool keep;
+
+	assert(c->used == 0 && c->group == GROUP_NONE);
+	class->chunks--;
+	counter_add(&pool->chunks, -1);
+	c->base = NULL;
+
+	pthread_mutex_lock(&pool->lock);
+	index_put(pool, index);
+	keep = pool->n_reserve < RESERVE_CHUNKS && pool->reserve_bytes + len <= RESERVE_BYTES &&
+	       counter_read(&pool->footprint) <= counter_read(&pool->limit);
+	if (keep) {
+		pool->reserve[pool->n_reserve++] = chunk;
+		pool->reserve_bytes += len;
+	} else {
+		counter_add(&pool->footprint, -len);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	if (!keep)
+		unmap_chunks(&chunk, 1);
+}
+
+/* Take the lowest free slot of a chunk that has one. Caller holds the class lock. */
+static unsigned slot_alloc(struct pool *pool, struct size_class *class, uint32_t index)
+{
+	struct chunk *c = &pool->table[index];
+	unsigned w = ~c->live[0] ? 0 : 1;
+	unsigned slot = w * 64 + __builtin_ctzll(~c->live[w]);
+
+	assert(c->used < class->capacity && slot < class->capacity);
+	c->live[w] |= 1ull << (slot % 64);
+	c->used++;
+	chunk_regroup(pool, class, index);
+	return slot;
+}
+
+/* Clear a slot of a chunk that keeps other objects or is off the lists. */
+static void slot_clear(struct chunk *c, unsigned slot)
+{
+	assert(c->live[slot / 64] & (1ull << (slot % 64)));
+	c->live[slot / 64] &= ~(1ull << (slot % 64));
+	c->used--;
+}
+
+/* Fullest chunk with a free slot, NIL if none. Caller holds the class lock. */
+static uint32_t chunk_fullest(const struct size_class *class)
+{
+	for (unsigned g = NR_GROUPS; g-- > 0;)
+		if (class->head[g] != NIL)
+			return class->head[g];
+	return NIL;
+}
+
+int pool_alloc(struct pool *pool, size_t size, uint64_t *ret_handle)
+{
+	struct size_class *class;
+	uint32_t index;
+	unsigned cls, slot;
+	int r;
+
+	if (size < sizeof(struct pool_obj) || size > pool_max_object())
+		return -EINVAL;
+	cls = pool->class_of[DIV_ROUND_UP(size, 8)];
+	class = &pool->classes[cls];
+
+	pthread_mutex_lock(&class->lock);
+	index = chunk_fullest(class);
+	if (index == NIL) {
+		r = chunk_new(pool, cls, &index);
+		if (r < 0) {
+			pthread_mutex_unlock(&class->lock);
+			return r;
+		}
+	}
+	slot = slot_alloc(pool, class, index);
+	chunk_trailer(&pool->table[index], class)[slot] = class->size - size;
+	class->objects++;
+	pthread_mutex_unlock(&class->lock);
+
+	counter_add(&pool->objects, 1);
+	counter_add(&pool->object_bytes, size);
+	*ret_handle = handle_make(index, slot);
+	return 0;
+}
+
+struct pool_obj *pool_map(struct pool *pool, uint64_t handle)
+{
+	const struct chunk *c = &pool->table[handle >> OBJ_BITS];
+
+	return (struct pool_obj *)(c->base + (size_t)(handle & OBJ_MASK) * c->obj_size);
+}
+
+void pool_release(struct pool *pool, uint64_t handle)
+{
+	uint32_t index = handle >> OBJ_BITS;
+	unsigned slot = handle & OBJ_MASK;
+	struct chunk *c = &pool->table[index];
+	struct size_class *class = &pool->classes[c->cls];
+	size_t size;
+
+	pthread_mutex_lock(&class->lock);
+	size = class->size - chunk_trailer(c, class)[slot];
+	slot_clear(c, slot);
+	class->objects--;
+	if (c->used == 0) {
+		if (c->group != GROUP_NONE)
+			list_remove(pool, &class->head[c->group], index);
+		c->group = GROUP_NONE;
+		chunk_release(pool, class, index);
+	} else {
+		chunk_regroup(pool, class, index);
+	}
+	pthread_mutex_unlock(&class->lock);
+
+	counter_add(&pool->objects, -1);
+	counter_add(&pool->object_bytes, -(uint64_t)size);
+}
+
+/*
+ * Sparsest chunk that this pass has neither tried to empty nor filled.
+ * Tried chunks go to the tail of their list, so the walk is short.
+ */
+static uint32_t compact_source(struct pool *pool, const struct size_class *class, uint32_t gen)
+{
+	for (unsigned g = 0; g < NR_GROUPS; g++) {
+		uint32_t index = class->head[g];
+
+		if (index == NIL)
+			continue;
+		do {
+			if (pool->table[index].gen != gen)
+				return index;
+			index = pool->table[index].next;
+		} while (index != class->head[g]);
+	}
+	return NIL;
+}
+
+/* Move the objects of src (off its list) elsewhere. Caller holds the class lock. */
+static void compact_chunk(struct pool *pool, struct size_class *class, uint32_t src,
+			  uint32_t gen, pool_move_fn move, void *opaque)
+{
+	struct chunk *c = &pool->table[src];
+
+	for (unsigned w = 0; w < ARRAY_SIZE(c->live); w++) {
+		uint64_t bits = c->live[w];
+
+		for (; bits; bits &= bits - 1) {
+			unsigned slot = w * 64 + __builtin_ctzll(bits);
+			struct pool_obj *obj = (struct pool_obj *)(c->base + (size_t)slot * class->size);
+			uint32_t owner = __atomic_load_n(&obj->owner, __ATOMIC_RELAXED);
+			uint32_t dst = chunk_fullest(class);
+			unsigned to;
+
+			if (dst == NIL)
+				return;
+			/* Moving objects in and out again in one pass would be wasted copies. */
+			pool->table[dst].gen = gen;
+			to = slot_alloc(pool, class, dst);
+			if (!move(opaque, owner, handle_make(src, slot), handle_make(dst, to),
+				  class->size)) {
+				slot_clear(&pool->table[dst], to);
+				chunk_regroup(pool, class, dst);
+				continue;
+			}
+			chunk_trailer(&pool->table[dst], class)[to] = chunk_trailer(c, class)[slot];
+			slot_clear(c, slot);
+			counter_add(&pool->compactions, 1);
+		}
+	}
+}
+
+static uint64_t compact_class(struct pool *pool, struct size_class *class, uint32_t gen,
+			      pool_move_fn move, void *opaque)
+{
+	uint64_t freed = 0;
+
+	pthread_mutex_lock(&class->lock);
+	while (class->chunks * class->capacity - class->objects >= class->capacity) {
+		uint32_t src = compact_source(pool, class, gen);
+		struct chunk *c;
+
+		if (src == NIL)
+			break;
+		c = &pool->table[src];
+		c->gen = gen;
+		list_remove(pool, &class->head[c->group], src);
+		c->group = GROUP_NONE;
+
+		compact_chunk(pool, class, src, gen, move, opaque);
+
+		if (c->used == 0) {
+			chunk_release(pool, class, src);
+			freed++;
+		} else {
+			c->group = group_of(c, class);
+			list_insert(pool, &class->head[c->group], src, true);
+		}
+		/* Let allocations and releases of this class in between chunks. */
+		pthread_mutex_unlock(&class->lock);
+		pthread_mutex_lock(&class->lock);
+	}
+	pthread_mutex_unlock(&class->lock);
+	return freed;
+}
+
+uint64_t pool_compact(struct pool *pool, pool_move_fn move, void *opaque)
+{
+	uint64_t freed = 0;
+	uint32_t gen;
+
+	pthread_mutex_lock(&pool->compact_lock);
+	/* New chunks carry gen 0: skip it when the counter wraps. */
+	gen = ++pool->compact_gen;
+	if (gen == 0)
+		gen = ++pool->compact_gen;
+	for (unsigned i = 0; i < pool->n_classes; i++)
+		freed += compact_class(pool, &pool->classes[i], gen, move, opaque);
+	pthread_mutex_unlock(&pool->compact_lock);
+	return freed;
+}
+
+int pool_set_limit(struct pool *pool, uint64_t limit_bytes)
+{
+	struct reserve_chunk drop[RESERVE_CHUNKS];
+	unsigned n_drop;
+
+	if (limit_bytes > pool->max)
+		return -EINVAL;
+	pthread_mutex_lock(&pool->lock);
+	__atomic_store_n(&pool->limit, limit_bytes, __ATOMIC_RELAXED);
+	n_drop = reserve_trim(pool, 0, drop);
+	pthread_mutex_unlock(&pool->lock);
+	unmap_chunks(drop, n_drop);
+	return 0;
+}
+
+void pool_get_stats(struct pool *pool, struct pool_stats *ret_stats)
+{
+	*ret_stats = (struct pool_stats){
+		.objects = counter_read(&pool->objects),
+		.object_bytes = counter_read(&pool->object_bytes),
+		.footprint_bytes = counter_read(&pool->footprint),
+		.limit_bytes = counter_read(&pool->limit),
+		.chunks = counter_read(&pool->chunks),
+		.alloc_failures = counter_read(&pool->alloc_failures),
+		.limit_hits = counter_read(&pool->limit_hits),
+		.compactions = counter_read(&pool->compactions),
+	};
+}
+
+int pool_new(uint64_t limit_bytes, uint64_t max_bytes, struct pool **ret_pool)
+{
+	struct pool *pool;
+	uint64_t entries;
+	void *table;
+
+	if (max_bytes == 0 || limit_bytes > max_bytes)
+		return -EINVAL;
+	/* Chunks are at least a page; past 2^32 - 1 chunks the pool reports ENOSPC. */
+	entries = MIN(max_bytes / SWAPDEV_PAGE_SIZE + (max_bytes % SWAPDEV_PAGE_SIZE != 0),
+		      (uint64_t)NIL);
+
+	pool = aligned_alloc(_Alignof(struct pool), ALIGN_UP(sizeof(*pool), _Alignof(struct pool)));
+	if (!pool)
+		return -ENOMEM;
+	memset(pool, 0, sizeof(*pool));
+	table = mmap(NULL, entries * sizeof(struct chunk), PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (table == MAP_FAILED) {
+		free(pool);
+		return -ENOMEM;
+	}
+	pool->table = table;
+	pool->table_len = entries;
+	pool->free_index = NIL;
+	pool->limit = limit_bytes;
+	pool->max = max_bytes;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_mutex_init(&pool->compact_lock, NULL);
+	classes_init(pool);
+	for (unsigned i = 0; i < pool->n_classes; i++)
+		pthread_mutex_init(&pool->classes[i].lock, NULL);
+
+	*ret_pool = pool;
+	return 0;
+}
+
+void pool_free(struct pool *pool)
+{
+	if (!pool)
+		return;
+	for (uint32_t i = 0; i < pool->table_used; i++) {
+		struct chunk *c = &pool->table[i];
+
+		if (c->base)
+			munmap(c->base, (size_t)c->pages * SWAPDEV_PAGE_SIZE);
+	}
+	unmap_chunks(pool->reserve, pool->n_reserve);
+	munmap(pool->table, (size_t)pool->table_len * sizeof(struct chunk));
+	for (unsigned i = 0; i < pool->n_classes; i++)
+		pthread_mutex_destroy(&pool->classes[i].lock);
+	pthread_mutex_destroy(&pool->compact_lock);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.h - size-class allocator for compressed objects.
+ *
+ * Objects live in fixed-size chunks obtained with mmap (so that mlockall's
+ * MCL_FUTURE locks them and empty chunks go back to the kernel); each chunk
+ * serves one size class. An object is addressed by a 43-bit handle that
+ * fits in a slot table entry. Every object starts with a struct pool_obj
+ * header whose owner field the caller fills in: compaction uses it to ask
+ * the owner to let the object move.
+ *
+ * The footprint (bytes of chunks held, including the small free-chunk
+ * reserve) never exceeds the limit: pool_alloc() returns -ENOSPC rather
+ * than grow past it, and never damages existing objects.
+ *
+ * Locking: one mutex per size class. Callers may hold their own locks
+ * (the slot lock) while calling pool_alloc/pool_release; compaction calls
+ * the move callback with the class lock held, so the callback must only
+ * try-lock the owner (never block on it).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POOL_HANDLE_BITS 43
+#define POOL_HANDLE_INVALID UINT64_MAX
+
+/* Header at the start of every object; counted in its size. */
+struct pool_obj {
+	uint32_t owner; /* the slot index, written by the caller */
+	uint32_t stamp; /* caller's use: last access time in seconds */
+	unsigned char data[];
+};
+
+struct pool_stats {
+	uint64_t objects;	 /* live objects */
+	uint64_t object_bytes;	 /* sum of requested object sizes, headers included */
+	uint64_t footprint_bytes; /* chunk memory held, reserve included */
+	uint64_t limit_bytes;
+	uint64_t chunks;
+	uint64_t alloc_failures; /* -ENOMEM from the system, not limit hits */
+	uint64_t limit_hits;	 /* -ENOSPC because of the limit */
+	uint64_t compactions;	 /* objects moved by compaction */
+};
+
+struct pool;
+
+/*
+ * Create a pool that may hold up to limit_bytes of chunks. max_bytes bounds
+ * any later pool_set_limit() (it sizes the chunk table); pass the
+ * machine's RAM. Returns 0, -EINVAL, -ENOMEM.
+ */
+int pool_new(uint64_t limit_bytes, uint64_t max_bytes, struct pool **ret_pool);
+void pool_free(struct pool *pool); /* accepts NULL */
+
+/* Largest object pool_alloc() accepts (a raw page plus its header). */
+size_t pool_max_object(void);
+
+/*
+ * Allocate an object of size bytes (sizeof(struct pool_obj) <= size <=
+ * pool_max_object()). Returns 0 with *ret_handle set, -ENOSPC when the
+ * limit forbids growth, -ENOMEM when the system refuses memory, -EINVAL.
+ */
+int pool_alloc(struct pool *pool, size_t size, uint64_t *ret_handle);
+
+/* Address of a live object. The caller keeps it alive (slot lock). */
+struct pool_obj *pool_map(struct pool *pool, uint64_t handle);
+
+/* Free a live object; its chunk may return to the reserve or the system. */
+void pool_release(struct pool *pool, uint64_t handle);
+
+/* Change the limit at run time. Returns 0 or -EINVAL (above max_bytes).
+ * Lowering it below the footprint only stops growth; writeback shrinks. */
+int pool_set_limit(struct pool *pool, uint64_t limit_bytes);
+
+void pool_get_stats(struct pool *pool, struct pool_stats *ret_stats);
+
+/*
+ * Compaction moves objects out of sparsely used chunks into fuller ones
+ * of the same class and gives emptied chunks back. For each object to
+ * move, move() is called with the owner, the old and the new handle; it
+ * returns true after it has copied the object and repointed its owner,
+ * false to leave it where it is (owner busy or no longer pointing here).
+ * Returns the number of chunks freed.
+ */
+typedef bool (*pool_move_fn)(void *opaque, uint32_t owner, uint64_t from, uint64_t to,
+			     size_t size);
+uint64_t pool_compact(struct pool *pool, pool_move_fn move, void *opaque);

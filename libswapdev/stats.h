@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats.h - counters and latency histograms.
+ *
+ * Counters live in each worker (one per thread) and are bumped without
+ * atomics read-modify-write contention; a snapshot sums every worker.
+ * Field names follow SPEC section 4 and are part of the interface.
+ */
+#pragma once
+
+#include <stdint.h>
+
+/* Operation counters, one set per worker; each is monotonic. */
+struct store_counters {
+	uint64_t reads;		    /* read requests served (any size) */
+	uint64_t writes;	    /* write requests served */
+	uint64_t discards;	    /* discard requests served */
+	uint64_t reads_same;	    /* slots read from a same-filled marker */
+	uint64_t reads_pool;	    /* slots decompressed from the pool */
+	uint64_t reads_disk;	    /* slots read from the disk tier */
+	uint64_t reads_empty;	    /* slots read that held nothing (zeros) */
+	uint64_t writes_same;	    /* slots stored as a same-filled marker */
+	uint64_t writes_pool;	    /* slots stored in the pool */
+	uint64_t writes_disk;	    /* slots stored straight on disk */
+	uint64_t partial_writes;    /* sub-slot writes (read-modify-write) */
+	uint64_t discarded_slots;   /* slots freed by discards */
+	uint64_t incompressible;    /* pages rejected by the compressor */
+	uint64_t writeback_pages;   /* pool pages written back to disk */
+	uint64_t writeback_cancelled; /* writebacks lost to a newer write/discard */
+	uint64_t exclusive_releases; /* loaded pool entries released after writeback */
+	uint64_t writethrough_pages; /* writes sent to disk because the pool was full */
+	uint64_t alloc_failures;    /* pool memory the system refused */
+	uint64_t io_errors;	    /* disk tier I/O errors returned to the caller */
+	uint64_t decompress_errors; /* corrupt pool objects (never expected) */
+	uint64_t compactions;	    /* objects moved by pool compaction */
+};
+
+/* Latency histogram: log2 buckets of microseconds, 4 sub-buckets each. */
+#define LATENCY_BUCKETS 128
+
+struct latency_hist {
+	uint64_t count[LATENCY_BUCKETS];
+};
+
+void latency_record(struct latency_hist *hist, uint64_t usec);
+/* Value below which the fraction q (0..1) of the samples fall, in usec. */
+uint64_t latency_percentile(const struct latency_hist *hist, double q);
+void latency_merge(struct latency_hist *into, const struct latency_hist *from);

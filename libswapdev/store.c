@@ -1,0 +1,702 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.c - the tier state machine behind the swap device.
+ *
+ * Every slot is one word in the slot table (slot_table.h) naming its only
+ * home. A write builds the new home first, without the slot lock (the
+ * expensive part: same-filled check, compression, a pool allocation or a
+ * disk write), then swaps the word under the lock and frees the old home
+ * after unlocking, so a concurrent reader sees either the old or the new
+ * data and never a half-built one:
+ *
+ *            write (same-filled)         write (compressible, pool has room)
+ *   EMPTY ─────────────────────► SAME   ─────────────────────────────────► POOL
+ *     ▲                                   write (incompressible, or pool full)
+ *     │ discard (any state)     ─────────────────────────────────────────► DISK
+ *     └──────────────────────── writeback (POOL → DISK, see writeback.c)
+ *
+ * Sub-slot I/O (any 512-byte-aligned range) is a read-modify-write done
+ * entirely under the slot lock, so two partial writes to one slot cannot
+ * lose each other's sectors. Reads lock the slot for the decompression or
+ * the disk read: the home cannot be freed or moved underneath them.
+ *
+ * A read never frees anything. With exclusive loads on, a read from the
+ * pool only marks the slot LOADED and tells writeback, which gives the
+ * page a durable disk copy and only then releases the pool object (and
+ * only if no write or discard replaced the slot meanwhile).
+ *
+ * Counters are per worker (one writer each); gauges (slots per tier,
+ * compressed bytes) are shared relaxed atomics.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "common.h"
+#include "store_internal.h"
+
+/* Extra disk blocks beyond one per slot: room for writeback batches in
+ * flight and write-through replacing a DISK slot before its old block is
+ * freed. */
+#define DISK_SLACK_BLOCKS 4096
+
+static uint32_t codec_pack(const struct codec_spec *spec)
+{
+	return ((uint32_t)spec->kind << 16) | (uint32_t)(spec->level + 128);
+}
+
+static struct codec_spec codec_unpack(uint32_t packed)
+{
+	return (struct codec_spec){ .kind = (enum codec_kind)(packed >> 16),
+				    .level = (int)(packed & 0xffff) - 128 };
+}
+
+uint32_t store_now(const struct store *store)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	return (uint32_t)(now.tv_sec - store->started.tv_sec);
+}
+
+static uint64_t usec_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(now.tv_sec - start->tv_sec) * 1000000u +
+	       (uint64_t)((now.tv_nsec - start->tv_nsec) / 1000);
+}
+
+void store_account(struct store *store, uint64_t word, int sign)
+{
+	switch (slot_state(word)) {
+	case SLOT_EMPTY:
+		break;
+	case SLOT_SAME:
+		counter_add(&store->same_slots, sign);
+		break;
+	case SLOT_POOL:
+		counter_add(&store->pool_slots, sign);
+		counter_add(&store->compr_bytes, sign * (int64_t)slot_pool_len(word));
+		break;
+	case SLOT_DISK:
+		counter_add(&store->disk_slots, sign);
+		break;
+	}
+}
+
+void store_release_home(struct store *store, uint64_t word)
+{
+	store_account(store, word, -1);
+	if (slot_state(word) == SLOT_POOL)
+		pool_release(store->pool, slot_pool_handle(word));
+	else if (slot_state(word) == SLOT_DISK)
+		disk_release(store->disk, slot_disk_block(word));
+}
+
+static int validate_config(const struct store_config *c)
+{
+	if (c->size == 0 || c->size % SWAPDEV_PAGE_SIZE != 0)
+		return -EINVAL;
+	if (c->pool_limit == 0 || (c->pool_max != 0 && c->pool_max < c->pool_limit))
+		return -EINVAL;
+	if (c->reject_threshold < 64 || c->reject_threshold > SWAPDEV_PAGE_SIZE)
+		return -EINVAL;
+	if (c->codec.kind != CODEC_LZ4 && c->codec.kind != CODEC_ZSTD)
+		return -EINVAL;
+	if (c->high_watermark > 100 || c->low_watermark >= c->high_watermark)
+		return -EINVAL;
+	return 0;
+}
+
+int store_new(const struct store_config *config, struct store **ret_store)
+{
+	struct store *store;
+	int r;
+
+	r = validate_config(config);
+	if (r < 0)
+		return r;
+	store = calloc(1, sizeof(*store));
+	if (!store)
+		return -ENOMEM;
+	store->config = *config;
+	store->config.backing_path = NULL;
+	store->nr_slots = config->size / SWAPDEV_PAGE_SIZE;
+	store->codec_packed = codec_pack(&config->codec);
+	store->exclusive_loads = config->exclusive_loads;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &store->started);
+	pthread_mutex_init(&store->workers_lock, NULL);
+
+	r = slot_table_new(store->nr_slots, &store->table);
+	if (r < 0)
+		goto fail;
+	store->words = slot_table_words(store->table);
+	r = pool_new(config->pool_limit, config->pool_max ? config->pool_max : config->pool_limit,
+		     &store->pool);
+	if (r < 0)
+		goto fail;
+	if (config->backing_path) {
+		r = disk_tier_open(config->backing_path, store->nr_slots + DISK_SLACK_BLOCKS,
+				   config->disk_ops, &store->disk);
+		if (r < 0)
+			goto fail;
+		r = writeback_new(store, &store->writeback);
+		if (r < 0)
+			goto fail;
+	}
+	*ret_store = store;
+	return 0;
+fail:
+	store_free(store);
+	return r;
+}
+
+void store_free(struct store *store)
+{
+	struct store_worker *w, *next;
+
+	if (!store)
+		return;
+	writeback_free(store->writeback);
+	for (w = store->workers; w; w = next) {
+		next = w->next;
+		codec_ctx_free(w->codec);
+		free(w->page);
+		free(w->cbuf);
+		free(w);
+	}
+	disk_tier_close(store->disk);
+	pool_free(store->pool);
+	slot_table_free(store->table);
+	pthread_mutex_destroy(&store->workers_lock);
+	free(store);
+}
+
+int store_start_writeback(struct store *store)
+{
+	return store->writeback ? writeback_start(store->writeback) : 0;
+}
+
+int store_worker_new(struct store *store, struct store_worker **ret_worker)
+{
+	struct store_worker *w;
+	int r;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->store = store;
+	w->page = aligned_alloc(SWAPDEV_PAGE_SIZE, SWAPDEV_PAGE_SIZE);
+	w->cbuf = malloc(SWAPDEV_PAGE_SIZE);
+	r = codec_ctx_new(&w->codec);
+	if (r < 0 || !w->page || !w->cbuf) {
+		codec_ctx_free(w->codec);
+		free(w->page);
+		free(w->cbuf);
+		free(w);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&store->workers_lock);
+	w->next = store->workers;
+	store->workers = w;
+	pthread_mutex_unlock(&store->workers_lock);
+	*ret_worker = w;
+	return 0;
+}
+
+static void counters_add(struct store_counters *into, const struct store_counters *from)
+{
+	uint64_t *dst = (uint64_t *)into;
+	const uint64_t *src = (const uint64_t *)from;
+
+	for (size_t i = 0; i < sizeof(*into) / sizeof(uint64_t); i++)
+		dst[i] += counter_read(&src[i]);
+}
+
+void store_worker_free(struct store_worker *worker)
+{
+	struct store *store;
+	struct store_worker **p;
+
+	if (!worker)
+		return;
+	store = worker->store;
+	pthread_mutex_lock(&store->workers_lock);
+	for (p = &store->workers; *p; p = &(*p)->next)
+		if (*p == worker) {
+			*p = worker->next;
+			break;
+		}
+	counters_add(&store->retired, &worker->counters);
+	latency_merge(&store->retired_read_latency, &worker->read_latency);
+	latency_merge(&store->retired_write_latency, &worker->write_latency);
+	pthread_mutex_unlock(&store->workers_lock);
+	codec_ctx_free(worker->codec);
+	free(worker->page);
+	free(worker->cbuf);
+	free(worker);
+}
+
+/* Write one page to a fresh disk block; on success *ret_word is its home. */
+static int encode_disk(struct store_worker *w, const void *page, uint64_t *ret_word)
+{
+	struct store *store = w->store;
+	struct iovec iov;
+	uint64_t block;
+	int r;
+
+	if (!store->disk)
+		return -ENOSPC;
+	r = disk_alloc(store->disk, 1, &block);
+	if (r < 0)
+		return r;
+	if ((uintptr_t)page % SWAPDEV_PAGE_SIZE != 0) {
+		memcpy(w->page, page, SWAPDEV_PAGE_SIZE);
+		page = w->page;
+	}
+	iov = (struct iovec){ .iov_base = (void *)page, .iov_len = SWAPDEV_PAGE_SIZE };
+	r = disk_write(store->disk, block, &iov, 1);
+	if (r < 0) {
+		disk_release(store->disk, block);
+		worker_count(w, io_errors, 1);
+		return r;
+	}
+	worker_count(w, writes_disk, 1);
+	*ret_word = slot_make_disk(block);
+	return 0;
+}
+
+static bool pool_above_high_watermark(struct store *store)
+{
+	struct pool_stats ps;
+
+	pool_get_stats(store->pool, &ps);
+	return ps.footprint_bytes * 100 > ps.limit_bytes * store->config.high_watermark;
+}
+
+/*
+ * Build the home for one page of slot idx: a same-filled word, a pool
+ * object or a disk block. Nothing is visible to readers until the caller
+ * installs *ret_word.
+ */
+static int encode_page(struct store_worker *w, uint64_t idx, const void *page, uint64_t *ret_word)
+{
+	struct store *store = w->store;
+	struct codec_spec spec = codec_unpack(__atomic_load_n(&store->codec_packed, __ATOMIC_RELAXED));
+	const void *data = w->cbuf;
+	struct pool_obj *obj;
+	uint64_t value, handle;
+	ssize_t len;
+	int r;
+
+	if (store->config.same_filled && page_same_filled(page, &value) &&
+	    slot_make_same(value, ret_word)) {
+		worker_count(w, writes_same, 1);
+		return 0;
+	}
+
+	/* Stored lengths stay below 4096: that length means "raw page". */
+	len = codec_compress(w->codec, &spec, page, SWAPDEV_PAGE_SIZE, w->cbuf,
+			     MIN(store->config.reject_threshold, SWAPDEV_PAGE_SIZE - 1));
+	if (len == -ENOBUFS) {
+		worker_count(w, incompressible, 1);
+		if (!store->config.incompressible_to_pool && store->disk)
+			return encode_disk(w, page, ret_word);
+		data = page;
+		len = SWAPDEV_PAGE_SIZE;
+	} else if (len < 0) {
+		return (int)len;
+	}
+
+	r = pool_alloc(store->pool, sizeof(struct pool_obj) + (size_t)len, &handle);
+	if (r < 0) {
+		if (r == -ENOMEM)
+			worker_count(w, alloc_failures, 1);
+		if (!store->disk)
+			return -ENOSPC;
+		writeback_poke(store->writeback);
+		r = encode_disk(w, page, ret_word);
+		if (r == 0)
+			worker_count(w, writethrough_pages, 1);
+		return r;
+	}
+	obj = pool_map(store->pool, handle);
+	/* Compaction may read a recycled object's owner: publish atomically. */
+	__atomic_store_n(&obj->owner, (uint32_t)idx, __ATOMIC_RELAXED);
+	obj->stamp = store_now(store);
+	memcpy(obj->data, data, (size_t)len);
+	worker_count(w, writes_pool, 1);
+	if (store->writeback && pool_above_high_watermark(store))
+		writeback_poke(store->writeback);
+	*ret_word = slot_make_pool(handle, (unsigned)len, spec.kind);
+	return 0;
+}
+
+/* Replace the word of a slot whose lock the caller holds; frees the old home. */
+static void install_locked(struct store *store, uint64_t idx, uint64_t old, uint64_t word)
+{
+	slot_unlock(store->words, idx, word);
+	store_account(store, word, +1);
+	store_release_home(store, old);
+}
+
+/*
+ * Produce the data of a locked slot with word into dst (a whole page).
+ * *word gains REFERENCED/LOADED for pool reads; the caller unlocks with it.
+ */
+static int decode_locked(struct store_worker *w, uint64_t idx, uint64_t *word, void *dst)
+{
+	struct store *store = w->store;
+	struct pool_obj *obj;
+	uint64_t value, *p;
+	ssize_t n;
+	int r;
+
+	switch (slot_state(*word)) {
+	case SLOT_EMPTY:
+		memset(dst, 0, SWAPDEV_PAGE_SIZE);
+		worker_count(w, reads_empty, 1);
+		return 0;
+	case SLOT_SAME:
+		value = slot_same_value(*word);
+		p = dst;
+		for (size_t i = 0; i < SWAPDEV_PAGE_SIZE / 8; i++)
+			p[i] = value;
+		worker_count(w, reads_same, 1);
+		return 0;
+	case SLOT_POOL:
+		obj = pool_map(store->pool, slot_pool_handle(*word));
+		if (slot_pool_len(*word) == SWAPDEV_PAGE_SIZE) {
+			memcpy(dst, obj->data, SWAPDEV_PAGE_SIZE);
+		} else {
+			n = codec_decompress(w->codec, slot_pool_codec(*word), obj->data,
+					     slot_pool_len(*word), dst, SWAPDEV_PAGE_SIZE);
+			if (n < 0) {
+				worker_count(w, decompress_errors, 1);
+				return (int)n;
+			}
+		}
+		obj->stamp = store_now(store);
+		*word |= SLOT_REFERENCED;
+		worker_count(w, reads_pool, 1);
+		return 0;
+	case SLOT_DISK:
+		if ((uintptr_t)dst % SWAPDEV_PAGE_SIZE == 0) {
+			r = disk_read(store->disk, slot_disk_block(*word), dst);
+		} else {
+			r = disk_read(store->disk, slot_disk_block(*word), w->page);
+			if (r == 0)
+				memcpy(dst, w->page, SWAPDEV_PAGE_SIZE);
+		}
+		if (r < 0) {
+			worker_count(w, io_errors, 1);
+			return r;
+		}
+		worker_count(w, reads_disk, 1);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int read_slot(struct store_worker *w, uint64_t idx, void *dst)
+{
+	struct store *store = w->store;
+	uint64_t word, before;
+	int r;
+
+	/* Never-written slots need no lock (and do not touch the table). */
+	if (slot_peek(store->words, idx) == 0) {
+		memset(dst, 0, SWAPDEV_PAGE_SIZE);
+		worker_count(w, reads_empty, 1);
+		return 0;
+	}
+	before = word = slot_lock(store->words, idx);
+	r = decode_locked(w, idx, &word, dst);
+	if (r == 0 && slot_state(word) == SLOT_POOL &&
+	    __atomic_load_n(&store->exclusive_loads, __ATOMIC_RELAXED))
+		word |= SLOT_LOADED;
+	slot_unlock(store->words, idx, word);
+	if ((word & SLOT_LOADED) && !(before & SLOT_LOADED))
+		writeback_note_loaded(store->writeback, idx);
+	return r;
+}
+
+static int write_slot(struct store_worker *w, uint64_t idx, const void *page)
+{
+	struct store *store = w->store;
+	uint64_t word, old;
+	int r;
+
+	r = encode_page(w, idx, page, &word);
+	if (r < 0)
+		return r;
+	old = slot_lock(store->words, idx);
+	install_locked(store, idx, old, word);
+	return 0;
+}
+
+/*
+ * Read-modify-write of part of a slot, all under its lock. With src NULL
+ * the range is zeroed (a partial discard).
+ */
+static int patch_slot(struct store_worker *w, uint64_t idx, const void *src, size_t offset,
+		      size_t len)
+{
+	struct store *store = w->store;
+	uint64_t old, word;
+	int r;
+
+	old = word = slot_lock(store->words, idx);
+	if (!src && slot_state(old) == SLOT_EMPTY) {
+		slot_unlock(store->words, idx, old);
+		return 0;
+	}
+	r = decode_locked(w, idx, &word, w->page);
+	if (r < 0)
+		goto out_unlock;
+	if (src)
+		memcpy(w->page + offset, src, len);
+	else
+		memset(w->page + offset, 0, len);
+	r = encode_page(w, idx, w->page, &word);
+	if (r < 0)
+		goto out_unlock;
+	install_locked(store, idx, old, word);
+	return 0;
+out_unlock:
+	slot_unlock(store->words, idx, old);
+	return r;
+}
+
+static int check_range(struct store *store, uint64_t offset, uint64_t len)
+{
+	if (offset % SWAPDEV_SECTOR_SIZE || len % SWAPDEV_SECTOR_SIZE)
+		return -EINVAL;
+	if (offset > store->config.size || len > store->config.size - offset)
+		return -EINVAL;
+	return 0;
+}
+
+ssize_t store_read(struct store_worker *w, void *buf, size_t len, uint64_t offset)
+{
+	struct store *store = w->store;
+	unsigned char *p = buf;
+	struct timespec start;
+	size_t done = 0;
+	int r;
+
+	r = check_range(store, offset, len);
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (done < len) {
+		uint64_t pos = offset + done, idx = pos / SWAPDEV_PAGE_SIZE;
+		size_t in_slot = pos % SWAPDEV_PAGE_SIZE;
+		size_t n = MIN(SWAPDEV_PAGE_SIZE - in_slot, len - done);
+
+		if (n == SWAPDEV_PAGE_SIZE) {
+			r = read_slot(w, idx, p + done);
+		} else {
+			r = read_slot(w, idx, w->page);
+			if (r == 0)
+				memcpy(p + done, w->page + in_slot, n);
+		}
+		if (r < 0)
+			return r;
+		done += n;
+	}
+	worker_count(w, reads, 1);
+	latency_record(&w->read_latency, usec_since(&start));
+	return (ssize_t)len;
+}
+
+ssize_t store_write(struct store_worker *w, const void *buf, size_t len, uint64_t offset)
+{
+	struct store *store = w->store;
+	const unsigned char *p = buf;
+	struct timespec start;
+	size_t done = 0;
+	int r;
+
+	r = check_range(store, offset, len);
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (done < len) {
+		uint64_t pos = offset + done, idx = pos / SWAPDEV_PAGE_SIZE;
+		size_t in_slot = pos % SWAPDEV_PAGE_SIZE;
+		size_t n = MIN(SWAPDEV_PAGE_SIZE - in_slot, len - done);
+
+		if (n == SWAPDEV_PAGE_SIZE) {
+			r = write_slot(w, idx, p + done);
+		} else {
+			worker_count(w, partial_writes, 1);
+			r = patch_slot(w, idx, p + done, in_slot, n);
+		}
+		if (r < 0)
+			return r;
+		done += n;
+	}
+	worker_count(w, writes, 1);
+	latency_record(&w->write_latency, usec_since(&start));
+	return (ssize_t)len;
+}
+
+int store_discard(struct store_worker *w, uint64_t offset, uint64_t len)
+{
+	struct store *store = w->store;
+	uint64_t done = 0, old;
+	int r;
+
+	r = check_range(store, offset, len);
+	if (r < 0)
+		return r;
+	while (done < len) {
+		uint64_t pos = offset + done, idx = pos / SWAPDEV_PAGE_SIZE;
+		size_t in_slot = pos % SWAPDEV_PAGE_SIZE;
+		size_t n = (size_t)MIN((uint64_t)(SWAPDEV_PAGE_SIZE - in_slot), len - done);
+
+		if (n < SWAPDEV_PAGE_SIZE) {
+			r = patch_slot(w, idx, NULL, in_slot, n);
+			if (r < 0)
+				return r;
+		} else if (slot_peek(store->words, idx) != 0) {
+			old = slot_lock(store->words, idx);
+			slot_unlock(store->words, idx, 0);
+			if (slot_state(old) != SLOT_EMPTY)
+				worker_count(w, discarded_slots, 1);
+			store_release_home(store, old);
+		}
+		done += n;
+	}
+	worker_count(w, discards, 1);
+	return 0;
+}
+
+int64_t store_flush(struct store *store, const struct store_flush_request *request)
+{
+	if (!store->writeback)
+		return -ENODEV;
+	return writeback_flush(store->writeback, request);
+}
+
+int store_set_pool_limit(struct store *store, uint64_t bytes)
+{
+	int r = pool_set_limit(store->pool, bytes);
+
+	if (r == 0 && store->writeback)
+		writeback_poke(store->writeback);
+	return r;
+}
+
+int store_set_codec(struct store *store, const struct codec_spec *codec)
+{
+	struct codec_spec check;
+	char text[CODEC_SPEC_MAX];
+
+	/* Round-trip through the parser: one definition of what is valid. */
+	codec_spec_format(codec, text);
+	if ((codec->kind != CODEC_LZ4 && codec->kind != CODEC_ZSTD) ||
+	    codec_spec_parse(text, &check) < 0)
+		return -EINVAL;
+	__atomic_store_n(&store->codec_packed, codec_pack(codec), __ATOMIC_RELAXED);
+	return 0;
+}
+
+int store_set_watermarks(struct store *store, unsigned high, unsigned low)
+{
+	if (high > 100 || low >= high)
+		return -EINVAL;
+	if (!store->writeback) {
+		store->config.high_watermark = high;
+		store->config.low_watermark = low;
+		return 0;
+	}
+	return writeback_set_watermarks(store->writeback, high, low);
+}
+
+void store_set_exclusive_loads(struct store *store, bool on)
+{
+	__atomic_store_n(&store->exclusive_loads, on, __ATOMIC_RELAXED);
+}
+
+void store_set_idle_seconds(struct store *store, uint32_t seconds)
+{
+	if (store->writeback)
+		writeback_set_idle_seconds(store->writeback, seconds);
+}
+
+void store_get_stats(struct store *store, struct store_stats *ret_stats)
+{
+	struct store_stats s = { 0 };
+	struct pool_stats ps;
+	struct store_worker *w;
+
+	s.slots_total = store->nr_slots;
+	s.same_slots = store_gauge(&store->same_slots);
+	s.pool_slots = store_gauge(&store->pool_slots);
+	s.disk_slots = store_gauge(&store->disk_slots);
+	s.slots_used = s.same_slots + s.pool_slots + s.disk_slots;
+	s.orig_bytes = s.slots_used * SWAPDEV_PAGE_SIZE;
+	s.compr_bytes = store_gauge(&store->compr_bytes);
+	pool_get_stats(store->pool, &ps);
+	s.pool_footprint_bytes = ps.footprint_bytes;
+	s.pool_limit_bytes = ps.limit_bytes;
+	s.disk_bytes = s.disk_slots * SWAPDEV_PAGE_SIZE;
+	s.disk_total_bytes = store->disk ? disk_blocks_total(store->disk) * SWAPDEV_PAGE_SIZE : 0;
+	s.metadata_bytes = slot_table_resident_bytes(store->table);
+
+	pthread_mutex_lock(&store->workers_lock);
+	s.ops = store->retired;
+	for (w = store->workers; w; w = w->next)
+		counters_add(&s.ops, &w->counters);
+	pthread_mutex_unlock(&store->workers_lock);
+	if (store->writeback)
+		writeback_get_counters(store->writeback, &s.ops);
+	s.ops.compactions = ps.compactions;
+	*ret_stats = s;
+}
+
+void store_get_latency(struct store *store, struct latency_hist *ret_read,
+		       struct latency_hist *ret_write)
+{
+	struct store_worker *w;
+
+	pthread_mutex_lock(&store->workers_lock);
+	*ret_read = store->retired_read_latency;
+	*ret_write = store->retired_write_latency;
+	for (w = store->workers; w; w = w->next) {
+		latency_merge(ret_read, &w->read_latency);
+		latency_merge(ret_write, &w->write_latency);
+	}
+	pthread_mutex_unlock(&store->workers_lock);
+}
+
+/*
+ * Compaction's move callback: the pool holds its class lock, so only try
+ * the slot lock. Objects under writeback stay put (writeback matches the
+ * handle it copied from).
+ */
+static bool move_object(void *opaque, uint32_t owner, uint64_t from, uint64_t to, size_t size)
+{
+	struct store *store = opaque;
+	uint64_t word;
+
+	if (owner >= store->nr_slots || !slot_trylock(store->words, owner, &word))
+		return false;
+	if (slot_state(word) != SLOT_POOL || slot_pool_handle(word) != from ||
+	    (word & SLOT_WRITEBACK)) {
+		slot_unlock(store->words, owner, word);
+		return false;
+	}
+	memcpy(pool_map(store->pool, to), pool_map(store->pool, from), size);
+	word = (word & ~SLOT_POOL_HANDLE_MASK) | (to & SLOT_POOL_HANDLE_MASK);
+	slot_unlock(store->words, owner, word);
+	return true;
+}
+
+uint64_t store_compact(struct store *store)
+{
+	return pool_compact(store->pool, move_object, store);
+}

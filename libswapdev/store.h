@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h - the swap device's storage: slots, tiers and their contract.
+ *
+ * A store is an array of 4 KiB slots. Each slot has exactly one home at a
+ * time: EMPTY, SAME(word), POOL(compressed object) or DISK(block). Reads,
+ * writes and discards of any 512-byte-aligned range are served with block
+ * device semantics: a read returns exactly the last data written, and
+ * never-written or discarded ranges read as zeros. See store.c for the
+ * state machine and docs/DESIGN.md for the rules around writeback.
+ *
+ * Every I/O call takes a store_worker: the per-thread scratch buffers and
+ * codec contexts, allocated once, so that the I/O path never allocates.
+ * A worker is used by one thread at a time.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "codec.h"
+#include "disk_tier.h"
+#include "stats.h"
+
+struct store_config {
+	uint64_t size;		   /* device bytes, a multiple of 4 KiB */
+	uint64_t pool_limit;	   /* hard cap on pool footprint */
+	uint64_t pool_max;	   /* bound for runtime pool_limit changes (RAM) */
+	struct codec_spec codec;
+	bool same_filled;
+	uint32_t reject_threshold;  /* compressed bytes above which a page is incompressible */
+	bool incompressible_to_pool; /* else straight to disk */
+	bool exclusive_loads;
+	const char *backing_path;   /* NULL: no disk tier (pool full = -ENOSPC) */
+	const struct disk_ops *disk_ops; /* NULL: disk_ops_posix */
+	unsigned high_watermark;    /* percent of pool_limit starting writeback */
+	unsigned low_watermark;	    /* percent where it stops */
+	uint32_t idle_seconds;	    /* write back entries idle this long; 0 = off */
+};
+
+struct store;
+struct store_worker;
+
+/* Returns 0, -EINVAL (bad config), -ENOMEM, or a disk_tier_open() error. */
+int store_new(const struct store_config *config, struct store **ret_store);
+/* Stops writeback and frees everything. Accepts NULL. */
+void store_free(struct store *store);
+
+/* Start the background writeback thread (no-op without a disk tier). */
+int store_start_writeback(struct store *store);
+
+int store_worker_new(struct store *store, struct store_worker **ret_worker);
+/* Workers are freed with their store; this returns one early. */
+void store_worker_free(struct store_worker *worker);
+
+/*
+ * I/O on [offset, offset + len). offset and len must be multiples of 512
+ * and inside the device. Returns len, or -EINVAL (misaligned, out of
+ * range), -EIO (disk tier failed: the slot keeps its previous contents),
+ * -ENOSPC (every tier full), -EBADMSG (corrupt pool object).
+ */
+ssize_t store_read(struct store_worker *worker, void *buf, size_t len, uint64_t offset);
+ssize_t store_write(struct store_worker *worker, const void *buf, size_t len, uint64_t offset);
+/* Discard: the range reads as zeros afterwards. Partial slots are zeroed. */
+int store_discard(struct store_worker *worker, uint64_t offset, uint64_t len);
+
+/* Flush: write pool entries back to disk. */
+struct store_flush_request {
+	uint32_t idle_seconds; /* only entries idle at least this long; 0 = all */
+	uint64_t limit_bytes;  /* stop after writing this much; 0 = no limit */
+	/* Called after each batch; return false to cancel. May be NULL. */
+	bool (*progress)(void *opaque, uint64_t done_pages, uint64_t total_pages);
+	void *opaque;
+};
+/* Returns the number of pages written back, -ENODEV without a disk tier,
+ * -ECANCELED when progress() cancelled, -EIO. */
+int64_t store_flush(struct store *store, const struct store_flush_request *request);
+
+/* Runtime tunables; each returns 0 or -EINVAL. */
+int store_set_pool_limit(struct store *store, uint64_t bytes);
+int store_set_codec(struct store *store, const struct codec_spec *codec);
+int store_set_watermarks(struct store *store, unsigned high, unsigned low);
+void store_set_exclusive_loads(struct store *store, bool on);
+void store_set_idle_seconds(struct store *store, uint32_t seconds);
+
+struct store_stats {
+	uint64_t slots_total, slots_used;
+	uint64_t same_slots, pool_slots, disk_slots;
+	uint64_t orig_bytes;	    /* slots_used * 4096 */
+	uint64_t compr_bytes;	    /* compressed payload bytes in the pool */
+	uint64_t pool_footprint_bytes, pool_limit_bytes;
+	uint64_t disk_bytes;	    /* blocks in use on the disk tier * 4096 */
+	uint64_t disk_total_bytes;
+	uint64_t metadata_bytes;    /* slot table bytes resident */
+	struct store_counters ops;
+};
+void store_get_stats(struct store *store, struct store_stats *ret_stats);
+
+/* Latency histograms of store_read/store_write, summed over workers. */
+void store_get_latency(struct store *store, struct latency_hist *ret_read,
+		       struct latency_hist *ret_write);
+
+/* Compact the pool now; returns the number of chunks given back. */
+uint64_t store_compact(struct store *store);

@@ -1,0 +1,699 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-store.c - the storage contract of SPEC section 3, checked against a
+ * plain shadow copy of the device: single-threaded random operations,
+ * threads racing on the same slots (with writeback, flush and compaction
+ * running), a full pool, the exclusive-load regression and disk faults.
+ */
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "../common/pagegen.h"
+#include "common.h"
+#include "store.h"
+
+#define MiB (UINT64_C(1) << 20)
+
+static char backing_dir[] = "/var/tmp/swapdev-test-store-XXXXXX";
+static char backing_path[PATH_MAX];
+
+static void make_backing(void)
+{
+	cr_assert_not_null(mkdtemp(backing_dir));
+	snprintf(backing_path, sizeof(backing_path), "%s/backing", backing_dir);
+}
+
+static void remove_backing(void)
+{
+	unlink(backing_path);
+	rmdir(backing_dir);
+}
+
+static struct store_config base_config(uint64_t size, uint64_t pool_limit)
+{
+	return (struct store_config){
+		.size = size,
+		.pool_limit = pool_limit,
+		.codec = { .kind = CODEC_LZ4 },
+		.same_filled = true,
+		.reject_threshold = 3584,
+		.high_watermark = 90,
+		.low_watermark = 80,
+	};
+}
+
+static struct store *new_store(const struct store_config *config)
+{
+	struct store *store = NULL;
+	int r = store_new(config, &store);
+
+	cr_assert_eq(r, 0, "store_new: %s", strerror(-r));
+	return store;
+}
+
+static struct store_worker *new_worker(struct store *store)
+{
+	struct store_worker *w = NULL;
+
+	cr_assert_eq(store_worker_new(store, &w), 0);
+	return w;
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+Test(store, never_written_reads_zeros)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct store *s = new_store(&c);
+	struct store_worker *w = new_worker(s);
+	static unsigned char buf[64 * 1024];
+	struct store_stats st;
+
+	memset(buf, 0xaa, sizeof(buf));
+	cr_assert_eq(store_read(w, buf, sizeof(buf), 1 * MiB), (ssize_t)sizeof(buf));
+	cr_assert(all_zero(buf, sizeof(buf)));
+	store_get_stats(s, &st);
+	cr_assert_eq(st.slots_total, 1024);
+	cr_assert_eq(st.slots_used, 0);
+	cr_assert_eq(st.ops.reads, 1);
+	store_free(s);
+}
+
+struct range_case {
+	uint64_t offset, len;
+	int expect;
+};
+
+Test(store, range_checks)
+{
+	static const struct range_case cases[] = {
+		{ 0, 512, 512 },
+		{ 512, 512, 512 },
+		{ 4096 - 512, 1024, 1024 },	  /* crosses a slot boundary */
+		{ 4 * MiB - 4096, 4096, 4096 }, /* last slot */
+		{ 0, 0, 0 },
+		{ 1, 512, -EINVAL },
+		{ 0, 100, -EINVAL },
+		{ 4 * MiB, 512, -EINVAL },
+		{ 4 * MiB - 512, 1024, -EINVAL },
+		{ UINT64_MAX - 511, 512, -EINVAL },
+	};
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct store *s = new_store(&c);
+	struct store_worker *w = new_worker(s);
+	static unsigned char buf[8192];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		memset(buf, (int)i + 1, sizeof(buf));
+		cr_expect_eq(store_write(w, buf, cases[i].len, cases[i].offset), cases[i].expect,
+			     "write case %zu", i);
+		cr_expect_eq(store_read(w, buf, cases[i].len, cases[i].offset), cases[i].expect,
+			     "read case %zu", i);
+		cr_expect_eq(store_discard(w, cases[i].offset, cases[i].len),
+			     cases[i].expect < 0 ? cases[i].expect : 0, "discard case %zu", i);
+	}
+	store_free(s);
+}
+
+struct same_case {
+	uint64_t value;
+	bool inline_word; /* stored in the slot word rather than the pool */
+};
+
+Test(store, same_filled_pages)
+{
+	static const struct same_case cases[] = {
+		{ UINT64_C(0x0101010101010101), true },
+		{ UINT64_C(0xffffffffffffffff), true },
+		{ UINT64_C(0xdeadbeefdeadbeef), true },	  /* repeated 32-bit */
+		{ UINT64_C(0x00000000000000aa), true },
+		{ UINT64_C(0xff00ff00ff00ff01), false },  /* fits neither form */
+	};
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct store *s = new_store(&c);
+	struct store_worker *w = new_worker(s);
+	uint64_t page[512], back[512];
+	struct store_stats st;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		for (size_t j = 0; j < 512; j++)
+			page[j] = cases[i].value;
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+		cr_assert_eq(store_read(w, back, 4096, i * 4096), 4096);
+		cr_assert_arr_eq(page, back, 4096, "case %zu", i);
+		store_get_stats(s, &st);
+		cr_expect_eq(st.same_slots + st.pool_slots, i + 1);
+		cr_expect_eq(st.pool_slots, cases[i].inline_word ? 0 : 1, "case %zu", i);
+	}
+	store_free(s);
+}
+
+Test(store, partial_writes_and_discards)
+{
+	struct store_config c = base_config(1 * MiB, 1 * MiB);
+	struct store *s = new_store(&c);
+	struct store_worker *w = new_worker(s);
+	static unsigned char shadow[8192], buf[8192], sector[512];
+	struct store_stats st;
+
+	pagegen_fill_kind(shadow, 8192, PAGE_TEXT, 7);
+	cr_assert_eq(store_write(w, shadow, 8192, 0), 8192);
+	memset(sector, 0x5a, sizeof(sector));
+	cr_assert_eq(store_write(w, sector, 512, 1024), 512);
+	memcpy(shadow + 1024, sector, 512);
+	cr_assert_eq(store_discard(w, 3584, 1024), 0); /* end of slot 0, start of slot 1 */
+	memset(shadow + 3584, 0, 1024);
+	cr_assert_eq(store_read(w, buf, 8192, 0), 8192);
+	cr_assert_arr_eq(buf, shadow, 8192);
+	cr_assert_eq(store_discard(w, 0, 8192), 0);
+	cr_assert_eq(store_read(w, buf, 8192, 0), 8192);
+	cr_assert(all_zero(buf, 8192));
+	store_get_stats(s, &st);
+	cr_assert_eq(st.slots_used, 0);
+	cr_assert_eq(st.compr_bytes, 0);
+	cr_assert_eq(st.ops.partial_writes, 1); /* sub-slot discards are not writes */
+	store_free(s);
+}
+
+/* Random operations against a shadow copy, one thread. */
+static void model_run(struct store *s, unsigned ops, uint64_t seed)
+{
+	struct store_worker *w = new_worker(s);
+	struct store_stats st;
+	uint64_t size, rng = seed | 1;
+	unsigned char *shadow, *buf;
+
+	store_get_stats(s, &st);
+	size = st.slots_total * 4096;
+	shadow = calloc(1, size);
+	buf = aligned_alloc(4096, 256 * 1024);
+	cr_assert(shadow && buf);
+	for (unsigned i = 0; i < ops; i++) {
+		uint64_t r = pagegen_next(&rng);
+		uint64_t sectors = 1 + (r >> 8) % 64, offset;
+		unsigned op = r % 10;
+
+		sectors = MIN(sectors, size / 512);
+		offset = ((r >> 20) % (size / 512 - sectors + 1)) * 512;
+		if (op < 5) {
+			for (uint64_t p = 0; p < sectors * 512; p += 4096)
+				pagegen_fill(buf + p, MIN(4096, sectors * 512 - p), r + p);
+			cr_assert_eq(store_write(w, buf, sectors * 512, offset),
+				     (ssize_t)(sectors * 512), "op %u write", i);
+			memcpy(shadow + offset, buf, sectors * 512);
+		} else if (op < 9) {
+			cr_assert_eq(store_read(w, buf, sectors * 512, offset),
+				     (ssize_t)(sectors * 512), "op %u read", i);
+			cr_assert_arr_eq(buf, shadow + offset, sectors * 512,
+					 "op %u: read %" PRIu64 "+%" PRIu64 " differs", i, offset,
+					 sectors * 512);
+		} else {
+			cr_assert_eq(store_discard(w, offset, sectors * 512), 0);
+			memset(shadow + offset, 0, sectors * 512);
+		}
+	}
+	for (uint64_t off = 0; off < size; off += 4096) {
+		cr_assert_eq(store_read(w, buf, 4096, off), 4096);
+		cr_assert_arr_eq(buf, shadow + off, 4096, "final check at %" PRIu64, off);
+	}
+	free(shadow);
+	free(buf);
+	store_worker_free(w);
+}
+
+Test(store, model_single_thread_pool_only)
+{
+	struct store_config c = base_config(8 * MiB, 64 * MiB);
+	struct store *s = new_store(&c);
+
+	model_run(s, 20000, 1);
+	store_free(s);
+}
+
+Test(store, model_single_thread_zstd_tiny_pool_with_disk, .init = make_backing,
+     .fini = remove_backing)
+{
+	struct store_config c = base_config(8 * MiB, 1 * MiB);
+	struct store_stats st;
+	struct store *s;
+
+	c.codec = (struct codec_spec){ .kind = CODEC_ZSTD, .level = 3 };
+	c.backing_path = backing_path;
+	s = new_store(&c);
+	cr_assert_eq(store_start_writeback(s), 0);
+	model_run(s, 20000, 2);
+	store_get_stats(s, &st);
+	cr_expect_gt(st.ops.writethrough_pages + st.ops.writeback_pages, 0);
+	cr_expect_gt(st.ops.reads_disk, 0);
+	cr_expect_gt(st.ops.reads_pool, 0);
+	cr_expect_gt(st.ops.reads_same, 0);
+	cr_expect_gt(st.ops.incompressible, 0);
+	cr_expect_leq(st.pool_footprint_bytes, st.pool_limit_bytes);
+	store_free(s);
+}
+
+Test(store, full_pool_without_disk_reports_full)
+{
+	struct store_config c = base_config(16 * MiB, 1 * MiB);
+	struct store *s = new_store(&c);
+	struct store_worker *w = new_worker(s);
+	unsigned char page[4096];
+	uint64_t written = 0;
+	ssize_t r;
+
+	for (;;) {
+		pagegen_fill_kind(page, 4096, PAGE_TEXT, written);
+		r = store_write(w, page, 4096, written * 4096);
+		if (r < 0)
+			break;
+		written++;
+		cr_assert_lt(written, 4096u, "a 1 MiB pool never filled up");
+	}
+	cr_assert_eq(r, -ENOSPC);
+	cr_assert_gt(written, 100);
+	for (uint64_t i = 0; i < written; i++) {
+		unsigned char back[4096];
+
+		pagegen_fill_kind(page, 4096, PAGE_TEXT, i);
+		cr_assert_eq(store_read(w, back, 4096, i * 4096), 4096);
+		cr_assert_arr_eq(back, page, 4096, "slot %" PRIu64 " lost after pool full", i);
+	}
+	store_free(s);
+}
+
+/*
+ * The data-loss scenario from zswap's history: a load must never drop
+ * the only copy. Write, load, force writeback, then load again and again.
+ */
+Test(store, exclusive_load_never_loses_data, .init = make_backing, .fini = remove_backing)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct store_flush_request all = { 0 };
+	unsigned char page[4096], back[4096];
+	struct store_worker *w;
+	struct store_stats st;
+	struct store *s;
+
+	c.exclusive_loads = true;
+	c.backing_path = backing_path;
+	s = new_store(&c);
+	w = new_worker(s);
+	cr_assert_eq(store_start_writeback(s), 0);
+	for (uint64_t i = 0; i < 256; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_RECORDS, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+	}
+	for (int round = 0; round < 20; round++) {
+		for (uint64_t i = 0; i < 256; i++) {
+			pagegen_fill_kind(page, 4096, PAGE_RECORDS, i);
+			cr_assert_eq(store_read(w, back, 4096, i * 4096), 4096);
+			cr_assert_arr_eq(back, page, 4096, "round %d slot %" PRIu64, round, i);
+		}
+		if (round % 2 == 0)
+			cr_assert_geq(store_flush(s, &all), 0);
+	}
+	store_get_stats(s, &st);
+	cr_assert_eq(st.slots_used, 256);
+	cr_assert_gt(st.ops.writeback_pages, 0);
+	cr_assert_gt(st.ops.exclusive_releases, 0);
+	store_free(s);
+}
+
+Test(store, flush_limits_and_idle, .init = make_backing, .fini = remove_backing)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct store_flush_request limited = { .limit_bytes = 10 * 4096 };
+	struct store_flush_request idle = { .idle_seconds = 3600 };
+	struct store_flush_request all = { 0 };
+	unsigned char page[4096];
+	struct store_worker *w;
+	struct store_stats st;
+	struct store *s;
+
+	c.backing_path = backing_path;
+	s = new_store(&c);
+	w = new_worker(s);
+	for (uint64_t i = 0; i < 100; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_TEXT, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+	}
+	cr_assert_eq(store_flush(s, &limited), 10);
+	cr_assert_eq(store_flush(s, &idle), 0, "nothing has been idle for an hour");
+	cr_assert_eq(store_flush(s, &all), 90);
+	store_get_stats(s, &st);
+	cr_assert_eq(st.disk_slots, 100);
+	cr_assert_eq(st.pool_slots, 0);
+	cr_assert_eq(st.compr_bytes, 0);
+	cr_assert_eq(st.ops.writeback_pages, 100);
+	store_free(s);
+}
+
+static bool cancel_after_first(void *opaque, uint64_t done, uint64_t total)
+{
+	(*(int *)opaque)++;
+	return false;
+}
+
+Test(store, flush_cancel_and_no_disk, .init = make_backing, .fini = remove_backing)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	int calls = 0;
+	struct store_flush_request req = { .progress = cancel_after_first, .opaque = &calls };
+	unsigned char page[4096];
+	struct store_worker *w;
+	struct store *s;
+
+	s = new_store(&c);
+	cr_assert_eq(store_flush(s, &req), -ENODEV);
+	store_free(s);
+
+	c.backing_path = backing_path;
+	s = new_store(&c);
+	w = new_worker(s);
+	for (uint64_t i = 0; i < 200; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_TEXT, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+	}
+	cr_assert_eq(store_flush(s, &req), -ECANCELED);
+	cr_assert_eq(calls, 1);
+	store_free(s);
+}
+
+/* Disk faults through the disk_ops seam that production uses. */
+static int fail_writes, fail_reads;
+
+static ssize_t faulty_pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+	if (__atomic_load_n(&fail_writes, __ATOMIC_RELAXED))
+		return -EIO;
+	return disk_ops_posix.pwritev(fd, iov, n, off);
+}
+
+static ssize_t faulty_preadv(int fd, const struct iovec *iov, int n, off_t off)
+{
+	if (__atomic_load_n(&fail_reads, __ATOMIC_RELAXED))
+		return -EIO;
+	return disk_ops_posix.preadv(fd, iov, n, off);
+}
+
+static const struct disk_ops faulty_ops = {
+	.preadv = faulty_preadv,
+	.pwritev = faulty_pwritev,
+	.fallocate = NULL, /* filled at run time from disk_ops_posix */
+};
+
+Test(store, disk_errors_are_returned_and_lose_nothing, .init = make_backing,
+     .fini = remove_backing)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct disk_ops ops = faulty_ops;
+	struct store_flush_request all = { 0 };
+	unsigned char page[4096], random_page[4096], back[4096];
+	struct store_worker *w;
+	struct store_stats st;
+	struct store *s;
+
+	ops.fallocate = disk_ops_posix.fallocate;
+	c.backing_path = backing_path;
+	c.disk_ops = &ops;
+	s = new_store(&c);
+	w = new_worker(s);
+	pagegen_fill_kind(page, 4096, PAGE_TEXT, 1);
+	pagegen_fill_kind(random_page, 4096, PAGE_RANDOM, 2);
+	cr_assert_eq(store_write(w, page, 4096, 0), 4096);
+	cr_assert_eq(store_write(w, random_page, 4096, 4096), 4096); /* incompressible: disk */
+
+	fail_writes = 1;
+	/* Writeback fails: the pool copy stays and still reads back. */
+	cr_assert_eq(store_flush(s, &all), -EIO);
+	cr_assert_eq(store_read(w, back, 4096, 0), 4096);
+	cr_assert_arr_eq(back, page, 4096);
+	/* An incompressible overwrite cannot reach disk: -EIO, old data kept. */
+	pagegen_fill_kind(back, 4096, PAGE_RANDOM, 3);
+	cr_assert_eq(store_write(w, back, 4096, 4096), -EIO);
+	cr_assert_eq(store_read(w, back, 4096, 4096), 4096);
+	cr_assert_arr_eq(back, random_page, 4096);
+	fail_writes = 0;
+
+	cr_assert_eq(store_flush(s, &all), 1);
+	fail_reads = 1;
+	cr_assert_eq(store_read(w, back, 4096, 0), -EIO);
+	fail_reads = 0;
+	cr_assert_eq(store_read(w, back, 4096, 0), 4096);
+	cr_assert_arr_eq(back, page, 4096);
+	store_get_stats(s, &st);
+	cr_assert_geq(st.ops.io_errors, 3);
+	cr_assert_eq(st.slots_used, 2);
+	store_free(s);
+}
+
+/*
+ * Threads racing on the same slots. Each thread owns the sectors whose
+ * number modulo NTHREADS is its id and keeps an exact shadow of them;
+ * every I/O spans several sectors of other threads too (a read checks
+ * foreign sectors are well-formed; a write is a read-modify-write of the
+ * thread's own sectors only, so the store's slot RMW races with others).
+ * Sector contents name their sector and version, so torn or misplaced
+ * data is caught as well as lost updates.
+ */
+#define NTHREADS 4
+#define RACE_SIZE (2 * MiB)
+#define RACE_SECTORS (RACE_SIZE / 512)
+
+struct race {
+	struct store *store;
+	unsigned id;
+	unsigned ops;
+	uint32_t *versions; /* shared array, but each thread only touches its own sectors */
+	bool whole_slots;   /* own whole slots (full-slot writes) instead of sectors */
+};
+
+static void sector_fill(unsigned char *p, uint64_t sector, uint32_t version)
+{
+	uint64_t s = sector * 7919 + version * UINT64_C(104729) + 1;
+
+	memcpy(p, &sector, 8);
+	memcpy(p + 8, &version, 4);
+	for (unsigned i = 12; i < 512; i += 4) {
+		uint32_t v = (uint32_t)pagegen_next(&s);
+
+		/* Half the words repeat: pages stay compressible. */
+		if (i % 8)
+			v = version;
+		memcpy(p + i, &v, 4);
+	}
+}
+
+static bool sector_valid(const unsigned char *p, uint64_t sector)
+{
+	unsigned char expect[512];
+	uint32_t version;
+	uint64_t id;
+
+	if (all_zero(p, 512))
+		return true;
+	memcpy(&id, p, 8);
+	memcpy(&version, p + 8, 4);
+	if (id != sector)
+		return false;
+	sector_fill(expect, sector, version);
+	return memcmp(expect, p, 512) == 0;
+}
+
+static bool owns(const struct race *r, uint64_t sector)
+{
+	uint64_t unit = r->whole_slots ? sector / 8 : sector;
+
+	return unit % NTHREADS == r->id;
+}
+
+static void *race_thread(void *arg)
+{
+	struct race *r = arg;
+	struct store_worker *w = NULL;
+	unsigned char *buf = aligned_alloc(4096, 64 * 512);
+	uint64_t rng = r->id * 1000003 + 17;
+
+	cr_assert_eq(store_worker_new(r->store, &w), 0);
+	for (unsigned i = 0; i < r->ops; i++) {
+		uint64_t x = pagegen_next(&rng), n = 1 + (x >> 8) % 32, first;
+
+		first = (x >> 24) % (RACE_SECTORS - n);
+		if (r->whole_slots) {
+			first &= ~UINT64_C(7);
+			n = ALIGN_UP(n, 8);
+		}
+		if (x % 3 == 0) {
+			/* Write only our own runs, each as its own request. */
+			for (uint64_t s = first; s < first + n; s++) {
+				uint64_t len = r->whole_slots ? 8 : 1;
+
+				if (!owns(r, s))
+					continue;
+				for (uint64_t k = 0; k < len; k++) {
+					r->versions[s + k]++;
+					sector_fill(buf + k * 512, s + k, r->versions[s + k]);
+				}
+				cr_assert_eq(store_write(w, buf, len * 512, s * 512), (ssize_t)(len * 512));
+				s += len - 1;
+			}
+		} else if (x % 7 == 1 && !r->whole_slots) {
+			/* Discard own single sectors (sub-slot discard races RMW). */
+			for (uint64_t s = first; s < first + n; s++)
+				if (owns(r, s)) {
+					cr_assert_eq(store_discard(w, s * 512, 512), 0);
+					r->versions[s] = 0;
+				}
+		} else {
+			cr_assert_eq(store_read(w, buf, n * 512, first * 512), (ssize_t)(n * 512));
+			for (uint64_t k = 0; k < n; k++) {
+				uint64_t s = first + k;
+				unsigned char expect[512];
+
+				if (owns(r, s)) {
+					if (r->versions[s])
+						sector_fill(expect, s, r->versions[s]);
+					else
+						memset(expect, 0, 512);
+					cr_assert_arr_eq(buf + k * 512, expect, 512,
+							 "thread %u: sector %" PRIu64 " stale or lost",
+							 r->id, s);
+				} else {
+					cr_assert(sector_valid(buf + k * 512, s),
+						  "thread %u: sector %" PRIu64 " torn", r->id, s);
+				}
+			}
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+struct churn {
+	struct store *store;
+	bool stop;
+	unsigned flushes;
+};
+
+static void *churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	struct store_flush_request all = { 0 };
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		cr_assert_geq(store_flush(c->store, &all), 0);
+		store_compact(c->store);
+		c->flushes++;
+	}
+	return NULL;
+}
+
+static void race_run(struct store *s, bool whole_slots, bool churn_on, unsigned ops)
+{
+	pthread_t threads[NTHREADS], churner;
+	struct race races[NTHREADS];
+	struct churn churn = { .store = s };
+	uint32_t *versions = calloc(RACE_SECTORS, sizeof(uint32_t));
+
+	if (churn_on)
+		cr_assert_eq(pthread_create(&churner, NULL, churn_thread, &churn), 0);
+	for (unsigned i = 0; i < NTHREADS; i++) {
+		races[i] = (struct race){ .store = s, .id = i, .ops = ops, .versions = versions,
+					  .whole_slots = whole_slots };
+		cr_assert_eq(pthread_create(&threads[i], NULL, race_thread, &races[i]), 0);
+	}
+	for (unsigned i = 0; i < NTHREADS; i++)
+		pthread_join(threads[i], NULL);
+	if (churn_on) {
+		__atomic_store_n(&churn.stop, true, __ATOMIC_RELEASE);
+		pthread_join(churner, NULL);
+		cr_expect_gt(churn.flushes, 0);
+	}
+	free(versions);
+}
+
+Test(store_race, sectors_pool_only, .timeout = 120)
+{
+	struct store_config c = base_config(RACE_SIZE, 64 * MiB);
+	struct store *s = new_store(&c);
+
+	race_run(s, false, false, 6000);
+	store_free(s);
+}
+
+Test(store_race, sectors_tiny_pool_writeback_flush, .init = make_backing, .fini = remove_backing,
+     .timeout = 120)
+{
+	struct store_config c = base_config(RACE_SIZE, 256 * 1024);
+	struct store_stats st;
+	struct store *s;
+
+	c.backing_path = backing_path;
+	c.exclusive_loads = true;
+	s = new_store(&c);
+	cr_assert_eq(store_start_writeback(s), 0);
+	race_run(s, false, true, 6000);
+	store_get_stats(s, &st);
+	cr_expect_gt(st.ops.writeback_pages, 0);
+	cr_expect_gt(st.ops.reads_disk, 0);
+	cr_expect_leq(st.pool_footprint_bytes, st.pool_limit_bytes);
+	store_free(s);
+}
+
+Test(store_race, whole_slots_zstd_writeback_flush, .init = make_backing, .fini = remove_backing,
+     .timeout = 120)
+{
+	struct store_config c = base_config(RACE_SIZE, 512 * 1024);
+	struct store *s;
+
+	c.backing_path = backing_path;
+	c.codec = (struct codec_spec){ .kind = CODEC_ZSTD, .level = 1 };
+	s = new_store(&c);
+	cr_assert_eq(store_start_writeback(s), 0);
+	race_run(s, true, true, 6000);
+	store_free(s);
+}
+
+Test(store, runtime_tunables)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct codec_spec zstd = { .kind = CODEC_ZSTD, .level = 5 };
+	struct codec_spec bad = { .kind = CODEC_ZSTD, .level = 99 };
+	struct store *s;
+	struct store_worker *w;
+	unsigned char page[4096], back[4096];
+	struct store_stats st;
+
+	c.pool_max = 64 * MiB;
+	s = new_store(&c);
+	w = new_worker(s);
+	pagegen_fill_kind(page, 4096, PAGE_TEXT, 1);
+	cr_assert_eq(store_write(w, page, 4096, 0), 4096);
+	cr_assert_eq(store_set_codec(s, &zstd), 0);
+	cr_assert_eq(store_set_codec(s, &bad), -EINVAL);
+	pagegen_fill_kind(page, 4096, PAGE_TEXT, 2);
+	cr_assert_eq(store_write(w, page, 4096, 4096), 4096);
+	/* The lz4 slot keeps its codec; both read back. */
+	cr_assert_eq(store_read(w, back, 4096, 4096), 4096);
+	cr_assert_arr_eq(back, page, 4096);
+	pagegen_fill_kind(page, 4096, PAGE_TEXT, 1);
+	cr_assert_eq(store_read(w, back, 4096, 0), 4096);
+	cr_assert_arr_eq(back, page, 4096);
+	cr_assert_eq(store_set_watermarks(s, 80, 90), -EINVAL);
+	cr_assert_eq(store_set_watermarks(s, 70, 50), 0);
+	cr_assert_eq(store_set_pool_limit(s, 8 * MiB), 0);
+	store_get_stats(s, &st);
+	cr_assert_eq(st.pool_limit_bytes, 8 * MiB);
+	store_free(s);
+}

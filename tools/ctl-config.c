@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ctl-config.c - "swapdevctl config get [KEY]" and "config set KEY VALUE"
+ * (io.swapdev.GetConfig and SetConfig).
+ *
+ * "get" without a key prints "key = value" lines in file order, which read
+ * like swapdevd.conf(5) and grep well; with a key it prints the bare value
+ * for scripts. "set" prints nothing on success: the daemon has validated
+ * the value and applied it, and says why when it did not.
+ */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static void config_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s config get [--json] [KEY]\n"
+		"       %s config set KEY VALUE\n"
+		"\n"
+		"Show the active configuration of swapdevd, or one key of it, or change a\n"
+		"runtime tunable: pool.limit, pool.compressor, pool.exclusive_loads,\n"
+		"writeback.high_watermark, writeback.low_watermark, writeback.idle_seconds.\n"
+		"Keys and values are those of swapdevd.conf(5); a change lasts until\n"
+		"swapdevd stops.\n"
+		"\n"
+		"  -j, --json  print the GetConfig reply as JSON\n"
+		"  -h, --help  show this help\n",
+		PROG_NAME, PROG_NAME);
+}
+
+static int config_get(const struct ctl_options *options, const char *key, bool json)
+{
+	struct json_object *parameters = NULL, *config;
+	struct proto_reply reply;
+	struct ctl_conn *conn;
+	int r;
+
+	if (key) {
+		parameters = json_object_new_object();
+		if (!parameters || ctl_json_add_string(parameters, "key", key) < 0) {
+			json_object_put(parameters);
+			return CTL_EXIT_FAILURE;
+		}
+	}
+	r = ctl_connect(options->socket, &conn);
+	if (r >= 0) {
+		r = ctl_call(conn, PROTO_METHOD_GET_CONFIG, parameters, 0, &reply);
+		ctl_disconnect(conn);
+	}
+	json_object_put(parameters);
+	if (r < 0)
+		return CTL_EXIT_FAILURE;
+
+	config = ctl_json_object(reply.parameters, "config");
+	if (!config) {
+		ctl_error("GetConfig: reply from swapdevd without a configuration");
+		r = -EBADMSG;
+	} else if (json) {
+		puts(json_object_to_json_string_ext(config, JSON_C_TO_STRING_PRETTY |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else if (key) {
+		const char *value = ctl_json_string(config, key);
+
+		if (value) {
+			puts(value);
+		} else {
+			ctl_error("GetConfig: reply from swapdevd without key %s", key);
+			r = -EBADMSG;
+		}
+	} else {
+		json_object_object_foreach(config, name, value)
+			printf("%s = %s\n", name, json_object_get_string(value));
+	}
+	proto_reply_done(&reply);
+	return r < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
+}
+
+static int config_set(const struct ctl_options *options, const char *key, const char *value)
+{
+	struct json_object *parameters = json_object_new_object();
+	struct proto_reply reply;
+	struct ctl_conn *conn;
+	int r;
+
+	if (!parameters || ctl_json_add_string(parameters, "key", key) < 0 ||
+	    ctl_json_add_string(parameters, "value", value) < 0) {
+		json_object_put(parameters);
+		return CTL_EXIT_FAILURE;
+	}
+	r = ctl_connect(options->socket, &conn);
+	if (r >= 0) {
+		r = ctl_call(conn, PROTO_METHOD_SET_CONFIG, parameters, 0, &reply);
+		ctl_disconnect(conn);
+	}
+	json_object_put(parameters);
+	if (r < 0)
+		return CTL_EXIT_FAILURE;
+	proto_reply_done(&reply);
+	return CTL_EXIT_OK;
+}
+
+int ctl_config(const struct ctl_options *options, int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *action, *key = NULL;
+	bool json = false;
+	int c;
+
+	/* "+": stop at the action, so that a VALUE such as "-1" is not an option. */
+	while ((c = getopt_long(argc, argv, "+:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			config_usage(stdout);
+			return CTL_EXIT_OK;
+		default:
+			return ctl_option_error(argv[0], c, argv);
+		}
+	}
+	if (optind >= argc)
+		return ctl_usage_error("config", "missing 'get' or 'set'");
+	action = argv[optind++];
+
+	if (strcmp(action, "get") == 0) {
+		for (int i = optind; i < argc; i++) {
+			if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0) {
+				json = true;
+			} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+				config_usage(stdout);
+				return CTL_EXIT_OK;
+			} else if (argv[i][0] == '-') {
+				return ctl_usage_error("config", "unknown option '%s'", argv[i]);
+			} else if (key) {
+				return ctl_usage_error("config", "get takes at most one KEY");
+			} else {
+				key = argv[i];
+			}
+		}
+		return config_get(options, key, json);
+	}
+	if (strcmp(action, "set") == 0) {
+		/* Taken literally: "config set device.priority -1" sets -1. */
+		if (optind < argc && strcmp(argv[optind], "--") == 0)
+			optind++;
+		if (json)
+			return ctl_usage_error("config", "--json goes with 'get' only");
+		if (argc - optind != 2)
+			return ctl_usage_error("config", "set takes KEY VALUE");
+		return config_set(options, argv[optind], argv[optind + 1]);
+	}
+	return ctl_usage_error("config", "unknown action '%s' (get or set)", action);
+}

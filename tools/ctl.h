@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ctl.h - swapdevctl internals: the command table, the control socket
+ * client and output helpers shared by the commands.
+ *
+ * Unlike libswapdev, these functions print their own errors, once, with a
+ * hint a user can act on, and then return -errno; a command only turns
+ * the result into an exit status.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol.h"
+
+#define PROG_NAME "swapdevctl"
+#define CTL_DEFAULT_SOCKET "/run/swapdev/control"
+/* How long swapdevd may take to answer one message before we give up. */
+#define CTL_REPLY_TIMEOUT_SEC 30
+
+/* Exit statuses (SPEC section 1). */
+enum {
+	CTL_EXIT_OK = 0,
+	CTL_EXIT_FAILURE = 1,
+	CTL_EXIT_USAGE = 2,
+};
+
+/* Options given before the command. */
+struct ctl_options {
+	const char *socket;
+};
+
+/* argv[0] is the command's name. Returns an exit status. */
+typedef int (*ctl_command_fn)(const struct ctl_options *options, int argc, char *argv[]);
+
+int ctl_stats(const struct ctl_options *options, int argc, char *argv[]);
+int ctl_status(const struct ctl_options *options, int argc, char *argv[]);
+int ctl_flush(const struct ctl_options *options, int argc, char *argv[]);
+int ctl_config(const struct ctl_options *options, int argc, char *argv[]);
+
+/* ---- transport (ctl-transport.c) ---- */
+
+struct ctl_conn;
+
+/* Connect to the control socket. Prints why it failed. 0 or -errno. */
+int ctl_connect(const char *path, struct ctl_conn **ret_conn);
+void ctl_disconnect(struct ctl_conn *conn); /* accepts NULL */
+
+/*
+ * Call method with parameters (borrowed, NULL for none) and flags (0 or
+ * PROTO_MORE), and wait for the first reply. Returns 0 with *ret_reply filled (never
+ * an error reply), or prints what went wrong, transport failure or Varlink
+ * error, and returns -errno (-EREMOTEIO for an error reply).
+ */
+int ctl_call(struct ctl_conn *conn, enum proto_method method, struct json_object *parameters,
+	     unsigned flags, struct proto_reply *ret_reply);
+/* The next reply of a call whose last reply had "continues". As ctl_call. */
+int ctl_next_reply(struct ctl_conn *conn, struct proto_reply *ret_reply);
+
+/* ---- output and parsing helpers (ctl-format.c) ---- */
+
+/* "swapdevctl: " + message + newline, on stderr. */
+void ctl_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error of command: the message and where to find help. Returns CTL_EXIT_USAGE. */
+int ctl_usage_error(const char *command, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * The usage error for getopt_long()'s return c ('?' or ':'); commands run
+ * getopt with opterr = 0 and an optstring that starts with ':'.
+ */
+int ctl_option_error(const char *command, int c, char *argv[]);
+
+#define CTL_UNIT_MAX 32
+
+/* "0 B", "512 B", "1.5 KiB", "200.1 MiB" (powers of 1024). Returns buf. */
+const char *ctl_format_bytes(uint64_t bytes, char buf[static CTL_UNIT_MAX]);
+/* "42s", "5m 3s", "2h 13m", "3d 4h". Returns buf. */
+const char *ctl_format_duration(uint64_t seconds, char buf[static CTL_UNIT_MAX]);
+/* "12 us", "3.4 ms", "1.25 s". Returns buf. */
+const char *ctl_format_usec(uint64_t usec, char buf[static CTL_UNIT_MAX]);
+
+/* A decimal unsigned integer in [min, max], nothing else. 0, -EINVAL, -ERANGE. */
+int ctl_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret_value);
+
+/* Fields of a reply; a missing or mistyped field reads as 0, NULL or false. */
+uint64_t ctl_json_u64(struct json_object *object, const char *key);
+const char *ctl_json_string(struct json_object *object, const char *key);
+bool ctl_json_bool(struct json_object *object, const char *key);
+struct json_object *ctl_json_object(struct json_object *object, const char *key);
+/* Add a field to call parameters. Prints the error. 0 or -ENOMEM. */
+int ctl_json_add_string(struct json_object *object, const char *key, const char *value);
+int ctl_json_add_u64(struct json_object *object, const char *key, uint64_t value);
