@@ -52,6 +52,7 @@ static void usage(FILE *out)
 		"                           accepted for scripts that pass it)\n"
 		"  -n, --no-activate        export the file only and print the commands that\n"
 		"                           attach a loop device and enable swap by hand\n"
+		"  -p, --pidfile PATH       write the PID to PATH once swap is active (ready)\n"
 		"      --check-config       validate the configuration and exit\n"
 		"  -d, --debug              debug messages, FUSE request trace\n"
 		"  -h, --help               this text\n"
@@ -64,6 +65,7 @@ static void usage(FILE *out)
 
 struct options {
 	const char *config_path;
+	const char *pidfile;
 	bool config_explicit;
 	char **sets;
 	size_t n_sets;
@@ -79,6 +81,7 @@ static int parse_options(int argc, char **argv, struct daemon *d, struct options
 		{ "set", required_argument, NULL, 's' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "no-activate", no_argument, NULL, 'n' },
+		{ "pidfile", required_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
@@ -91,7 +94,7 @@ static int parse_options(int argc, char **argv, struct daemon *d, struct options
 	o->sets = calloc((size_t)argc, sizeof(char *));
 	if (!o->sets)
 		return -ENOMEM;
-	while ((c = getopt_long(argc, argv, "c:s:fndhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:fnp:dhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config_path = optarg;
@@ -105,6 +108,9 @@ static int parse_options(int argc, char **argv, struct daemon *d, struct options
 			break;
 		case 'n':
 			o->no_activate = true;
+			break;
+		case 'p':
+			o->pidfile = optarg;
 			break;
 		case OPT_CHECK:
 			o->check_only = true;
@@ -164,7 +170,7 @@ static int load_config(struct daemon *d, const struct options *o)
 		r = config_set(&d->config, o->sets[i], eq + 1, &error);
 		*eq = '=';
 		if (r < 0) {
-			log_error("%s", error.message);
+			log_error("--set: %s", error.message);
 			return r;
 		}
 	}
@@ -363,6 +369,25 @@ static void notify_status(struct daemon *d)
 		   st.pool_footprint_bytes >> 20, st.pool_limit_bytes >> 20, ratio);
 }
 
+/* Written after READY so that scripts can wait for it (nbdkit -P style). */
+static int write_pidfile(const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "%d\n", (int)getpid());
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -errno;
+	}
+	return 0;
+}
+
 /* Wait for SIGTERM/SIGINT; feed the watchdog and STATUS meanwhile. */
 static int run_signal_loop(struct daemon *d, int sfd)
 {
@@ -460,6 +485,9 @@ int main(int argc, char **argv)
 	}
 	sd_notify(0, "READY=1");
 	notify_status(&d);
+	r = o.pidfile ? write_pidfile(o.pidfile) : 0;
+	if (r < 0)
+		log_warning_errno(r, "cannot write pidfile %s", o.pidfile);
 	log_info("ready: %s exported, pool limit %" PRIu64 " MiB, backing file %s",
 		 d.file_path, d.config.pool_limit >> 20, d.config.backing_file);
 
@@ -472,6 +500,8 @@ out:
 		while (run_signal_loop(&d, sfd) != 0)
 			;
 	}
+	if (o.pidfile)
+		unlink(o.pidfile);
 	control_server_stop(d.control);
 	fuse_export_stop(d.export);
 	store_free(d.store);

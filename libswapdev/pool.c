@@ -10,11 +10,11 @@
  * goes straight back to the kernel with munmap.
  *
  * Class table: class sizes are multiples of 8 (objects stay 8-aligned).
- * They start at 32 and grow by a step of size/32 rounded down to 8 and
- * clamped to 16..64 bytes: 16-byte steps up to 767 bytes, 64-byte steps
- * from 2048, 4104 last. The relative rounding loss is then at most ~3%
- * and ~1.5% on average wherever compressed pages usually fall, with few
- * enough classes that their partly used chunks stay cheap.
+ * They start at 32 and grow by size/32 rounded down to 8, clamped to
+ * 16..64 bytes: 16-byte steps up to 767, 64-byte steps from 2048, 4104
+ * last. Rounding up then loses at most 16 bytes below 512 and at most ~3%
+ * (~1.5% on average) above, with few enough classes that their partly used
+ * chunks stay cheap.
  *
  * Chunk sizes: each class picks the smallest chunk of 1..32 pages that
  * wastes at most 2.5% of it (tail that no slot fits in, plus one byte per
@@ -49,30 +49,40 @@
  * unmapped, to ride out moments when the system refuses memory (a chunk of
  * the class's size is reused first; when mmap fails, any chunk at least as
  * large serves). The reserve counts in the footprint; when the limit is in
- * the way of growth, reserve chunks are unmapped to make room.
+ * the way of growth, reserve chunks are unmapped to make room. The chunks
+ * statistic counts chunks holding objects, not the reserve.
  *
  * Limit: the footprint is claimed under pool->lock before a chunk is mapped,
  * so concurrent classes can never push it past the limit together.
  * Lowering the limit unmaps reserve chunks and otherwise only stops growth.
  *
  * Compaction: per class, while the free slots add up to at least one
- * chunk (so a chunk can be emptied, zsmalloc's rule), take the sparsest
- * chunk not tried yet in this pass, take it off its list, and move each of
- * its objects to a free slot of the fullest chunk by calling move(). A
- * refused move gives the destination slot back; a chunk left with objects
- * goes to the tail of its list, marked with the pass number so that the
- * pass does not pick it again. The class lock is dropped between source
- * chunks. The owner field is read with a relaxed atomic load: it is written
- * by the caller after pool_alloc, outside any pool lock, and move() checks
- * under the owner's lock that the owner still points at the object.
+ * chunk (so that a chunk can be emptied: zsmalloc's rule), take the
+ * sparsest chunk this pass has neither tried to empty nor filled, take it
+ * off its list, and move each of its objects to a free slot of the fullest
+ * chunk by calling move(). Both are marked with the pass number, so that
+ * no object moves twice in a pass. A refused move gives the destination
+ * slot back; a chunk left with objects goes back to the tail of its list.
+ * The class lock is dropped between source chunks, and a pass tries at
+ * most as many sources as the class had chunks, so that it ends even while
+ * allocations keep adding chunks. The owner field is read with a relaxed
+ * atomic load: the caller writes it after pool_alloc, under none of the
+ * pool's locks, so it may be stale, and move() must check under the
+ * owner's lock that the owner still points at the object.
  *
- * Footprint analysis (measured by tests/unit/test-pool.c, and by the same
- * arithmetic for larger pools): rounding to classes costs ~1.5%, chunk tails
- * and trailers ~1%, and each class in use holds at most one partly used
- * chunk after compaction (half a chunk on average, ~2 MiB over all classes
- * for 115 classes). With 10000 objects of 200..4104 bytes (21 MB) the
- * footprint is within ~8% after compaction, with millions of objects within
- * ~3-4%; 4104-byte objects alone cost 3.5%.
+ * Footprint analysis: rounding to classes costs ~1.5%, chunk tails and
+ * trailers ~1%, the reserve at most 128 KiB, and after a compaction whose
+ * moves were all accepted each class holds at most one partly used chunk
+ * (half a chunk on average,
+ * 1.1 MiB over the 115 classes). Measured (tests/unit/test-pool.c): 20000
+ * objects of 200..4104 bytes (43 MB) cost 4.4% more, 7.3% after a random
+ * half is released and compacted; lz4 output of synthetic pages 5.0% and
+ * 7.2%. With 300000 objects: 2.4% (100..4104 bytes), 3.0% (4104 bytes only).
+ * Small pools pay relatively more for the partly used chunks.
+ *
+ * Statistics: object counts are kept per class under its lock (stored with
+ * relaxed atomics for pool_get_stats to sum), so that classes share no
+ * counter on the allocation path; the rest are global relaxed atomics.
  *
  * Lock order: compact_lock -> class lock -> pool->lock. pool->lock guards the
  * reserve, the chunk index allocator and changes of the footprint; it is
@@ -89,24 +99,24 @@
 
 #include "common.h"
 
-#define OBJ_BITS 7
-#define OBJ_MASK ((1u << OBJ_BITS) - 1)
-#define MAX_OBJS_PER_CHUNK (1u << OBJ_BITS)
-#define MIN_CLASS_SIZE 32u
-#define MAX_CHUNK_PAGES 32u
-#define TAIL_WASTE_PER_MILLE 25u /* accepted chunk waste, tail and trailer */
-#define MAX_CLASSES 128u	     /* 115 are used */
-#define NR_GROUPS 4u		     /* fullness lists per class */
-#define GROUP_NONE 0xffu	     /* full, or taken off its list by compaction */
-#define RESERVE_CHUNKS 4u
-#define RESERVE_BYTES (128u << 10)
-#define NIL UINT32_MAX /* no chunk index */
+#define OBJ_BITS	     7
+#define OBJ_MASK	     ((1u << OBJ_BITS) - 1)
+#define MAX_OBJS_PER_CHUNK   (1u << OBJ_BITS)
+#define MIN_CLASS_SIZE	     32u
+#define MAX_CHUNK_PAGES	     32u
+#define TAIL_WASTE_PER_MILLE 25u   /* accepted chunk waste, tail and trailer */
+#define MAX_CLASSES	     128u  /* 115 are used */
+#define NR_GROUPS	     4u	   /* fullness lists per class */
+#define GROUP_NONE	     0xffu /* full, or taken off its list by compaction */
+#define RESERVE_CHUNKS	     4u
+#define RESERVE_BYTES	     (128u << 10)
+#define NIL		     UINT32_MAX /* no chunk index */
 
 /* The chunk table entry. base and obj_size are read by pool_map without a lock. */
 struct chunk {
-	char *base;	   /* slot 0; NULL while the index is unused */
-	uint64_t live[2];  /* bitmap of allocated slots */
-	uint32_t prev;	   /* fullness list links; next also chains free indices */
+	char *base;	  /* slot 0; NULL while the index is unused */
+	uint64_t live[2]; /* bitmap of allocated slots */
+	uint32_t prev;	  /* fullness list links; next also chains free indices */
 	uint32_t next;
 	uint32_t obj_size; /* class size, copied so that pool_map reads one line */
 	uint32_t gen;	   /* last compaction pass that tried to empty or fill it */
@@ -118,13 +128,15 @@ struct chunk {
 
 struct size_class {
 	pthread_mutex_t lock;
-	uint32_t size;		 /* slot size */
-	uint16_t pages;		 /* chunk length */
-	uint16_t capacity;	 /* slots per chunk */
+	uint32_t size;		  /* slot size */
+	uint16_t pages;		  /* chunk length */
+	uint16_t capacity;	  /* slots per chunk */
 	uint32_t head[NR_GROUPS]; /* partly used chunks, [0] sparsest; caller holds lock */
-	uint64_t chunks;	 /* caller holds lock */
-	uint64_t objects;	 /* caller holds lock */
-} __attribute__((aligned(64))); /* class locks on separate cache lines */
+	uint64_t chunks;	  /* caller holds lock */
+	/* Written under lock, read by pool_get_stats with relaxed atomics. */
+	uint64_t objects;
+	uint64_t object_bytes;
+} __attribute__((aligned(64))); /* class locks and counters on separate cache lines */
 
 struct reserve_chunk {
 	char *base;
@@ -135,9 +147,9 @@ struct pool {
 	struct chunk *table;
 	uint32_t table_len;
 
-	pthread_mutex_t lock;	 /* guards the fields down to footprint's changes */
-	uint32_t table_used;	 /* high-water mark of chunk indices */
-	uint32_t free_index;	 /* last freed index, chained through chunk.next */
+	pthread_mutex_t lock; /* guards table_used..reserve_bytes and footprint changes */
+	uint32_t table_used;  /* high-water mark of chunk indices */
+	uint32_t free_index;  /* last freed index, chained through chunk.next */
 	struct reserve_chunk reserve[RESERVE_CHUNKS];
 	unsigned n_reserve;
 	uint64_t reserve_bytes;
@@ -147,9 +159,7 @@ struct pool {
 	uint64_t limit;
 	uint64_t max;
 
-	/* Relaxed atomic counters. */
-	uint64_t objects;
-	uint64_t object_bytes;
+	/* Relaxed atomic counters; object counts are per class, to keep classes apart. */
 	uint64_t chunks;
 	uint64_t alloc_failures;
 	uint64_t limit_hits;
@@ -159,7 +169,8 @@ struct pool {
 	uint32_t compact_gen;	      /* caller holds compact_lock */
 
 	unsigned n_classes;
-	uint8_t class_of[(SWAPDEV_PAGE_SIZE + sizeof(struct pool_obj)) / 8 + 1]; /* by size/8 */
+	/* Class index by DIV_ROUND_UP(size, 8). */
+	uint8_t class_of[(SWAPDEV_PAGE_SIZE + sizeof(struct pool_obj)) / 8 + 1];
 	struct size_class classes[MAX_CLASSES];
 };
 
@@ -173,9 +184,9 @@ static inline uint64_t handle_make(uint32_t index, unsigned slot)
 	return (uint64_t)index << OBJ_BITS | slot;
 }
 
-static inline uint8_t *chunk_trailer(const struct chunk *c, const struct size_class *class)
+static inline uint8_t *chunk_trailer(const struct chunk *c, const struct size_class *sc)
 {
-	return (uint8_t *)c->base + (size_t)class->capacity * class->size;
+	return (uint8_t *)c->base + (size_t)sc->capacity * sc->size;
 }
 
 /* Smallest chunk wasting at most TAIL_WASTE_PER_MILLE, else the least wasteful one. */
@@ -211,13 +222,13 @@ static void classes_init(struct pool *pool)
 	unsigned n = 0;
 
 	for (;;) {
-		struct size_class *class = &pool->classes[n];
+		struct size_class *sc = &pool->classes[n];
 
 		assert(n < MAX_CLASSES && size % 8 == 0);
-		class->size = size;
-		chunk_shape(size, &class->pages, &class->capacity);
+		sc->size = size;
+		chunk_shape(size, &sc->pages, &sc->capacity);
 		for (unsigned g = 0; g < NR_GROUPS; g++)
-			class->head[g] = NIL;
+			sc->head[g] = NIL;
 		for (uint32_t i = prev / 8 + 1; i <= size / 8; i++)
 			pool->class_of[i] = n;
 		n++;
@@ -263,26 +274,26 @@ static void list_remove(struct pool *pool, uint32_t *head, uint32_t index)
 		*head = c->next;
 }
 
-static unsigned group_of(const struct chunk *c, const struct size_class *class)
+static unsigned group_of(const struct chunk *c, const struct size_class *sc)
 {
-	if (c->used == class->capacity)
+	if (c->used == sc->capacity)
 		return GROUP_NONE;
-	return c->used * NR_GROUPS / class->capacity;
+	return c->used * NR_GROUPS / sc->capacity;
 }
 
 /* Put a chunk holding objects on the list its fullness asks for. Caller holds class lock. */
-static void chunk_regroup(struct pool *pool, struct size_class *class, uint32_t index)
+static void chunk_regroup(struct pool *pool, struct size_class *sc, uint32_t index)
 {
 	struct chunk *c = &pool->table[index];
-	unsigned group = group_of(c, class);
+	unsigned group = group_of(c, sc);
 
 	if (group == c->group)
 		return;
 	if (c->group != GROUP_NONE)
-		list_remove(pool, &class->head[c->group], index);
+		list_remove(pool, &sc->head[c->group], index);
 	c->group = group;
 	if (group != GROUP_NONE)
-		list_insert(pool, &class->head[group], index, false);
+		list_insert(pool, &sc->head[group], index, false);
 }
 
 /* Caller holds pool->lock. Takes the smallest reserve chunk of >= pages (exactly, if asked). */
@@ -361,8 +372,7 @@ static void index_put(struct pool *pool, uint32_t index)
  * size, else a new mapping, else (system out of memory) any larger reserve
  * chunk. Returns 0, -ENOSPC (limit), -ENOMEM (system).
  */
-static int chunk_memory_get(struct pool *pool, unsigned pages, char **ret_base,
-			    uint16_t *ret_pages)
+static int chunk_memory_get(struct pool *pool, unsigned pages, char **ret_base, uint16_t *ret_pages)
 {
 	uint64_t len = (uint64_t)pages * SWAPDEV_PAGE_SIZE;
 	struct reserve_chunk drop[RESERVE_CHUNKS];
@@ -381,9 +391,11 @@ static int chunk_memory_get(struct pool *pool, unsigned pages, char **ret_base,
 		pthread_mutex_unlock(&pool->lock);
 		return 0;
 	}
-	if (!fits) {
+	/* Unmap reserve chunks to make room, unless even that would not be enough. */
+	if (!fits && counter_read(&pool->footprint) - pool->reserve_bytes + len <=
+			 counter_read(&pool->limit)) {
 		n_drop = reserve_trim(pool, len, drop);
-		fits = counter_read(&pool->footprint) + len <= counter_read(&pool->limit);
+		fits = true;
 	}
 	/* Claim the bytes before mapping them, so that classes cannot overshoot together. */
 	if (fits)
@@ -395,8 +407,8 @@ static int chunk_memory_get(struct pool *pool, unsigned pages, char **ret_base,
 		return -ENOSPC;
 	}
 
-	base = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		    -1, 0);
 	if (base != MAP_FAILED) {
 		*ret_base = base;
 		*ret_pages = pages;
@@ -417,7 +429,7 @@ static int chunk_memory_get(struct pool *pool, unsigned pages, char **ret_base,
 /* A new empty chunk for class cls, on no list. Caller holds the class lock. */
 static int chunk_new(struct pool *pool, unsigned cls, uint32_t *ret_index)
 {
-	struct size_class *class = &pool->classes[cls];
+	struct size_class *sc = &pool->classes[cls];
 	uint32_t index;
 	struct chunk *c;
 	char *base;
@@ -431,7 +443,7 @@ static int chunk_new(struct pool *pool, unsigned cls, uint32_t *ret_index)
 		counter_add(&pool->limit_hits, 1);
 		return -ENOSPC;
 	}
-	r = chunk_memory_get(pool, class->pages, &base, &pages);
+	r = chunk_memory_get(pool, sc->pages, &base, &pages);
 	if (r < 0) {
 		pthread_mutex_lock(&pool->lock);
 		index_put(pool, index);
@@ -442,28 +454,28 @@ static int chunk_new(struct pool *pool, unsigned cls, uint32_t *ret_index)
 	c = &pool->table[index];
 	c->base = base;
 	c->pages = pages;
-	c->obj_size = class->size;
+	c->obj_size = sc->size;
 	c->cls = cls;
 	c->group = GROUP_NONE;
 	c->used = 0;
 	c->live[0] = c->live[1] = 0;
 	c->gen = 0;
-	class->chunks++;
+	sc->chunks++;
 	counter_add(&pool->chunks, 1);
 	*ret_index = index;
 	return 0;
 }
 
 /* Give back an empty chunk that is on no list. Caller holds the class lock. */
-static void chunk_release(struct pool *pool, struct size_class *class, uint32_t index)
+static void chunk_release(struct pool *pool, struct size_class *sc, uint32_t index)
 {
 	struct chunk *c = &pool->table[index];
-	struct reserve_chunk chunk = { .base = c->base, .pages = c->pages };
+	struct reserve_chunk chunk = {.base = c->base, .pages = c->pages};
 	uint64_t len = (uint64_t)c->pages * SWAPDEV_PAGE_SIZE;
 	bool keep;
 
 	assert(c->used == 0 && c->group == GROUP_NONE);
-	class->chunks--;
+	sc->chunks--;
 	counter_add(&pool->chunks, -1);
 	c->base = NULL;
 
@@ -483,16 +495,16 @@ static void chunk_release(struct pool *pool, struct size_class *class, uint32_t 
 }
 
 /* Take the lowest free slot of a chunk that has one. Caller holds the class lock. */
-static unsigned slot_alloc(struct pool *pool, struct size_class *class, uint32_t index)
+static unsigned slot_alloc(struct pool *pool, struct size_class *sc, uint32_t index)
 {
 	struct chunk *c = &pool->table[index];
 	unsigned w = ~c->live[0] ? 0 : 1;
 	unsigned slot = w * 64 + __builtin_ctzll(~c->live[w]);
 
-	assert(c->used < class->capacity && slot < class->capacity);
+	assert(c->used < sc->capacity && slot < sc->capacity);
 	c->live[w] |= 1ull << (slot % 64);
 	c->used++;
-	chunk_regroup(pool, class, index);
+	chunk_regroup(pool, sc, index);
 	return slot;
 }
 
@@ -504,18 +516,25 @@ static void slot_clear(struct chunk *c, unsigned slot)
 	c->used--;
 }
 
+/* Caller holds the class lock. */
+static void class_count(struct size_class *sc, int64_t objects, int64_t bytes)
+{
+	__atomic_store_n(&sc->objects, sc->objects + objects, __ATOMIC_RELAXED);
+	__atomic_store_n(&sc->object_bytes, sc->object_bytes + bytes, __ATOMIC_RELAXED);
+}
+
 /* Fullest chunk with a free slot, NIL if none. Caller holds the class lock. */
-static uint32_t chunk_fullest(const struct size_class *class)
+static uint32_t chunk_fullest(const struct size_class *sc)
 {
 	for (unsigned g = NR_GROUPS; g-- > 0;)
-		if (class->head[g] != NIL)
-			return class->head[g];
+		if (sc->head[g] != NIL)
+			return sc->head[g];
 	return NIL;
 }
 
 int pool_alloc(struct pool *pool, size_t size, uint64_t *ret_handle)
 {
-	struct size_class *class;
+	struct size_class *sc;
 	uint32_t index;
 	unsigned cls, slot;
 	int r;
@@ -523,24 +542,22 @@ int pool_alloc(struct pool *pool, size_t size, uint64_t *ret_handle)
 	if (size < sizeof(struct pool_obj) || size > pool_max_object())
 		return -EINVAL;
 	cls = pool->class_of[DIV_ROUND_UP(size, 8)];
-	class = &pool->classes[cls];
+	sc = &pool->classes[cls];
 
-	pthread_mutex_lock(&class->lock);
-	index = chunk_fullest(class);
+	pthread_mutex_lock(&sc->lock);
+	index = chunk_fullest(sc);
 	if (index == NIL) {
 		r = chunk_new(pool, cls, &index);
 		if (r < 0) {
-			pthread_mutex_unlock(&class->lock);
+			pthread_mutex_unlock(&sc->lock);
 			return r;
 		}
 	}
-	slot = slot_alloc(pool, class, index);
-	chunk_trailer(&pool->table[index], class)[slot] = class->size - size;
-	class->objects++;
-	pthread_mutex_unlock(&class->lock);
+	slot = slot_alloc(pool, sc, index);
+	chunk_trailer(&pool->table[index], sc)[slot] = sc->size - size;
+	class_count(sc, 1, size);
+	pthread_mutex_unlock(&sc->lock);
 
-	counter_add(&pool->objects, 1);
-	counter_add(&pool->object_bytes, size);
 	*ret_handle = handle_make(index, slot);
 	return 0;
 }
@@ -557,35 +574,32 @@ void pool_release(struct pool *pool, uint64_t handle)
 	uint32_t index = handle >> OBJ_BITS;
 	unsigned slot = handle & OBJ_MASK;
 	struct chunk *c = &pool->table[index];
-	struct size_class *class = &pool->classes[c->cls];
+	struct size_class *sc = &pool->classes[c->cls];
 	size_t size;
 
-	pthread_mutex_lock(&class->lock);
-	size = class->size - chunk_trailer(c, class)[slot];
+	pthread_mutex_lock(&sc->lock);
+	size = sc->size - chunk_trailer(c, sc)[slot];
 	slot_clear(c, slot);
-	class->objects--;
+	class_count(sc, -1, -(int64_t)size);
 	if (c->used == 0) {
 		if (c->group != GROUP_NONE)
-			list_remove(pool, &class->head[c->group], index);
+			list_remove(pool, &sc->head[c->group], index);
 		c->group = GROUP_NONE;
-		chunk_release(pool, class, index);
+		chunk_release(pool, sc, index);
 	} else {
-		chunk_regroup(pool, class, index);
+		chunk_regroup(pool, sc, index);
 	}
-	pthread_mutex_unlock(&class->lock);
-
-	counter_add(&pool->objects, -1);
-	counter_add(&pool->object_bytes, -(uint64_t)size);
+	pthread_mutex_unlock(&sc->lock);
 }
 
 /*
  * Sparsest chunk that this pass has neither tried to empty nor filled.
  * Tried chunks go to the tail of their list, so the walk is short.
  */
-static uint32_t compact_source(struct pool *pool, const struct size_class *class, uint32_t gen)
+static uint32_t compact_source(struct pool *pool, const struct size_class *sc, uint32_t gen)
 {
 	for (unsigned g = 0; g < NR_GROUPS; g++) {
-		uint32_t index = class->head[g];
+		uint32_t index = sc->head[g];
 
 		if (index == NIL)
 			continue;
@@ -593,14 +607,14 @@ static uint32_t compact_source(struct pool *pool, const struct size_class *class
 			if (pool->table[index].gen != gen)
 				return index;
 			index = pool->table[index].next;
-		} while (index != class->head[g]);
+		} while (index != sc->head[g]);
 	}
 	return NIL;
 }
 
 /* Move the objects of src (off its list) elsewhere. Caller holds the class lock. */
-static void compact_chunk(struct pool *pool, struct size_class *class, uint32_t src,
-			  uint32_t gen, pool_move_fn move, void *opaque)
+static void compact_chunk(struct pool *pool, struct size_class *sc, uint32_t src, uint32_t gen,
+			  pool_move_fn move, void *opaque)
 {
 	struct chunk *c = &pool->table[src];
 
@@ -609,60 +623,63 @@ static void compact_chunk(struct pool *pool, struct size_class *class, uint32_t 
 
 		for (; bits; bits &= bits - 1) {
 			unsigned slot = w * 64 + __builtin_ctzll(bits);
-			struct pool_obj *obj = (struct pool_obj *)(c->base + (size_t)slot * class->size);
+			struct pool_obj *obj =
+			    (struct pool_obj *)(c->base + (size_t)slot * sc->size);
 			uint32_t owner = __atomic_load_n(&obj->owner, __ATOMIC_RELAXED);
-			uint32_t dst = chunk_fullest(class);
+			uint32_t dst = chunk_fullest(sc);
 			unsigned to;
 
 			if (dst == NIL)
 				return;
 			/* Moving objects in and out again in one pass would be wasted copies. */
 			pool->table[dst].gen = gen;
-			to = slot_alloc(pool, class, dst);
+			to = slot_alloc(pool, sc, dst);
 			if (!move(opaque, owner, handle_make(src, slot), handle_make(dst, to),
-				  class->size)) {
+				  sc->size)) {
 				slot_clear(&pool->table[dst], to);
-				chunk_regroup(pool, class, dst);
+				chunk_regroup(pool, sc, dst);
 				continue;
 			}
-			chunk_trailer(&pool->table[dst], class)[to] = chunk_trailer(c, class)[slot];
+			chunk_trailer(&pool->table[dst], sc)[to] = chunk_trailer(c, sc)[slot];
 			slot_clear(c, slot);
 			counter_add(&pool->compactions, 1);
 		}
 	}
 }
 
-static uint64_t compact_class(struct pool *pool, struct size_class *class, uint32_t gen,
+static uint64_t compact_class(struct pool *pool, struct size_class *sc, uint32_t gen,
 			      pool_move_fn move, void *opaque)
 {
-	uint64_t freed = 0;
+	uint64_t freed = 0, budget;
 
-	pthread_mutex_lock(&class->lock);
-	while (class->chunks * class->capacity - class->objects >= class->capacity) {
-		uint32_t src = compact_source(pool, class, gen);
+	pthread_mutex_lock(&sc->lock);
+	/* Chunks that allocations create meanwhile must not keep the pass going forever. */
+	budget = sc->chunks;
+	while (sc->chunks * sc->capacity - sc->objects >= sc->capacity && budget--) {
+		uint32_t src = compact_source(pool, sc, gen);
 		struct chunk *c;
 
 		if (src == NIL)
 			break;
 		c = &pool->table[src];
 		c->gen = gen;
-		list_remove(pool, &class->head[c->group], src);
+		list_remove(pool, &sc->head[c->group], src);
 		c->group = GROUP_NONE;
 
-		compact_chunk(pool, class, src, gen, move, opaque);
+		compact_chunk(pool, sc, src, gen, move, opaque);
 
 		if (c->used == 0) {
-			chunk_release(pool, class, src);
+			chunk_release(pool, sc, src);
 			freed++;
 		} else {
-			c->group = group_of(c, class);
-			list_insert(pool, &class->head[c->group], src, true);
+			c->group = group_of(c, sc);
+			list_insert(pool, &sc->head[c->group], src, true);
 		}
 		/* Let allocations and releases of this class in between chunks. */
-		pthread_mutex_unlock(&class->lock);
-		pthread_mutex_lock(&class->lock);
+		pthread_mutex_unlock(&sc->lock);
+		pthread_mutex_lock(&sc->lock);
 	}
-	pthread_mutex_unlock(&class->lock);
+	pthread_mutex_unlock(&sc->lock);
 	return freed;
 }
 
@@ -700,15 +717,17 @@ int pool_set_limit(struct pool *pool, uint64_t limit_bytes)
 void pool_get_stats(struct pool *pool, struct pool_stats *ret_stats)
 {
 	*ret_stats = (struct pool_stats){
-		.objects = counter_read(&pool->objects),
-		.object_bytes = counter_read(&pool->object_bytes),
-		.footprint_bytes = counter_read(&pool->footprint),
-		.limit_bytes = counter_read(&pool->limit),
-		.chunks = counter_read(&pool->chunks),
-		.alloc_failures = counter_read(&pool->alloc_failures),
-		.limit_hits = counter_read(&pool->limit_hits),
-		.compactions = counter_read(&pool->compactions),
+	    .footprint_bytes = counter_read(&pool->footprint),
+	    .limit_bytes = counter_read(&pool->limit),
+	    .chunks = counter_read(&pool->chunks),
+	    .alloc_failures = counter_read(&pool->alloc_failures),
+	    .limit_hits = counter_read(&pool->limit_hits),
+	    .compactions = counter_read(&pool->compactions),
 	};
+	for (unsigned i = 0; i < pool->n_classes; i++) {
+		ret_stats->objects += counter_read(&pool->classes[i].objects);
+		ret_stats->object_bytes += counter_read(&pool->classes[i].object_bytes);
+	}
 }
 
 int pool_new(uint64_t limit_bytes, uint64_t max_bytes, struct pool **ret_pool)

@@ -584,7 +584,7 @@ static int build_message(struct json_object *object, char **ret_msg, size_t *ret
 
 	if (!object)
 		return -ENOMEM;
-	text = json_object_to_json_string_length(object, JSON_C_TO_STRING_PLAIN, &len);
+	text = json_object_to_json_string_length(object, JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	if (!text) {
 		r = -ENOMEM;
 	} else if (len >= PROTO_MAX_MESSAGE) {

@@ -164,7 +164,7 @@ struct proto_stats_input {
 	struct proto_latency read_latency_us;
 	struct proto_latency write_latency_us;
 	uint64_t uptime_seconds;
-	const struct swapdev_config *config; /* reported as "config" */
+	const struct swapdev_config *config; /* reported as "config"; required */
 };
 
 /*

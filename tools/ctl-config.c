@@ -8,6 +8,7 @@
  * for scripts. "set" prints nothing on success: the daemon has validated
  * the value and applied it, and says why when it did not.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@ static void config_usage(FILE *out)
 		PROG_NAME, PROG_NAME);
 }
 
-static int config_get(const struct ctl_options *options, const char *key, bool json)
+static int show_config(const struct ctl_options *options, const char *key, bool json)
 {
 	struct json_object *parameters = NULL, *config;
 	struct proto_reply reply;
@@ -60,8 +61,7 @@ static int config_get(const struct ctl_options *options, const char *key, bool j
 		ctl_error("GetConfig: reply from swapdevd without a configuration");
 		r = -EBADMSG;
 	} else if (json) {
-		puts(json_object_to_json_string_ext(config, JSON_C_TO_STRING_PRETTY |
-							    JSON_C_TO_STRING_NOSLASHESCAPE));
+		ctl_print_json(config, true);
 	} else if (key) {
 		const char *value = ctl_json_string(config, key);
 
@@ -79,7 +79,8 @@ static int config_get(const struct ctl_options *options, const char *key, bool j
 	return r < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 }
 
-static int config_set(const struct ctl_options *options, const char *key, const char *value)
+static int change_config(const struct ctl_options *options, const char *key,
+			 const char *value)
 {
 	struct json_object *parameters = json_object_new_object();
 	struct proto_reply reply;
@@ -146,7 +147,7 @@ int ctl_config(const struct ctl_options *options, int argc, char *argv[])
 				key = argv[i];
 			}
 		}
-		return config_get(options, key, json);
+		return show_config(options, key, json);
 	}
 	if (strcmp(action, "set") == 0) {
 		/* Taken literally: "config set device.priority -1" sets -1. */
@@ -156,7 +157,7 @@ int ctl_config(const struct ctl_options *options, int argc, char *argv[])
 			return ctl_usage_error("config", "--json goes with 'get' only");
 		if (argc - optind != 2)
 			return ctl_usage_error("config", "set takes KEY VALUE");
-		return config_set(options, argv[optind], argv[optind + 1]);
+		return change_config(options, argv[optind], argv[optind + 1]);
 	}
 	return ctl_usage_error("config", "unknown action '%s' (get or set)", action);
 }

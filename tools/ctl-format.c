@@ -9,6 +9,7 @@
  * rather than failing the whole table; the JSON output is there for anyone
  * who needs to tell the difference.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -113,6 +114,15 @@ int ctl_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret_v
 		return -ERANGE;
 	*ret_value = value;
 	return 0;
+}
+
+void ctl_print_json(struct json_object *object, bool pretty)
+{
+	int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
+
+	if (pretty)
+		flags |= JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED;
+	puts(json_object_to_json_string_ext(object, flags));
 }
 
 uint64_t ctl_json_u64(struct json_object *object, const char *key)

@@ -70,8 +70,7 @@ int ctl_status(const struct ctl_options *options, int argc, char *argv[])
 	if (r < 0)
 		return CTL_EXIT_FAILURE;
 	if (json)
-		puts(json_object_to_json_string_ext(reply.parameters, JSON_C_TO_STRING_PRETTY |
-								      JSON_C_TO_STRING_NOSLASHESCAPE));
+		ctl_print_json(reply.parameters, true);
 	else
 		print_status(reply.parameters);
 	proto_reply_done(&reply);

@@ -84,6 +84,9 @@ const char *ctl_format_usec(uint64_t usec, char buf[static CTL_UNIT_MAX]);
 /* A decimal unsigned integer in [min, max], nothing else. 0, -EINVAL, -ERANGE. */
 int ctl_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret_value);
 
+/* object on stdout: indented, or on one line. */
+void ctl_print_json(struct json_object *object, bool pretty);
+
 /* Fields of a reply; a missing or mistyped field reads as 0, NULL or false. */
 uint64_t ctl_json_u64(struct json_object *object, const char *key);
 const char *ctl_json_string(struct json_object *object, const char *key);

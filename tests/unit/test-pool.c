@@ -17,9 +17,9 @@
 #include "common.h"
 #include "pool.h"
 
-#define KIB (1ull << 10)
-#define MIB (1ull << 20)
-#define GIB (1ull << 30)
+#define KIB	    (1ull << 10)
+#define MIB	    (1ull << 20)
+#define GIB	    (1ull << 30)
 #define RESERVE_MAX (128 * KIB) /* pool.c keeps at most this many bytes of empty chunks */
 
 static uint64_t rng_next(uint64_t *state)
@@ -195,19 +195,19 @@ static void shuffle(uint32_t *v, size_t n, uint64_t *rng)
 	}
 }
 
-Test(pool, new_invalid)
+Test(pool, new_limits)
 {
 	static const struct {
 		uint64_t limit, max;
 		int ret;
 	} cases[] = {
-		{ 0, 0, -EINVAL },
-		{ 2 * MIB, 1 * MIB, -EINVAL },
-		{ UINT64_MAX, 1 * GIB, -EINVAL },
-		{ 0, 1, 0 },
-		{ 0, 1 * MIB, 0 },
-		{ 1 * MIB, 1 * MIB, 0 },
-		{ 1 * GIB, 64 * GIB, 0 },
+	    {0, 0, -EINVAL},		    /* no room for any chunk */
+	    {2 * MIB, 1 * MIB, -EINVAL},    /* limit above max */
+	    {UINT64_MAX, 1 * GIB, -EINVAL}, /* limit above max */
+	    {0, 1, 0},			    /* a pool that refuses everything */
+	    {0, 1 * MIB, 0},		    /* disabled until pool_set_limit */
+	    {1 * MIB, 1 * MIB, 0},
+	    {1 * GIB, 64 * GIB, 0},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -228,7 +228,7 @@ Test(pool, new_invalid)
 
 Test(pool, alloc_invalid_size)
 {
-	static const size_t sizes[] = { 0, 1, sizeof(struct pool_obj) - 1, 4105, 8192, SIZE_MAX };
+	static const size_t sizes[] = {0, 1, sizeof(struct pool_obj) - 1, 4105, 8192, SIZE_MAX};
 	struct pool *pool = pool_create(64 * MIB, 64 * MIB);
 
 	cr_assert_eq(pool_max_object(), SWAPDEV_PAGE_SIZE + sizeof(struct pool_obj));
@@ -293,7 +293,7 @@ Test(pool, round_trip_every_size)
 /* Fill a pool to its limit: -ENOSPC, footprint within the limit, nothing damaged. */
 Test(pool, limit_enospc)
 {
-	static const size_t sizes[] = { 8, 100, 2000, 3000, 4104 };
+	static const size_t sizes[] = {8, 100, 2000, 3000, 4104};
 
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		const uint64_t limit = 1 * MIB;
@@ -362,7 +362,7 @@ Test(pool, set_limit)
 	cr_assert_eq(pool_set_limit(pool, 128 * KIB), 0);
 	footprint = stats_of(pool).footprint_bytes;
 	cr_assert_gt(footprint, 128 * KIB);
-	objects_verify(pool, &objs, &(uint64_t){ 0 }, &(uint64_t){ 0 });
+	objects_verify(pool, &objs, &(uint64_t){0}, &(uint64_t){0});
 	cr_assert_eq(pool_alloc(pool, 3000, &handle), -ENOSPC);
 	cr_assert_eq(handle, 42);
 	object_release(pool, &objs, 0);
@@ -410,7 +410,9 @@ static size_t size_lz4(uint64_t *rng)
 
 	memset(page, 0, sizeof(page));
 	for (size_t i = 0; i < sizeof(page);) {
-		size_t run = MIN(rng_range(rng, 8, 256), sizeof(page) - i);
+		size_t run = rng_range(rng, 8, 256);
+
+		run = MIN(run, sizeof(page) - i);
 
 		switch (rng_next(rng) % 3) {
 		case 0: /* zeros */
@@ -421,7 +423,7 @@ static size_t size_lz4(uint64_t *rng)
 			break;
 		default:
 			for (size_t j = 0; j < run; j += 8)
-				memcpy(page + i + j, &(uint64_t){ (i + j) / 8 }, MIN(8, run - j));
+				memcpy(page + i + j, &(uint64_t){(i + j) / 8}, MIN(8, run - j));
 		}
 		i += run;
 	}
@@ -444,12 +446,12 @@ Test(pool, footprint_bound, .timeout = 60)
 		size_t (*size)(uint64_t *rng);
 		size_t count;
 	} cases[] = {
-		{ "uniform 200..4104", size_uniform, 20000 },
-		{ "lz4 of synthetic pages", size_lz4, 20000 },
+	    {"uniform 200..4104", size_uniform, 20000},
+	    {"lz4 of synthetic pages", size_lz4, 20000},
 	};
 
 	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
-		struct compact_ctx ctx = { .pool = pool_create(1 * GIB, 1 * GIB) };
+		struct compact_ctx ctx = {.pool = pool_create(1 * GIB, 1 * GIB)};
 		struct pool *pool = ctx.pool;
 		size_t n = cases[c].count;
 		uint32_t *order = calloc(n, sizeof(*order));
@@ -520,20 +522,20 @@ static bool allow_odd(uint32_t owner)
  */
 Test(pool, compact_moves_objects)
 {
-	static const size_t sizes[] = { 40, 300, 1000, 2000, 3900, 4104 };
+	static const size_t sizes[] = {40, 300, 1000, 2000, 3900, 4104};
 	static const struct {
 		const char *name;
 		bool (*allow)(uint32_t owner);
 		unsigned min_freed_percent; /* of the chunks */
 	} cases[] = {
-		{ "accept all", NULL, 50 },
-		{ "refuse all", allow_none, 0 },
-		{ "accept odd owners", allow_odd, 10 },
+	    {"accept all", NULL, 50},
+	    {"refuse all", allow_none, 0},
+	    {"accept odd owners", allow_odd, 10},
 	};
 	const size_t per_size = 600, n = per_size * ARRAY_SIZE(sizes);
 
 	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
-		struct compact_ctx ctx = { .pool = pool_create(1 * GIB, 1 * GIB) };
+		struct compact_ctx ctx = {.pool = pool_create(1 * GIB, 1 * GIB)};
 		struct pool *pool = ctx.pool;
 		struct pool_stats before, after;
 		uint64_t *old = calloc(n, sizeof(*old));
@@ -564,7 +566,8 @@ Test(pool, compact_moves_objects)
 		cr_assert_eq(after.objects, before.objects, "%s", cases[c].name);
 		cr_assert_eq(after.object_bytes, before.object_bytes, "%s", cases[c].name);
 		objects_verify_stats(pool, &ctx.objs);
-		cr_log_info("%s: %" PRIu64 " of %" PRIu64 " chunks freed, %" PRIu64 " objects moved",
+		cr_log_info("%s: %" PRIu64 " of %" PRIu64 " chunks freed, %" PRIu64
+			    " objects moved",
 			    cases[c].name, freed, before.chunks, ctx.objs.moves);
 		cr_assert_geq(freed * 100, before.chunks * cases[c].min_freed_percent, "%s",
 			      cases[c].name);
@@ -655,10 +658,10 @@ Test(pool, enomem_uses_reserve)
  * Four threads allocate, verify and release objects under per-owner locks
  * while a fifth compacts with a try-lock callback and checks the limit.
  */
-#define MT_SLOTS 4096u
+#define MT_SLOTS   4096u
 #define MT_THREADS 4u
-#define MT_OPS 60000u
-#define MT_LIMIT (6 * MIB)
+#define MT_OPS	   60000u
+#define MT_LIMIT   (6 * MIB)
 
 struct mt_slot {
 	pthread_mutex_t lock;
@@ -670,13 +673,13 @@ struct mt_slot {
 struct mt_ctx {
 	struct pool *pool;
 	struct mt_slot slots[MT_SLOTS];
-	unsigned damaged;     /* atomic */
-	unsigned enospc;      /* atomic */
+	unsigned damaged;      /* atomic */
+	unsigned enospc;       /* atomic */
 	unsigned other_errors; /* atomic */
-	unsigned over_limit;  /* atomic */
-	uint64_t moves;	      /* atomic */
-	uint64_t freed;	      /* compactor thread only */
-	bool stop;	      /* atomic */
+	unsigned over_limit;   /* atomic */
+	uint64_t moves;	       /* atomic */
+	uint64_t freed;	       /* compactor thread only */
+	bool stop;	       /* atomic */
 };
 
 struct mt_worker {
@@ -725,7 +728,8 @@ static void *mt_worker_run(void *arg)
 				slot->handle = POOL_HANDLE_INVALID;
 			}
 		} else {
-			size_t size = rng_range(&w->rng, sizeof(struct pool_obj), pool_max_object());
+			size_t size =
+			    rng_range(&w->rng, sizeof(struct pool_obj), pool_max_object());
 			int r = pool_alloc(ctx->pool, size, &slot->handle);
 
 			if (r == 0) {
@@ -775,7 +779,7 @@ Test(pool, concurrent_compaction, .timeout = 120)
 	}
 	cr_assert_eq(pthread_create(&compactor, NULL, mt_compactor_run, ctx), 0);
 	for (unsigned i = 0; i < MT_THREADS; i++) {
-		workers[i] = (struct mt_worker){ .ctx = ctx, .rng = 0x1234567ull * (i + 1) };
+		workers[i] = (struct mt_worker){.ctx = ctx, .rng = 0x1234567ull * (i + 1)};
 		cr_assert_eq(pthread_create(&threads[i], NULL, mt_worker_run, &workers[i]), 0);
 	}
 	for (unsigned i = 0; i < MT_THREADS; i++)
@@ -795,8 +799,8 @@ Test(pool, concurrent_compaction, .timeout = 120)
 
 		if (slot->handle == POOL_HANDLE_INVALID)
 			continue;
-		cr_assert(pattern_check(pool_map(ctx->pool, slot->handle), slot->size, i,
-					slot->seed));
+		cr_assert(
+		    pattern_check(pool_map(ctx->pool, slot->handle), slot->size, i, slot->seed));
 		count++;
 		bytes += slot->size;
 	}

@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# swapdevd.sh - start and stop the real daemon for end-to-end tests
+# (sourced after lib.sh). Readiness is the pidfile swapdevd writes once
+# swap is active; every wait is bounded.
+#
+# Environment (meson sets them): SWAPDEVD, SWAPDEVCTL - the built binaries.
+
+SWAPDEVD=${SWAPDEVD:-$E2E_SRCDIR/build/daemon/swapdevd}
+SWAPDEVCTL=${SWAPDEVCTL:-$E2E_SRCDIR/build/tools/swapdevctl}
+
+# swapdevd_setup : per-test paths under $E2E_TMPDIR, and teardown that
+# leaves no swap area, loop device or mount behind whatever happens.
+swapdevd_setup()
+{
+	[ -x "$SWAPDEVD" ] || e2e_fail "swapdevd not built at $SWAPDEVD"
+	SD_MNT=$E2E_TMPDIR/mnt
+	SD_BACKING=$E2E_TMPDIR/backing
+	SD_SOCKET=$E2E_TMPDIR/control
+	SD_PIDFILE=$E2E_TMPDIR/swapdevd.pid
+	SD_LOG=$E2E_TMPDIR/swapdevd.log
+	SD_PID=
+	cleanup_fn _swapdevd_final_teardown
+	cleanup_fn swapdevd_kill
+}
+
+_swapdevd_final_teardown()
+{
+	# A daemon that hung would hang swapoff and umount: cut it loose first.
+	if [ -n "$SD_PID" ] && kill -0 "$SD_PID" 2>/dev/null; then
+		fuse_abort "$SD_MNT"
+	fi
+	teardown_swap_of "$SD_MNT"
+	if [ -s "$SD_LOG" ] && [ "${E2E_SHOW_LOG:-1}" = 1 ]; then
+		e2e_log "daemon log:"
+		sed 's/^/    /' "$SD_LOG" >&2
+	fi
+}
+
+# swapdevd_start [SWAPDEVD ARGS...] : start the daemon with test paths and a
+# 512 MiB device, wait until swap is active.
+swapdevd_start()
+{
+	local i
+
+	rm -f "$SD_PIDFILE"
+	"$SWAPDEVD" --foreground --pidfile "$SD_PIDFILE" \
+		--set device.size="${SD_SIZE:-512M}" \
+		--set device.mountpoint="$SD_MNT" \
+		--set writeback.backing_file="$SD_BACKING" \
+		--set control.socket="$SD_SOCKET" \
+		"$@" >>"$SD_LOG" 2>&1 &
+	SD_PID=$!
+	for ((i = 0; i < 600; i++)); do
+		[ -s "$SD_PIDFILE" ] && break
+		kill -0 "$SD_PID" 2>/dev/null || {
+			wait "$SD_PID" || true
+			e2e_fail "swapdevd exited during start-up (see its log below)"
+		}
+		sleep 0.1
+	done
+	[ -s "$SD_PIDFILE" ] || e2e_fail "swapdevd not ready after 60 s"
+	[ "$(cat "$SD_PIDFILE")" = "$SD_PID" ] || e2e_fail "pidfile does not name our daemon"
+	SD_LOOP=$(_e2e_loops_of "$SD_MNT/swap")
+	[ -n "$SD_LOOP" ] || e2e_fail "no loop device backed by $SD_MNT/swap"
+	grep -q "^$SD_LOOP " /proc/swaps || e2e_fail "$SD_LOOP is not an active swap area"
+}
+
+# swapdevd_stop : SIGTERM, expect exit 0 within 300 s and nothing left.
+swapdevd_stop()
+{
+	local status=0 i
+
+	[ -n "$SD_PID" ] || return 0
+	kill -TERM "$SD_PID"
+	for ((i = 0; i < 3000; i++)); do
+		kill -0 "$SD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$SD_PID" 2>/dev/null && e2e_fail "swapdevd still running 300 s after SIGTERM"
+	wait "$SD_PID" || status=$?
+	SD_PID=
+	[ "$status" -eq 0 ] || e2e_fail "swapdevd exited with status $status after SIGTERM"
+	check_swap_gone "$SD_MNT" || e2e_fail "swapdevd left something behind"
+	[ ! -e "$SD_SOCKET" ] || e2e_fail "control socket $SD_SOCKET left behind"
+}
+
+# swapdevd_kill : teardown path; TERM (the daemon swaps off), KILL late.
+swapdevd_kill()
+{
+	[ -n "$SD_PID" ] || return 0
+	stop_pid "$SD_PID" 300
+	SD_PID=
+}
+
+# stat_value NAME : one number from `swapdevctl stats --json`.
+stat_value()
+{
+	"$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json |
+		sed -n "s/.*\"$1\" *: *\([0-9][0-9]*\).*/\1/p" | head -n 1
+}
