@@ -786,7 +786,9 @@ int proto_build_description_reply(const char *interface, char **ret_msg, size_t 
 	const char *idl = proto_interface_description(interface);
 
 	if (!idl)
-		return -ENOENT;
+		return build_error(PROTO_ERROR_INTERFACE_NOT_FOUND,
+				   strings_object("interface", interface, NULL, NULL), ret_msg,
+				   ret_size);
 	return build_reply(strings_object("description", idl, NULL, NULL), false, ret_msg,
 			   ret_size);
 }

@@ -149,7 +149,7 @@ int proto_build_failed(const char *message, char **ret_msg, size_t *ret_size);
 
 /* org.varlink.service.GetInfo reply for a daemon of this version. */
 int proto_build_info_reply(const char *version, char **ret_msg, size_t *ret_size);
-/* GetInterfaceDescription reply; -ENOENT for an interface not served here. */
+/* GetInterfaceDescription reply, or InterfaceNotFound for an interface not served here. */
 int proto_build_description_reply(const char *interface, char **ret_msg, size_t *ret_size);
 /* The Varlink IDL text of an interface served here, or NULL. */
 const char *proto_interface_description(const char *interface);

@@ -330,7 +330,12 @@ static void pool_usage(struct store *store, uint64_t *ret_objects, uint64_t *ret
 	*ret_limit = ps.limit_bytes;
 }
 
-/* Pressure: cold entries out until the pool is under the low watermark. */
+/*
+ * Pressure: cold entries out until the pool's footprint is under the low
+ * watermark. Freed objects only shrink the footprint once their chunks
+ * empty, so when the objects alone fit under the mark, compaction runs
+ * before more pages go.
+ */
 static void relieve_pressure(struct writeback *wb)
 {
 	struct store *store = wb->store;
@@ -341,8 +346,14 @@ static void relieve_pressure(struct writeback *wb)
 	if (footprint * 100 <= limit * __atomic_load_n(&wb->high, __ATOMIC_RELAXED))
 		return;
 	low = limit / 100 * __atomic_load_n(&wb->low, __ATOMIC_RELAXED);
-	/* Two sweeps: the first may only strip second chances. */
-	while (objects > low && scanned < 2 * store->nr_slots) {
+	/* Two sweeps at most: the first may only strip second chances. */
+	while (footprint > low && scanned < 2 * store->nr_slots) {
+		if (objects <= low) {
+			store_compact(store);
+			pool_usage(store, &objects, &footprint, &limit);
+			if (footprint <= low)
+				break;
+		}
 		pthread_mutex_lock(&wb->batch_lock);
 		r = run_batch(wb, WB_COLD, 0, &wb->hand, 2 * store->nr_slots - scanned, WB_BATCH,
 			      &scanned);

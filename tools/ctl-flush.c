@@ -116,8 +116,12 @@ static int follow(struct ctl_conn *conn, struct proto_reply *reply, bool wait)
 		uint64_t total = ctl_json_u64(reply->parameters, "total_pages");
 
 		if (!wait) {
-			printf("Flush started: %" PRIu64 " pages (%s) to write back.\n", total,
-			       ctl_format_bytes(total * SWAPDEV_PAGE_SIZE, size));
+			/* A first reply may come before swapdevd has counted the pages. */
+			if (total)
+				printf("Flush started: %" PRIu64 " pages (%s) to write back.\n",
+				       total, ctl_format_bytes(total * SWAPDEV_PAGE_SIZE, size));
+			else
+				printf("Flush started.\n");
 			proto_reply_done(reply);
 			return CTL_EXIT_OK;
 		}

@@ -15,10 +15,6 @@
 #include "common.h"
 #include "ctl.h"
 
-#ifndef SWAPDEV_VERSION
-#define SWAPDEV_VERSION "unknown"
-#endif
-
 static const struct {
 	const char *name;
 	ctl_command_fn run;

@@ -619,9 +619,11 @@ Test(protocol, info_and_descriptions)
 			 proto_interface_description("io.swapdev"));
 	proto_reply_done(&reply);
 
-	msg = NULL;
-	cr_assert_eq(proto_build_description_reply("io.systemd", &msg, &size), -ENOENT);
-	cr_assert_null(msg);
+	cr_assert_eq(proto_build_description_reply("io.systemd", &msg, &size), 0);
+	reparse(msg, size, &reply);
+	cr_assert_str_eq(reply.error, PROTO_ERROR_INTERFACE_NOT_FOUND);
+	cr_assert_str_eq(get_string(reply.parameters, "interface"), "io.systemd");
+	proto_reply_done(&reply);
 	cr_assert_not_null(proto_interface_description("org.varlink.service"));
 	cr_assert_null(proto_interface_description("io.swapde"));
 }
