@@ -354,9 +354,11 @@ static int set_config(struct control_server *srv, const struct proto_request *re
 	int r;
 
 	if (!config_key_is_runtime(req->set_config.key)) {
-		if (config_get(&d->config, req->set_config.key, old, sizeof(old)) == -ENOENT)
-			return proto_build_invalid_parameter("key", "unknown configuration key",
-							     msg, size);
+		if (config_get(&d->config, req->set_config.key, old, sizeof(old)) == -ENOENT) {
+			snprintf(error.message, sizeof(error.message),
+				 "unknown configuration key '%s'", req->set_config.key);
+			return proto_build_invalid_parameter("key", error.message, msg, size);
+		}
 		return proto_build_not_runtime_tunable(req->set_config.key, msg, size);
 	}
 	pthread_mutex_lock(&d->config_lock);
@@ -426,9 +428,13 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 		pthread_mutex_lock(&srv->daemon->config_lock);
 		r = proto_build_config_reply(&srv->daemon->config, req.get_config.key, &msg, &size);
 		pthread_mutex_unlock(&srv->daemon->config_lock);
-		if (r == -ENOENT)
-			r = proto_build_invalid_parameter("key", "unknown configuration key", &msg,
-							  &size);
+		if (r == -ENOENT) {
+			char text[PROTO_NAME_MAX + 64];
+
+			snprintf(text, sizeof(text), "unknown configuration key '%.*s'",
+				 PROTO_NAME_MAX, req.get_config.key);
+			r = proto_build_invalid_parameter("key", text, &msg, &size);
+		}
 		break;
 	case PROTO_METHOD_SET_CONFIG:
 		r = set_config(srv, &req, &msg, &size);

@@ -397,6 +397,8 @@ int64_t writeback_flush(struct writeback *wb, const struct store_flush_request *
 	int r = 0;
 
 	total = MIN(store_gauge(&store->pool_slots), max_pages);
+	if (request->progress && !request->progress(request->opaque, 0, total))
+		return -ECANCELED;
 	while (cursor < store->nr_slots && done < max_pages) {
 		pthread_mutex_lock(&wb->batch_lock);
 		r = run_batch(wb, WB_ALL, request->idle_seconds, &cursor, store->nr_slots - cursor,

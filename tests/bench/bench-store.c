@@ -5,11 +5,20 @@
  * What it measures: on one fixed set of pages (pagegen, 64 MiB by
  * default) and for lz4, zstd:1 and zstd:3, the raw codec alone
  * (LZ4_compress_default / LZ4_decompress_safe, ZSTD_compressCCtx /
- * ZSTD_decompressDCtx) and the store without a disk tier (store_write of
- * every page at its own slot, then store_read of every slot), in pages per
+ * ZSTD_decompressDCtx) and the store without a disk tier, in pages per
  * second, with the ratios store / raw. Then what the pool costs beyond the
- * compressed bytes it holds, the slot table bytes per used slot, and the
- * compression ratio.
+ * compressed bytes it holds, the slot table bytes per used slot and the
+ * compression ratios.
+ *
+ * Store passes, on a new store each repetition:
+ *   write      store_write of every page at its own (empty) slot: the
+ *              pool grows, so this includes the kernel handing it fresh
+ *              memory (chunk mmap, page population), as a filling swap
+ *              device pays;
+ *   read       store_read of every slot;
+ *   overwrite  store_write of every page again: each write releases the
+ *              slot's old object, so the pool mostly reuses its own memory
+ *              (the steady state of a full device).
  *
  * Two mixes of the same generator: "anon" is pagegen_pick()'s mix of
  * anonymous memory, "nosame" drops its same-filled and zero pages. The
@@ -19,13 +28,13 @@
  *
  * Method: CLOCK_MONOTONIC around whole passes over all pages; one warm-up
  * repetition (which also verifies every page read back), then --reps
- * repetitions whose median is printed. Raw compression writes into one hot
- * scratch buffer (the codec and nothing else: the strictest baseline); raw
- * decompression reads compressed copies spread over memory, as the store
- * reads its pool, into one hot page, as the store reads here. Every store
- * repetition starts with a new store, so its write figure includes growing
- * the pool (chunk mmap and first-touch page faults), which is what a swap
- * device filling up pays.
+ * repetitions. Raw and store passes alternate within a repetition and each
+ * ratio is the median of per-repetition ratios, so a neighbour's load
+ * shifts both sides alike; the same ratios by thread CPU time are printed
+ * as a cross-check. Raw compression writes into one hot scratch buffer
+ * (the codec and nothing else: the strictest baseline); raw decompression
+ * reads compressed copies spread over memory, as the store reads its pool,
+ * into one hot page, as the store reads here.
  *
  * Targets are informational (benchmarks are not timed tests): they are
  * printed as MET or MISSED, and the exit status only reports errors.
@@ -79,31 +88,39 @@ struct raw {
 	unsigned char *scratch; /* BOUND bytes: output of the timed compression */
 	unsigned char *comp;	/* nr_pages * BOUND: compressed copies for decompression */
 	size_t *comp_len;
-	unsigned char *page;	/* decompression output */
-};
-
-/* One codec on one mix: medians and the last store's statistics. */
-struct result {
-	double raw_compress, raw_decompress; /* pages/s */
-	double store_write, store_read;	     /* pages/s */
-	double write_ratio, read_ratio;	     /* store / raw, wall clock */
-	double write_ratio_cpu, read_ratio_cpu; /* store / raw, thread CPU time */
-	uint64_t raw_compr_bytes;	     /* sum of raw compressed sizes */
-	struct store_stats stats;	     /* after the last write pass */
-};
-
-static size_t nr_pages = 64 * MiB / PAGE;
-static unsigned reps = 5;
-static const char *only_codec; /* --codec: run just this one */
-
-static const char *const kind_names[PAGE_KINDS] = {
-	[PAGE_TEXT] = "text", [PAGE_RECORDS] = "records", [PAGE_RANDOM] = "random",
-	[PAGE_SAME] = "same", [PAGE_ZERO] = "zero",
+	unsigned char *page;	/* decompression and store_read output */
 };
 
 /* Wall-clock time, and this thread's CPU time as a cross-check on a busy machine. */
 struct span {
 	double wall, cpu;
+};
+
+enum pass {
+	RAW_COMPRESS,
+	RAW_DECOMPRESS,
+	STORE_WRITE,
+	STORE_READ,
+	STORE_OVERWRITE,
+	PASSES,
+};
+
+/* One codec on one mix. */
+struct result {
+	double rate[PASSES];	       /* pages/s, median */
+	double write, read, overwrite; /* store / raw, median of per-repetition ratios */
+	double write_cpu, read_cpu, overwrite_cpu; /* the same by thread CPU time */
+	uint64_t raw_compr_bytes;      /* sum of raw compressed sizes */
+	struct store_stats stats;      /* after the first write pass of the last store */
+};
+
+static size_t nr_pages = 64 * MiB / PAGE;
+static unsigned reps = 5;
+static const char *only_codec; /* --codec: just this one, for profiling */
+
+static const char *const kind_names[PAGE_KINDS] = {
+	[PAGE_TEXT] = "text", [PAGE_RECORDS] = "records", [PAGE_RANDOM] = "random",
+	[PAGE_SAME] = "same", [PAGE_ZERO] = "zero",
 };
 
 static double clock_seconds(clockid_t clock)
@@ -139,7 +156,7 @@ static double median(double *v, unsigned n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Fill the mix: seeds 0, 1, 2, ... in order, skipping same and zero pages for "nosame". */
+/* Seeds 0, 1, 2, ... in order; "nosame" skips the same-filled and zero ones. */
 static int mix_build(struct mix *mix)
 {
 	uint64_t seed = 0;
@@ -170,8 +187,8 @@ static void mix_print(const struct mix *mix)
 
 /*
  * Compress every page with the raw codec: into the scratch buffer, or with
- * keep into the page's own place in raw->comp. Returns 0 or -EIO, with
- * the compressed total in *ret_bytes.
+ * keep into the page's own place in raw->comp. Returns 0 or -EIO, with the
+ * compressed total in *ret_bytes.
  */
 static int raw_compress_pass(struct raw *raw, const struct codec_spec *spec, const struct mix *mix,
 			     bool keep, uint64_t *ret_bytes, struct span *ret_time)
@@ -232,14 +249,44 @@ static int raw_decompress_pass(struct raw *raw, const struct codec_spec *spec,
 	return 0;
 }
 
+static int write_all(struct store_worker *w, const struct mix *mix, struct span *ret_time)
+{
+	struct span start = span_start();
+	ssize_t n;
+
+	for (size_t i = 0; i < nr_pages; i++) {
+		n = store_write(w, mix->pages + i * PAGE, PAGE, i * PAGE);
+		if (n != PAGE)
+			return n < 0 ? (int)n : -EIO;
+	}
+	*ret_time = span_end(start);
+	return 0;
+}
+
+static int read_all(struct store_worker *w, const struct mix *mix, unsigned char *page,
+		    bool verify, struct span *ret_time)
+{
+	struct span start = span_start();
+	ssize_t n;
+
+	for (size_t i = 0; i < nr_pages; i++) {
+		n = store_read(w, page, PAGE, i * PAGE);
+		if (n != PAGE)
+			return n < 0 ? (int)n : -EIO;
+		if (verify && memcmp(page, mix->pages + i * PAGE, PAGE) != 0)
+			return -EBADMSG;
+	}
+	*ret_time = span_end(start);
+	return 0;
+}
+
 /*
- * A new store without a disk tier: write every page at its own slot, then
- * read every slot. Returns 0 or -errno with the pass times and the stats
- * taken after the writes.
+ * A new store without a disk tier: the write, read and overwrite passes,
+ * timed into t[STORE_*]. Returns 0 or -errno, with the stats taken after
+ * the first write pass.
  */
-static int store_pass(const struct codec_spec *spec, const struct mix *mix, unsigned char *page,
-		      bool verify, struct span *ret_write, struct span *ret_read,
-		      struct store_stats *ret_stats)
+static int store_passes(const struct codec_spec *spec, const struct mix *mix, unsigned char *page,
+			bool verify, struct span t[PASSES], struct store_stats *ret_stats)
 {
 	/* The device is 4x the data set: the table's untouched part must not count. */
 	struct store_config c = {
@@ -253,93 +300,91 @@ static int store_pass(const struct codec_spec *spec, const struct mix *mix, unsi
 	};
 	struct store *store = NULL;
 	struct store_worker *w = NULL;
-	struct span start, write_time;
-	ssize_t n;
 	int r;
 
 	r = store_new(&c, &store);
 	if (r < 0)
 		return r;
 	r = store_worker_new(store, &w);
-	if (r < 0)
-		goto out;
-	start = span_start();
-	for (size_t i = 0; i < nr_pages; i++) {
-		n = store_write(w, mix->pages + i * PAGE, PAGE, i * PAGE);
-		if (n != PAGE) {
-			r = n < 0 ? (int)n : -EIO;
-			goto out;
-		}
+	if (r == 0)
+		r = write_all(w, mix, &t[STORE_WRITE]);
+	if (r == 0) {
+		store_get_stats(store, ret_stats);
+		r = read_all(w, mix, page, verify, &t[STORE_READ]);
 	}
-	write_time = span_end(start);
-	store_get_stats(store, ret_stats);
-	start = span_start();
-	for (size_t i = 0; i < nr_pages; i++) {
-		n = store_read(w, page, PAGE, i * PAGE);
-		if (n != PAGE) {
-			r = n < 0 ? (int)n : -EIO;
-			goto out;
-		}
-		if (verify && memcmp(page, mix->pages + i * PAGE, PAGE) != 0) {
-			r = -EBADMSG;
-			goto out;
-		}
-	}
-	*ret_read = span_end(start);
-	*ret_write = write_time;
-	r = 0;
-out:
+	if (r == 0)
+		r = write_all(w, mix, &t[STORE_OVERWRITE]);
+	if (r == 0 && verify)
+		r = read_all(w, mix, page, verify, &t[STORE_READ]);
 	store_free(store);
 	return r;
 }
 
-/*
- * Raw and store passes alternate within each repetition, so that the
- * ratios are taken between neighbours in time: medians of per-repetition
- * ratios resist a neighbour's load better than ratios of medians.
- */
 static int bench_one(struct raw *raw, const struct codec_case *cc, const struct mix *mix,
-		     unsigned char *page, struct result *res)
+		     struct result *res)
 {
-	double rc[MAX_REPS], rd[MAX_REPS], sw[MAX_REPS], sr[MAX_REPS];
-	double wr[MAX_REPS], rr[MAX_REPS], wr_cpu[MAX_REPS], rr_cpu[MAX_REPS];
-	struct span c, d, w, r;
+	double rate[PASSES][MAX_REPS], ratio[6][MAX_REPS];
+	struct span t[PASSES];
 	uint64_t bytes;
-	int e;
+	int r;
 
-	/* Warm-up: keep the compressed copies and verify both round trips. */
-	if (raw_compress_pass(raw, &cc->spec, mix, true, &res->raw_compr_bytes, &c) < 0 ||
-	    raw_decompress_pass(raw, &cc->spec, mix, true, &d) < 0)
-		return -EIO;
-	e = store_pass(&cc->spec, mix, page, true, &w, &r, &res->stats);
-	if (e < 0)
-		return e;
-
-	for (unsigned i = 0; i < reps; i++) {
-		if (raw_compress_pass(raw, &cc->spec, mix, false, &bytes, &c) < 0 ||
-		    raw_decompress_pass(raw, &cc->spec, mix, false, &d) < 0)
-			return -EIO;
-		e = store_pass(&cc->spec, mix, page, false, &w, &r, &res->stats);
-		if (e < 0)
-			return e;
-		rc[i] = (double)nr_pages / c.wall;
-		rd[i] = (double)nr_pages / d.wall;
-		sw[i] = (double)nr_pages / w.wall;
-		sr[i] = (double)nr_pages / r.wall;
-		wr[i] = c.wall / w.wall;
-		rr[i] = d.wall / r.wall;
-		wr_cpu[i] = c.cpu / w.cpu;
-		rr_cpu[i] = d.cpu / r.cpu;
+	/* Warm-up: keep the compressed copies and verify every round trip. */
+	r = raw_compress_pass(raw, &cc->spec, mix, true, &res->raw_compr_bytes, &t[RAW_COMPRESS]);
+	if (r == 0)
+		r = raw_decompress_pass(raw, &cc->spec, mix, true, &t[RAW_DECOMPRESS]);
+	if (r == 0)
+		r = store_passes(&cc->spec, mix, raw->page, true, t, &res->stats);
+	for (unsigned i = 0; r == 0 && i < reps; i++) {
+		r = raw_compress_pass(raw, &cc->spec, mix, false, &bytes, &t[RAW_COMPRESS]);
+		if (r == 0)
+			r = raw_decompress_pass(raw, &cc->spec, mix, false, &t[RAW_DECOMPRESS]);
+		if (r == 0)
+			r = store_passes(&cc->spec, mix, raw->page, false, t, &res->stats);
+		for (unsigned p = 0; p < PASSES; p++)
+			rate[p][i] = (double)nr_pages / t[p].wall;
+		ratio[0][i] = t[RAW_COMPRESS].wall / t[STORE_WRITE].wall;
+		ratio[1][i] = t[RAW_DECOMPRESS].wall / t[STORE_READ].wall;
+		ratio[2][i] = t[RAW_COMPRESS].wall / t[STORE_OVERWRITE].wall;
+		ratio[3][i] = t[RAW_COMPRESS].cpu / t[STORE_WRITE].cpu;
+		ratio[4][i] = t[RAW_DECOMPRESS].cpu / t[STORE_READ].cpu;
+		ratio[5][i] = t[RAW_COMPRESS].cpu / t[STORE_OVERWRITE].cpu;
 	}
-	res->raw_compress = median(rc, reps);
-	res->raw_decompress = median(rd, reps);
-	res->store_write = median(sw, reps);
-	res->store_read = median(sr, reps);
-	res->write_ratio = median(wr, reps);
-	res->read_ratio = median(rr, reps);
-	res->write_ratio_cpu = median(wr_cpu, reps);
-	res->read_ratio_cpu = median(rr_cpu, reps);
+	if (r < 0)
+		return r;
+	for (unsigned p = 0; p < PASSES; p++)
+		res->rate[p] = median(rate[p], reps);
+	res->write = median(ratio[0], reps);
+	res->read = median(ratio[1], reps);
+	res->overwrite = median(ratio[2], reps);
+	res->write_cpu = median(ratio[3], reps);
+	res->read_cpu = median(ratio[4], reps);
+	res->overwrite_cpu = median(ratio[5], reps);
 	return 0;
+}
+
+static double div0(double a, double b)
+{
+	return b != 0 ? a / b : 0;
+}
+
+static void print_speed(const char *codec, const struct mix *mix, const struct result *res)
+{
+	printf("%-6s %-6s %8.0f %8.0f %5.2f %8.0f %5.2f   %8.0f %8.0f %5.2f\n", codec, mix->name,
+	       res->rate[RAW_COMPRESS], res->rate[STORE_WRITE], res->write,
+	       res->rate[STORE_OVERWRITE], res->overwrite, res->rate[RAW_DECOMPRESS],
+	       res->rate[STORE_READ], res->read);
+}
+
+static void print_space(const char *codec, const struct mix *mix, const struct result *res)
+{
+	const struct store_stats *st = &res->stats;
+
+	printf("%-6s %-6s %5.2f %5.2f %5.2f   %6.2f %6.2f %6.1f%%   %5.3f\n", codec, mix->name,
+	       res->write_cpu, res->overwrite_cpu, res->read_cpu,
+	       div0((double)nr_pages * PAGE, (double)res->raw_compr_bytes),
+	       div0((double)st->orig_bytes, (double)st->compr_bytes),
+	       100.0 * (double)st->ops.incompressible / (double)nr_pages,
+	       div0((double)st->pool_footprint_bytes, (double)st->compr_bytes));
 }
 
 static const char *verdict(bool met)
@@ -347,17 +392,42 @@ static const char *verdict(bool met)
 	return met ? "MET" : "MISSED";
 }
 
-static void print_result(const struct codec_case *cc, const struct mix *mix,
-			 const struct result *res)
+static void print_targets(struct result results[][2], const struct mix *mixes)
 {
-	const struct store_stats *st = &res->stats;
+	bool speed = true, overwrite = true, footprint = true, metadata = true;
+	const struct store_stats *st = &results[0][0].stats;
+	double per_slot = div0((double)st->metadata_bytes, (double)st->slots_used);
 
-	printf("%-6s %-6s %8.0f %8.0f %5.2f %5.2f  %8.0f %8.0f %5.2f %5.2f  %5.2f %5.2f  %5.3f\n",
-	       cc->name, mix->name, res->raw_compress, res->store_write, res->write_ratio,
-	       res->write_ratio_cpu, res->raw_decompress, res->store_read, res->read_ratio,
-	       res->read_ratio_cpu, (double)nr_pages * PAGE / (double)res->raw_compr_bytes,
-	       st->compr_bytes ? (double)st->orig_bytes / (double)st->compr_bytes : 0.0,
-	       st->compr_bytes ? (double)st->pool_footprint_bytes / (double)st->compr_bytes : 0.0);
+	printf("\nslot word: %zu bytes; slot table: %" PRIu64 " bytes resident for %" PRIu64
+	       " used slots of %" PRIu64 " = %.2f bytes per used slot\n",
+	       sizeof(*slot_table_words((struct slot_table *)NULL)), st->metadata_bytes,
+	       st->slots_used, st->slots_total, per_slot);
+
+	printf("\ntargets, one thread, on mix nosame (mix anon in parentheses):\n");
+	for (size_t c = 0; c < ARRAY_SIZE(codecs); c++) {
+		const struct result *h = &results[c][1], *a = &results[c][0];
+		bool met = h->write >= TARGET_SPEED && h->read >= TARGET_SPEED;
+
+		printf("  %-6s write %.2f (%.2f) x raw compress, read %.2f (%.2f) x raw "
+		       "decompress, >= %.2f: %s\n",
+		       codecs[c].name, h->write, a->write, h->read, a->read, TARGET_SPEED,
+		       verdict(met));
+		speed = speed && met;
+		overwrite = overwrite && h->overwrite >= TARGET_SPEED;
+		for (size_t m = 0; m < 2; m++) {
+			st = &results[c][m].stats;
+			footprint = footprint &&
+				    st->pool_footprint_bytes <= TARGET_FOOTPRINT * st->compr_bytes;
+			per_slot = div0((double)st->metadata_bytes, (double)st->slots_used);
+			metadata = metadata && per_slot <= TARGET_METADATA;
+		}
+	}
+	printf("  steady state: overwrite >= %.2f x raw compress for every codec on %s: %s\n",
+	       TARGET_SPEED, mixes[1].name, verdict(overwrite));
+	printf("  pool footprint <= %.2f x compressed bytes, every codec and mix: %s\n",
+	       TARGET_FOOTPRINT, verdict(footprint));
+	printf("  metadata <= %.0f bytes per used slot: %s\n", TARGET_METADATA, verdict(metadata));
+	printf("  all targets: %s\n", verdict(speed && footprint && metadata));
 }
 
 static int parse_count(const char *text, unsigned long min, unsigned long max,
@@ -377,9 +447,14 @@ static int parse_count(const char *text, unsigned long min, unsigned long max,
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: bench-store [--mib N] [--reps N] [--codec lz4|zstd:1|zstd:3]\n"
-		   "  --mib N      pages per mix, in MiB (default 64)\n"
-		   "  --reps N     timed repetitions, median printed (default 5)\n"
-		   "  --codec C    measure only codec C (for profiling); targets are not judged\n");
+		   "  --mib N    pages per mix, in MiB (default 64)\n"
+		   "  --reps N   timed repetitions after the warm-up (default 5)\n"
+		   "  --codec C  only codec C, for profiling; no targets judged\n");
+}
+
+static bool codec_selected(const char *name)
+{
+	return !only_codec || strcmp(only_codec, name) == 0;
 }
 
 int main(int argc, char **argv)
@@ -391,18 +466,15 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct mix mixes[] = { { .name = "anon", .with_same = true }, { .name = "nosame" } };
-	struct result results[ARRAY_SIZE(codecs)][ARRAY_SIZE(mixes)];
+	struct mix mixes[2] = { { .name = "anon", .with_same = true }, { .name = "nosame" } };
+	struct result results[ARRAY_SIZE(codecs)][2];
 	struct raw raw = { 0 };
+	bool known = false;
 	unsigned long v;
 	int opt, r, ret = 1;
-	bool speed_met = true, footprint_met = true, metadata_met = true;
 
 	while ((opt = getopt_long(argc, argv, "m:r:c:h", options, NULL)) != -1) {
 		switch (opt) {
-		case 'c':
-			only_codec = optarg;
-			break;
 		case 'm':
 			if (parse_count(optarg, 1, 4096, &v) < 0) {
 				fprintf(stderr, "bench-store: --mib wants 1..4096\n");
@@ -417,6 +489,9 @@ int main(int argc, char **argv)
 			}
 			reps = (unsigned)v;
 			break;
+		case 'c':
+			only_codec = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -425,16 +500,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-
-	if (only_codec) {
-		size_t c;
-
-		for (c = 0; c < ARRAY_SIZE(codecs) && strcmp(only_codec, codecs[c].name) != 0; c++)
-			;
-		if (c == ARRAY_SIZE(codecs)) {
-			fprintf(stderr, "bench-store: --codec wants lz4, zstd:1 or zstd:3\n");
-			return 2;
-		}
+	for (size_t c = 0; c < ARRAY_SIZE(codecs); c++)
+		known = known || (only_codec && strcmp(only_codec, codecs[c].name) == 0);
+	if (only_codec && !known) {
+		fprintf(stderr, "bench-store: --codec wants lz4, zstd:1 or zstd:3\n");
+		return 2;
 	}
 
 	raw.cctx = ZSTD_createCCtx();
@@ -443,90 +513,56 @@ int main(int argc, char **argv)
 	raw.comp = malloc(nr_pages * BOUND);
 	raw.comp_len = calloc(nr_pages, sizeof(raw.comp_len[0]));
 	raw.page = aligned_alloc(PAGE, PAGE);
-	if (!raw.cctx || !raw.dctx || !raw.scratch || !raw.comp || !raw.comp_len || !raw.page) {
+	if (!raw.cctx || !raw.dctx || !raw.scratch || !raw.comp || !raw.comp_len || !raw.page ||
+	    mix_build(&mixes[0]) < 0 || mix_build(&mixes[1]) < 0) {
 		fprintf(stderr, "bench-store: out of memory\n");
 		goto out;
 	}
-	for (size_t m = 0; m < ARRAY_SIZE(mixes); m++)
-		if (mix_build(&mixes[m]) < 0) {
-			fprintf(stderr, "bench-store: out of memory\n");
-			goto out;
-		}
 
-	printf("bench-store: %zu pages (%zu MiB) per mix, one thread, median of %u runs after a "
-	       "warm-up\n", nr_pages, nr_pages * PAGE / MiB, reps);
-	printf("store: no disk tier, same_filled on, reject_threshold %d, a new store per run\n",
+	printf("bench-store: %zu pages (%zu MiB) per mix, one thread, median of %u repetitions "
+	       "after a warm-up\n",
+	       nr_pages, nr_pages * PAGE / MiB, reps);
+	printf("store: no disk tier, same_filled on, reject_threshold %d, a new store each "
+	       "repetition\n",
 	       REJECT_THRESHOLD);
-	for (size_t m = 0; m < ARRAY_SIZE(mixes); m++)
-		mix_print(&mixes[m]);
-	printf("\n%-6s %-6s %8s %8s %5s %5s  %8s %8s %5s %5s  %5s %5s  %5s\n", "codec", "mix",
-	       "raw-c/s", "write/s", "w/raw", "(cpu)", "raw-d/s", "read/s", "r/raw", "(cpu)", "rawCR",
-	       "CR", "fp/c");
+	mix_print(&mixes[0]);
+	mix_print(&mixes[1]);
+	printf("\npages/s; w, o, r = store/raw for write, overwrite, read (medians of "
+	       "per-repetition ratios)\n");
+	printf("%-6s %-6s %8s %8s %5s %8s %5s   %8s %8s %5s\n", "codec", "mix", "raw-comp", "write",
+	       "w", "overwr", "o", "raw-dec", "read", "r");
 	for (size_t c = 0; c < ARRAY_SIZE(codecs); c++)
-		for (size_t m = 0; m < ARRAY_SIZE(mixes); m++) {
-			if (only_codec && strcmp(only_codec, codecs[c].name) != 0)
+		for (size_t m = 0; m < 2; m++) {
+			if (!codec_selected(codecs[c].name))
 				continue;
-			r = bench_one(&raw, &codecs[c], &mixes[m], raw.page, &results[c][m]);
+			r = bench_one(&raw, &codecs[c], &mixes[m], &results[c][m]);
 			if (r < 0) {
-				fprintf(stderr, "bench-store: %s on %s: %s\n", codecs[c].name,
+				fprintf(stderr, "bench-store: %s on mix %s: %s\n", codecs[c].name,
 					mixes[m].name, strerror(-r));
 				goto out;
 			}
-			print_result(&codecs[c], &mixes[m], &results[c][m]);
+			print_speed(codecs[c].name, &mixes[m], &results[c][m]);
 			fflush(stdout);
 		}
-	printf("\ncolumns: pages/s of raw compress and store_write, store/raw by wall clock and by "
-	       "thread CPU time;\n"
-	       "         the same for raw decompress and store_read; rawCR = orig/compressed of "
-	       "the raw codec\n"
-	       "         (every page), CR = store orig_bytes/compr_bytes (same-filled pages cost "
-	       "nothing),\n"
-	       "         fp/c = pool_footprint_bytes/compr_bytes\n\n");
-	if (only_codec) {
-		printf("one codec only: targets not judged\n");
-		ret = 0;
-		goto out;
-	}
 
-	printf("slot word: %zu bytes\n", sizeof(*slot_table_words((struct slot_table *)NULL)));
-	for (size_t c = 0; c < ARRAY_SIZE(codecs); c++) {
-		const struct store_stats *st = &results[c][0].stats;
-		double per_slot = (double)st->metadata_bytes / (double)st->slots_used;
-
-		if (c == 0)
-			printf("slot table: %" PRIu64 " bytes resident for %" PRIu64
-			       " used slots of %" PRIu64 ": %.2f bytes per used slot\n",
-			       st->metadata_bytes, st->slots_used, st->slots_total, per_slot);
-		metadata_met = metadata_met && per_slot <= TARGET_METADATA;
-	}
-
-	printf("\ntargets (one thread, judged on mix nosame; anon in parentheses):\n");
-	for (size_t c = 0; c < ARRAY_SIZE(codecs); c++) {
-		const struct result *h = &results[c][1], *a = &results[c][0];
-		bool met = h->write_ratio >= TARGET_SPEED && h->read_ratio >= TARGET_SPEED;
-
-		printf("  %-6s write %.2f x raw compress (anon %.2f), read %.2f x raw decompress "
-		       "(anon %.2f), >= %.2f: %s\n",
-		       codecs[c].name, h->write_ratio, a->write_ratio, h->read_ratio, a->read_ratio,
-		       TARGET_SPEED, verdict(met));
-		speed_met = speed_met && met;
-	}
+	printf("\nw, o, r by thread CPU time; rawCR = orig/compressed by the raw codec (every "
+	       "page);\nCR = store orig_bytes/compr_bytes (same-filled pages cost no bytes); "
+	       "stored raw = pages\nover the reject threshold; fp/c = "
+	       "pool_footprint_bytes/compr_bytes after the write pass\n");
+	printf("%-6s %-6s %5s %5s %5s   %6s %6s %7s   %5s\n", "codec", "mix", "w", "o", "r",
+	       "rawCR", "CR", "raw", "fp/c");
 	for (size_t c = 0; c < ARRAY_SIZE(codecs); c++)
-		for (size_t m = 0; m < ARRAY_SIZE(mixes); m++) {
-			const struct store_stats *st = &results[c][m].stats;
-
-			footprint_met = footprint_met &&
-					st->pool_footprint_bytes <= TARGET_FOOTPRINT * st->compr_bytes;
-		}
-	printf("  pool footprint <= %.2f x compressed bytes (every codec and mix): %s\n",
-	       TARGET_FOOTPRINT, verdict(footprint_met));
-	printf("  metadata <= %.0f bytes per used slot: %s\n", TARGET_METADATA,
-	       verdict(metadata_met));
-	printf("  all targets: %s\n", verdict(speed_met && footprint_met && metadata_met));
+		for (size_t m = 0; m < 2; m++)
+			if (codec_selected(codecs[c].name))
+				print_space(codecs[c].name, &mixes[m], &results[c][m]);
+	if (only_codec)
+		printf("\none codec only: targets not judged\n");
+	else
+		print_targets(results, mixes);
 	ret = 0;
 out:
-	for (size_t m = 0; m < ARRAY_SIZE(mixes); m++)
-		free(mixes[m].pages);
+	free(mixes[0].pages);
+	free(mixes[1].pages);
 	ZSTD_freeCCtx(raw.cctx);
 	ZSTD_freeDCtx(raw.dctx);
 	free(raw.scratch);

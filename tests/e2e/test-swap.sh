@@ -32,15 +32,15 @@ requires_swap
 requires_cgroup
 requires_cmd losetup swapoff timeout
 
-# Other swap areas would take part of the workload's pages: refuse to
-# guess, say why instead.
-others=$(awk 'NR > 1 { print $1 }' /proc/swaps)
-[ -z "$others" ] || e2e_skip "other swap areas are active ($others); they would share the load"
-
 e2e_make_tmpdir
 workload=''
 e2e_program workload workload tests/e2e/workload.c
 swapdevd_setup
+
+# Other swap areas would take part of the workload's pages: refuse to
+# guess, say why instead.
+others=$(awk 'NR > 1 { print $1 }' /proc/swaps)
+[ -z "$others" ] || e2e_skip "other swap areas are active ($others); they would share the load"
 cgroups=()
 destroy_cgroups()
 {
