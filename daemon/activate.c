@@ -75,14 +75,14 @@ _Static_assert(offsetof(struct swap_header_v1, volume) == 1052, "swap header lay
 _Static_assert(offsetof(struct swap_header_v1, badpages) == 1536, "swap header layout");
 _Static_assert(sizeof(ACTIVATE_SWAP_LABEL) <= 16, "label fits sws_volume");
 
-#define SWAP_MAGIC "SWAPSPACE2"
+#define SWAP_MAGIC	"SWAPSPACE2"
 #define SWAP_MAGIC_SIZE (sizeof(SWAP_MAGIC) - 1)
 
 /* mkswap refuses fewer pages; the kernel needs at least the header and one slot. */
 #define SWAP_MIN_PAGES 10
 
 #define LOOP_CONTROL_PATH "/dev/loop-control"
-#define LOOP_BLOCK_SIZE 4096u
+#define LOOP_BLOCK_SIZE	  4096u
 /* Lost races before giving up; each needs another losetup in the same instant. */
 #define LOOP_ATTACH_ATTEMPTS 16
 
@@ -203,7 +203,7 @@ static void loop_set_file_name(struct loop_info64 *info, const char *backing_pat
  */
 static int loop_configure_legacy(int loop_fd, int backing_fd, const char *backing_path)
 {
-	struct loop_info64 info = { .lo_flags = LO_FLAGS_AUTOCLEAR };
+	struct loop_info64 info = {.lo_flags = LO_FLAGS_AUTOCLEAR};
 	int r;
 
 	if (ioctl(loop_fd, LOOP_SET_FD, backing_fd) < 0)
@@ -227,9 +227,9 @@ out_clear:
 static int loop_configure(int loop_fd, int backing_fd, const char *backing_path)
 {
 	struct loop_config config = {
-		.fd = (uint32_t)backing_fd,
-		.block_size = LOOP_BLOCK_SIZE,
-		.info.lo_flags = LO_FLAGS_DIRECT_IO | LO_FLAGS_AUTOCLEAR,
+	    .fd = (uint32_t)backing_fd,
+	    .block_size = LOOP_BLOCK_SIZE,
+	    .info.lo_flags = LO_FLAGS_DIRECT_IO | LO_FLAGS_AUTOCLEAR,
 	};
 
 	loop_set_file_name(&config.info, backing_path);
@@ -303,7 +303,7 @@ int activate_loop_detach(struct activate_loop *loop)
 	if (ioctl(loop->fd, LOOP_CLR_FD) < 0 && errno != ENXIO)
 		r = -errno;
 	close(loop->fd);
-	*loop = (struct activate_loop)ACTIVATE_LOOP_INIT;
+	*loop = ACTIVATE_LOOP_INIT;
 	return r;
 }
 
@@ -314,8 +314,8 @@ int activate_swapon(const char *device, int priority, bool discard)
 	if (priority > ACTIVATE_PRIORITY_MAX)
 		return -EINVAL;
 	if (priority >= 0)
-		flags |= SWAP_FLAG_PREFER |
-			 ((priority << SWAP_FLAG_PRIO_SHIFT) & SWAP_FLAG_PRIO_MASK);
+		flags |=
+		    SWAP_FLAG_PREFER | ((priority << SWAP_FLAG_PRIO_SHIFT) & SWAP_FLAG_PRIO_MASK);
 	if (discard)
 		flags |= SWAP_FLAG_DISCARD;
 

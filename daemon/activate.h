@@ -26,7 +26,7 @@
 #define ACTIVATE_SWAP_LABEL "swapdev"
 
 /* Size of a swap UUID, and of its text form with the terminating NUL. */
-#define ACTIVATE_UUID_SIZE 16
+#define ACTIVATE_UUID_SIZE	 16
 #define ACTIVATE_UUID_STRING_MAX 37
 
 /* Highest priority swapon(2) accepts (SWAP_FLAG_PRIO_MASK). */
@@ -42,14 +42,14 @@
  * therefore never leaves a loop device behind once swapoff has run.
  */
 struct activate_loop {
-	int fd;			/* open O_RDWR on path; -1 when not attached */
-	int nr;			/* N of /dev/loopN */
-	bool direct_io;		/* the kernel really serves it with direct I/O */
+	int fd;				   /* open O_RDWR on path; -1 when not attached */
+	int nr;				   /* N of /dev/loopN */
+	bool direct_io;			   /* the kernel really serves it with direct I/O */
 	char path[ACTIVATE_LOOP_PATH_MAX]; /* "/dev/loopN", for swapon and messages */
 };
 
 /* An all-empty struct activate_loop, safe to pass to activate_loop_detach(). */
-#define ACTIVATE_LOOP_INIT { .fd = -1, .nr = -1 }
+#define ACTIVATE_LOOP_INIT ((struct activate_loop){.fd = -1, .nr = -1})
 
 /*
  * Write a Linux swap signature (swap header version 1, the format mkswap(8)

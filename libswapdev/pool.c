@@ -7,7 +7,9 @@
  * carves fixed-size slots out of chunks of 1..32 pages obtained with mmap.
  * One mmap per chunk, never one malloc per object, so that the daemon's
  * mlockall(MCL_FUTURE | MCL_ONFAULT) locks chunk memory and an empty chunk
- * goes straight back to the kernel with munmap.
+ * goes straight back to the kernel with munmap. Chunks are mapped with
+ * MAP_POPULATE: the footprint is memory really held, and the page faults
+ * are paid once per chunk rather than inside the caller's copies.
  *
  * Class table: class sizes are multiples of 8 (objects stay 8-aligned).
  * They start at 32 and grow by size/32 rounded down to 8, clamped to
@@ -17,10 +19,12 @@
  * chunks stay cheap.
  *
  * Chunk sizes: each class picks the smallest chunk of 1..32 pages that
- * wastes at most 2.5% of it (tail that no slot fits in, plus one byte per
- * slot of trailer, below); when none does, the chunk wasting the least.
+ * holds at least 4 slots and wastes at most 2.5% of it (the tail no slot
+ * fits in, plus the trailer below); when none does, the least wasteful one.
  * Most classes need 1..8 pages; the classes above 3600 bytes need more
- * (4104-byte objects: 31 per 32 pages). At most 128 slots per chunk.
+ * (4104-byte objects: 31 per 32 pages). At least 4 slots, because chunks of
+ * 1 or 2 slots come and go with single objects: with them, 2.5% of random
+ * release+alloc pairs cost an mmap and a munmap; with 4, 0.08%. At most 128.
  *
  * Chunk layout: slot 0 .. slot capacity-1, then a trailer of one byte per
  * slot holding (class size - requested size), so that pool_release knows
@@ -43,7 +47,7 @@
  * fullness (used * 4 / capacity); full chunks on none. Allocation takes the
  * first chunk of the fullest non-empty list and the lowest free slot: O(1),
  * and it lets sparse chunks drain. A chunk whose last object is released
- * is given back at once.
+ * goes at once to the reserve or back to the system.
  *
  * Reserve: up to 4 emptied chunks and 128 KiB are kept rather than
  * unmapped, to ride out moments when the system refuses memory (a chunk of
@@ -73,16 +77,17 @@
  * Footprint analysis: rounding to classes costs ~1.5%, chunk tails and
  * trailers ~1%, the reserve at most 128 KiB, and after a compaction whose
  * moves were all accepted each class holds at most one partly used chunk
- * (half a chunk on average,
- * 1.1 MiB over the 115 classes). Measured (tests/unit/test-pool.c): 20000
- * objects of 200..4104 bytes (43 MB) cost 4.4% more, 7.3% after a random
- * half is released and compacted; lz4 output of synthetic pages 5.0% and
- * 7.2%. With 300000 objects: 2.4% (100..4104 bytes), 3.0% (4104 bytes only).
- * Small pools pay relatively more for the partly used chunks.
+ * (half a chunk on average, 1.1 MiB over the 115 classes). Measured
+ * (tests/unit/test-pool.c): 20000 objects of 200..4104 bytes (43 MB) cost
+ * 4.4% more, 7.4% after a random half is released and compacted; lz4
+ * output of synthetic pages 5.1% and 7.4%. With 300000 objects: 2.4%
+ * (100..4104 bytes), 3.0% (4104 bytes only). Small pools pay relatively
+ * more for the partly used chunks.
  *
- * Statistics: object counts are kept per class under its lock (stored with
- * relaxed atomics for pool_get_stats to sum), so that classes share no
- * counter on the allocation path; the rest are global relaxed atomics.
+ * Statistics: global relaxed atomics, so that pool_get_stats is cheap
+ * enough for the store to call on every write (watermark check). Their
+ * cache line is all that classes share when allocating and releasing, but
+ * for pool->lock when a chunk is made or given back.
  *
  * Lock order: compact_lock -> class lock -> pool->lock. pool->lock guards the
  * reserve, the chunk index allocator and changes of the footprint; it is
@@ -102,6 +107,7 @@
 #define OBJ_BITS	     7
 #define OBJ_MASK	     ((1u << OBJ_BITS) - 1)
 #define MAX_OBJS_PER_CHUNK   (1u << OBJ_BITS)
+#define MIN_OBJS_PER_CHUNK   4u
 #define MIN_CLASS_SIZE	     32u
 #define MAX_CHUNK_PAGES	     32u
 #define TAIL_WASTE_PER_MILLE 25u   /* accepted chunk waste, tail and trailer */
@@ -133,10 +139,8 @@ struct size_class {
 	uint16_t capacity;	  /* slots per chunk */
 	uint32_t head[NR_GROUPS]; /* partly used chunks, [0] sparsest; caller holds lock */
 	uint64_t chunks;	  /* caller holds lock */
-	/* Written under lock, read by pool_get_stats with relaxed atomics. */
-	uint64_t objects;
-	uint64_t object_bytes;
-} __attribute__((aligned(64))); /* class locks and counters on separate cache lines */
+	uint64_t objects;	  /* caller holds lock */
+} __attribute__((aligned(64)));	  /* class locks on separate cache lines */
 
 struct reserve_chunk {
 	char *base;
@@ -144,33 +148,35 @@ struct reserve_chunk {
 };
 
 struct pool {
+	/* Read-only after pool_new. */
 	struct chunk *table;
 	uint32_t table_len;
-
-	pthread_mutex_t lock; /* guards table_used..reserve_bytes and footprint changes */
-	uint32_t table_used;  /* high-water mark of chunk indices */
-	uint32_t free_index;  /* last freed index, chained through chunk.next */
-	struct reserve_chunk reserve[RESERVE_CHUNKS];
-	unsigned n_reserve;
-	uint64_t reserve_bytes;
-
-	/* Written under lock, read anywhere with relaxed atomics. */
-	uint64_t footprint;
-	uint64_t limit;
+	unsigned n_classes;
 	uint64_t max;
+	/* Class index, by DIV_ROUND_UP(size, 8). */
+	uint8_t class_of[(SWAPDEV_PAGE_SIZE + sizeof(struct pool_obj)) / 8 + 1];
 
-	/* Relaxed atomic counters; object counts are per class, to keep classes apart. */
+	/* Relaxed atomic counters, written by every alloc and release: own cache line. */
+	uint64_t objects __attribute__((aligned(64)));
+	uint64_t object_bytes;
 	uint64_t chunks;
 	uint64_t alloc_failures;
 	uint64_t limit_hits;
 	uint64_t compactions;
 
+	/* lock guards the fields from here to limit. */
+	pthread_mutex_t lock __attribute__((aligned(64)));
+	uint32_t table_used; /* high-water mark of chunk indices */
+	uint32_t free_index; /* last freed index, chained through chunk.next */
+	struct reserve_chunk reserve[RESERVE_CHUNKS];
+	unsigned n_reserve;
+	uint64_t reserve_bytes;
+	uint64_t footprint; /* changed under lock, read anywhere with relaxed atomics */
+	uint64_t limit;	    /* likewise */
+
 	pthread_mutex_t compact_lock; /* one compaction at a time */
 	uint32_t compact_gen;	      /* caller holds compact_lock */
 
-	unsigned n_classes;
-	/* Class index by DIV_ROUND_UP(size, 8). */
-	uint8_t class_of[(SWAPDEV_PAGE_SIZE + sizeof(struct pool_obj)) / 8 + 1];
 	struct size_class classes[MAX_CLASSES];
 };
 
@@ -200,7 +206,7 @@ static void chunk_shape(uint32_t size, uint16_t *ret_pages, uint16_t *ret_capaci
 		unsigned capacity = MIN(MAX_OBJS_PER_CHUNK, len / (size + 1));
 		uint64_t waste;
 
-		if (capacity == 0)
+		if (capacity < MIN_OBJS_PER_CHUNK)
 			continue;
 		waste = len - (uint64_t)capacity * size;
 		if (best_pages == 0 || waste * best_len < best_waste * len) {
@@ -516,13 +522,6 @@ static void slot_clear(struct chunk *c, unsigned slot)
 	c->used--;
 }
 
-/* Caller holds the class lock. */
-static void class_count(struct size_class *sc, int64_t objects, int64_t bytes)
-{
-	__atomic_store_n(&sc->objects, sc->objects + objects, __ATOMIC_RELAXED);
-	__atomic_store_n(&sc->object_bytes, sc->object_bytes + bytes, __ATOMIC_RELAXED);
-}
-
 /* Fullest chunk with a free slot, NIL if none. Caller holds the class lock. */
 static uint32_t chunk_fullest(const struct size_class *sc)
 {
@@ -555,9 +554,11 @@ int pool_alloc(struct pool *pool, size_t size, uint64_t *ret_handle)
 	}
 	slot = slot_alloc(pool, sc, index);
 	chunk_trailer(&pool->table[index], sc)[slot] = sc->size - size;
-	class_count(sc, 1, size);
+	sc->objects++;
 	pthread_mutex_unlock(&sc->lock);
 
+	counter_add(&pool->objects, 1);
+	counter_add(&pool->object_bytes, size);
 	*ret_handle = handle_make(index, slot);
 	return 0;
 }
@@ -580,7 +581,7 @@ void pool_release(struct pool *pool, uint64_t handle)
 	pthread_mutex_lock(&sc->lock);
 	size = sc->size - chunk_trailer(c, sc)[slot];
 	slot_clear(c, slot);
-	class_count(sc, -1, -(int64_t)size);
+	sc->objects--;
 	if (c->used == 0) {
 		if (c->group != GROUP_NONE)
 			list_remove(pool, &sc->head[c->group], index);
@@ -590,6 +591,9 @@ void pool_release(struct pool *pool, uint64_t handle)
 		chunk_regroup(pool, sc, index);
 	}
 	pthread_mutex_unlock(&sc->lock);
+
+	counter_add(&pool->objects, -1);
+	counter_add(&pool->object_bytes, -(uint64_t)size);
 }
 
 /*
@@ -717,6 +721,8 @@ int pool_set_limit(struct pool *pool, uint64_t limit_bytes)
 void pool_get_stats(struct pool *pool, struct pool_stats *ret_stats)
 {
 	*ret_stats = (struct pool_stats){
+	    .objects = counter_read(&pool->objects),
+	    .object_bytes = counter_read(&pool->object_bytes),
 	    .footprint_bytes = counter_read(&pool->footprint),
 	    .limit_bytes = counter_read(&pool->limit),
 	    .chunks = counter_read(&pool->chunks),
@@ -724,10 +730,6 @@ void pool_get_stats(struct pool *pool, struct pool_stats *ret_stats)
 	    .limit_hits = counter_read(&pool->limit_hits),
 	    .compactions = counter_read(&pool->compactions),
 	};
-	for (unsigned i = 0; i < pool->n_classes; i++) {
-		ret_stats->objects += counter_read(&pool->classes[i].objects);
-		ret_stats->object_bytes += counter_read(&pool->classes[i].object_bytes);
-	}
 }
 
 int pool_new(uint64_t limit_bytes, uint64_t max_bytes, struct pool **ret_pool)

@@ -28,8 +28,8 @@
  * same pool handle with WRITEBACK set: any write or discard in between
  * stores a word without the bit, so the newer data wins and the block is
  * freed. An I/O error clears the bit and leaves the pool copy in place.
- * Batches are serialized by batch_lock, so a WRITEBACK bit always belongs
- * to the batch in flight.
+ * Batches are serialized by batch_lock and claim a slot at most once, so a
+ * WRITEBACK bit always belongs to the one claim in flight.
  */
 #include <string.h>
 #include <time.h>
@@ -193,6 +193,15 @@ static bool claim_slot(struct writeback *wb, enum wb_mode mode, uint32_t min_idl
 
 	if (slot_state(slot_peek(store->words, idx)) != SLOT_POOL)
 		return false;
+	/*
+	 * One claim per slot per batch: a slot rewritten after its claim can
+	 * get its old pool handle back (freed, then reused), and a second
+	 * claim would set WRITEBACK again on that handle, letting the first
+	 * claim's older copy commit.
+	 */
+	for (unsigned i = 0; i < n; i++)
+		if (wb->items[i].idx == idx)
+			return false;
 	if (!slot_trylock(store->words, idx, &word))
 		return false;
 	if (slot_state(word) != SLOT_POOL || (word & SLOT_WRITEBACK))

@@ -9,8 +9,8 @@
  * SIGINT/SIGTERM/SIGHUP arrives, and then detaches. Signals are blocked and
  * only let in by ppoll(), so one arriving before the wait is not lost.
  *
- * Exit codes: 0 ok (is-active: active), 1 failure (is-active: not active),
- * 2 usage.
+ * Exit codes: 0 ok, 1 failure, 2 usage. is-active: 0 active, 1 not active,
+ * 2 cannot tell.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +67,7 @@ static int cmd_mkswap(int argc, char **argv)
 static int wait_for_eof_or_signal(void)
 {
 	sigset_t blocked, during_wait;
-	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
 	char buf[256];
 
 	sigemptyset(&blocked);
@@ -100,7 +100,7 @@ static void ignore_signal(int sig)
 static int cmd_attach(int argc, char **argv)
 {
 	struct activate_loop loop = ACTIVATE_LOOP_INIT;
-	struct sigaction sa = { .sa_handler = ignore_signal };
+	struct sigaction sa = {.sa_handler = ignore_signal};
 	int r;
 
 	if (argc != 2)
@@ -136,10 +136,7 @@ static int cmd_attach(int argc, char **argv)
 static int cmd_swapon(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "priority", required_argument, NULL, 'p' },
-		{ "discard", no_argument, NULL, 'd' },
-		{}
-	};
+	    {"priority", required_argument, NULL, 'p'}, {"discard", no_argument, NULL, 'd'}, {}};
 	bool discard = false;
 	int priority = -1;
 	int c, r;
@@ -209,8 +206,8 @@ static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
 } commands[] = {
-	{ "mkswap", cmd_mkswap },   { "attach", cmd_attach },	    { "swapon", cmd_swapon },
-	{ "swapoff", cmd_swapoff }, { "is-active", cmd_is_active },
+    {"mkswap", cmd_mkswap},   {"attach", cmd_attach},	    {"swapon", cmd_swapon},
+    {"swapoff", cmd_swapoff}, {"is-active", cmd_is_active},
 };
 
 int main(int argc, char **argv)

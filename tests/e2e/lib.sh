@@ -28,6 +28,7 @@
 #	E2E_TMPROOT	where e2e_make_tmpdir creates its directory (/var/tmp:
 #			a real disk file system, unlike a tmpfs /tmp)
 #	E2E_KILL_AFTER	seconds from TERM to KILL in with_timeout (10)
+#	E2E_LOCK	the lock file of e2e_exclusive (/var/tmp/swapdev-e2e.lock)
 
 E2E_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
@@ -106,7 +107,8 @@ requires_cmd()
 
 requires_fuse()
 {
-	[ -c /dev/fuse ] || e2e_skip "no /dev/fuse (modprobe fuse; containers need --device /dev/fuse)"
+	[ -c /dev/fuse ] ||
+		e2e_skip "no /dev/fuse (modprobe fuse; containers need --device /dev/fuse)"
 	grep -qw fuse /proc/filesystems || e2e_skip "kernel without FUSE (modprobe fuse)"
 	(: <>/dev/fuse) 2>/dev/null || e2e_skip "cannot open /dev/fuse"
 }
@@ -137,7 +139,8 @@ _e2e_cgroup_detect()
 			_e2e_cgroup_root=$mnt
 			return 0
 		fi
-		if [ "$version" = 1 ] && [ -z "$v1_root" ] && [ -f "$mnt/memory.limit_in_bytes" ]; then
+		if [ "$version" = 1 ] && [ -z "$v1_root" ] &&
+			[ -f "$mnt/memory.limit_in_bytes" ]; then
 			v1_root=$mnt
 		fi
 	done < <(awk '{
@@ -155,7 +158,8 @@ _e2e_cgroup_detect()
 
 requires_cgroup()
 {
-	_e2e_cgroup_detect || e2e_skip "no memory cgroup (v1 memory hierarchy or v2 memory controller)"
+	_e2e_cgroup_detect ||
+		e2e_skip "no memory cgroup (v1 memory hierarchy or v2 memory controller)"
 	[ -w "$_e2e_cgroup_root" ] || e2e_skip "cannot create cgroups in $_e2e_cgroup_root"
 }
 
@@ -190,6 +194,17 @@ e2e_program()
 		-I"$E2E_SRCDIR/libswapdev" -I"$E2E_SRCDIR/daemon" \
 		"${sources[@]}" -o "$E2E_TMPDIR/$name" || e2e_fail "cannot build $name"
 	printf -v "$var" '%s' "$E2E_TMPDIR/$name"
+}
+
+# e2e_exclusive : wait (up to an hour) for the machine-wide lock that every
+# test or benchmark touching swap areas holds, so that runs started in
+# parallel (meson, a second terminal) never share the kernel's swap: the
+# kernel fills the highest-priority area first, whoever's it is. Held on
+# fd 9 until the script exits.
+e2e_exclusive()
+{
+	exec 9>"${E2E_LOCK:-/var/tmp/swapdev-e2e.lock}"
+	flock -w 3600 9 || e2e_fail "another swapdev test holds the lock for an hour"
 }
 
 # ---------------------------------------------------------------- processes
@@ -264,7 +279,8 @@ cgroup_create()
 		echo "$limit" >"$dir/memory.limit_in_bytes" ||
 			e2e_fail "cannot set $dir/memory.limit_in_bytes"
 		if [ -w "$dir/memory.swappiness" ]; then
-			echo 100 >"$dir/memory.swappiness" || e2e_fail "cannot set $dir/memory.swappiness"
+			echo 100 >"$dir/memory.swappiness" ||
+				e2e_fail "cannot set $dir/memory.swappiness"
 		fi
 	else
 		grep -qw memory "$_e2e_cgroup_root/cgroup.subtree_control" ||

@@ -5,7 +5,7 @@
 #
 # On a regular file under /var/tmp: our swap signature (blkid must say swap),
 # a loop device with direct I/O, 4096-byte blocks and autoclear, swapon with
-# priority 5 and discard, then the integrity workload in a memory cgroup a
+# priority 5 (or above any swap area already on) and discard, then the integrity workload in a memory cgroup a
 # third of its working set, so that two thirds of it live in swap; swapoff,
 # detach, and nothing left behind, also when a step fails.
 #
@@ -16,18 +16,22 @@
 # (seconds, default 900).
 
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 requires_root
 requires_loop
 requires_swap
 requires_cgroup
-requires_cmd blkid losetup swapoff timeout fallocate
+requires_cmd blkid losetup swapoff timeout fallocate flock
+e2e_exclusive
 
 swap_size=$((256 << 20))
 cgroup_limit=$((64 << 20))
 working_set=$((192 << 20))
-priority=5
+# Swap goes to the highest priority first: outrank any swap area already on
+# (a distribution's zram at 100), or the workload would not swap onto ours.
+priority=$(awk 'NR > 1 && $5 >= p { p = $5 + 1 } END { print p }' p=5 /proc/swaps)
 cgroup=swapdev-e2e-activate-$$
 
 e2e_make_tmpdir
@@ -107,7 +111,8 @@ write_kib=$(((stat_after[6] - stat_before[6]) / 2))
 e2e_log "$loop during the workload: read ${read_kib} KiB, wrote ${write_kib} KiB," \
 	"discards $((${stat_after[11]:-0} - ${stat_before[11]:-0}))"
 [ "$write_kib" -gt $(((working_set - cgroup_limit) >> 10 >> 1)) ] ||
-	e2e_fail "only ${write_kib} KiB were swapped out; the cgroup did not swap"
+	e2e_fail "only ${write_kib} KiB were swapped out to $loop; another swap area of higher" \
+		"priority (run e2e tests one at a time)? $(tr -s ' \t' ' ' </proc/swaps)"
 [ "$read_kib" -gt 0 ] || e2e_fail "nothing was swapped in"
 
 # --- swapoff and detach

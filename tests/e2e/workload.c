@@ -45,18 +45,18 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#define PAGE_SIZE 4096u
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define PAGE_WORDS (PAGE_SIZE / sizeof(uint64_t))
-#define TAG_MAGIC 0x57445053u /* "SPDW" */
+#define PAGE_SIZE	4096u
+#define MIN(a, b)	((a) < (b) ? (a) : (b))
+#define PAGE_WORDS	(PAGE_SIZE / sizeof(uint64_t))
+#define TAG_MAGIC	0x57445053u /* "SPDW" */
 #define SAME_INDEX_BITS 48
 #define SAME_INDEX_MASK ((UINT64_C(1) << SAME_INDEX_BITS) - 1)
 
 enum page_kind { KIND_ZERO, KIND_SAME, KIND_TEXT, KIND_RECORDS, KIND_RANDOM };
 
 static const char *const kind_names[] = {
-	[KIND_ZERO] = "zero", [KIND_SAME] = "same", [KIND_TEXT] = "text",
-	[KIND_RECORDS] = "records", [KIND_RANDOM] = "random",
+    [KIND_ZERO] = "zero",	[KIND_SAME] = "same",	  [KIND_TEXT] = "text",
+    [KIND_RECORDS] = "records", [KIND_RANDOM] = "random",
 };
 
 struct page_tag {
@@ -131,14 +131,13 @@ static enum page_kind page_kind_of(uint64_t h)
 
 /* Eight bytes each, so that gen_text() can copy a word with one fixed-size move. */
 static const char words[64][8] = {
-	"the",	  "of",	    "and",    "to",	"in",	  "is",	    "that",   "for",
-	"it",	  "as",	    "with",   "was",	"on",	  "be",	    "by",     "this",
-	"return", "struct", "int",    "char",	"void",	  "static", "const",  "if",
-	"else",	  "while",  "NULL",   "size_t", "errno",  "memory", "page",   "swap",
-	"kernel", "device", "buffer", "error",	"value",  "index",  "count",  "data",
-	"file",	  "user",   "read",   "write",	"open",	  "close",  "lock",   "list",
-	"0",	  "1",	    "42",     "{",	"}",	  "(",	    ");",     "=",
-	"->",	  "&&",	    "||",     "//",	"#",	  "http",   "config", "ok",
+    "the",  "of",     "and",	"to",	  "in",	    "is",    "that",   "for",	 "it",	  "as",
+    "with", "was",    "on",	"be",	  "by",	    "this",  "return", "struct", "int",	  "char",
+    "void", "static", "const",	"if",	  "else",   "while", "NULL",   "size_t", "errno", "memory",
+    "page", "swap",   "kernel", "device", "buffer", "error", "value",  "index",	 "count", "data",
+    "file", "user",   "read",	"write",  "open",   "close", "lock",   "list",	 "0",	  "1",
+    "42",   "{",      "}",	"(",	  ");",	    "=",     "->",     "&&",	 "||",	  "//",
+    "#",    "http",   "config", "ok",
 };
 static uint8_t word_lengths[64];
 
@@ -210,8 +209,8 @@ static void gen_random(uint8_t *p, uint64_t *rng)
 
 static uint64_t same_word(const struct workload *w, size_t index, uint16_t version)
 {
-	uint64_t word = (((uint64_t)version << SAME_INDEX_BITS) | (index & SAME_INDEX_MASK)) ^
-			w->same_mask;
+	uint64_t word =
+	    (((uint64_t)version << SAME_INDEX_BITS) | (index & SAME_INDEX_MASK)) ^ w->same_mask;
 
 	/* Zero would be a zero page, which never reaches the swap device. */
 	return word ? word : ~UINT64_C(0);
@@ -224,7 +223,10 @@ static enum page_kind gen_page(struct workload *w, size_t index, uint16_t versio
 	enum page_kind kind = page_kind_of(xorshift64s(&rng));
 	uint8_t *p = w->expected;
 	struct page_tag tag = {
-		.magic = TAG_MAGIC, .version = version, .kind = (uint8_t)kind, .index = index,
+	    .magic = TAG_MAGIC,
+	    .version = version,
+	    .kind = (uint8_t)kind,
+	    .index = index,
 	};
 
 	switch (kind) {
@@ -261,8 +263,7 @@ static void write_page(struct workload *w, size_t index, uint16_t version)
 }
 
 /* Say what a wrong page looks like: whose data, which version. */
-static void describe_actual(const struct workload *w, const uint8_t *page, char *buf,
-			    size_t size)
+static void describe_actual(const struct workload *w, const uint8_t *page, char *buf, size_t size)
 {
 	uint64_t first, word;
 	struct page_tag tag;
@@ -383,11 +384,24 @@ static int parse_u64(const char *s, bool suffixes, uint64_t *ret)
 		return -errno;
 	if (suffixes && *end) {
 		switch (*end++) {
-		case 'K': case 'k': shift = 10; break;
-		case 'M': case 'm': shift = 20; break;
-		case 'G': case 'g': shift = 30; break;
-		case 'T': case 't': shift = 40; break;
-		default: return -EINVAL;
+		case 'K':
+		case 'k':
+			shift = 10;
+			break;
+		case 'M':
+		case 'm':
+			shift = 20;
+			break;
+		case 'G':
+		case 'g':
+			shift = 30;
+			break;
+		case 'T':
+		case 't':
+			shift = 40;
+			break;
+		default:
+			return -EINVAL;
 		}
 	}
 	if (*end)
@@ -410,15 +424,14 @@ static void usage(FILE *f)
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option long_options[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "passes", required_argument, NULL, 'p' },
-		{ "seed", required_argument, NULL, 'S' },
-		{ "random-ops", required_argument, NULL, 'r' },
-		{ "rewrite-percent", required_argument, NULL, 'w' },
-		{ "report", no_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	    {"size", required_argument, NULL, 's'},
+	    {"passes", required_argument, NULL, 'p'},
+	    {"seed", required_argument, NULL, 'S'},
+	    {"random-ops", required_argument, NULL, 'r'},
+	    {"rewrite-percent", required_argument, NULL, 'w'},
+	    {"report", no_argument, NULL, 'R'},
+	    {"help", no_argument, NULL, 'h'},
+	    {}};
 	uint64_t v;
 	int c;
 
@@ -426,7 +439,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		switch (c) {
 		case 's':
 			if (parse_u64(optarg, true, &o->size) < 0 || o->size < PAGE_SIZE) {
-				fprintf(stderr, "workload: --size takes BYTES (suffix K, M, G or T), at least %u\n",
+				fprintf(stderr,
+					"workload: --size takes BYTES (suffix K, M, G or T), at "
+					"least %u\n",
 					PAGE_SIZE);
 				return 2;
 			}
@@ -522,7 +537,10 @@ out_free:
 int main(int argc, char **argv)
 {
 	struct options o = {
-		.size = UINT64_C(64) << 20, .passes = 2, .seed = 1, .rewrite_percent = 10,
+	    .size = UINT64_C(64) << 20,
+	    .passes = 2,
+	    .seed = 1,
+	    .rewrite_percent = 10,
 	};
 	double t0, t_fill, t_passes, t_random, t_verify;
 	struct workload *w = NULL;

@@ -656,7 +656,8 @@ Test(pool, enomem_uses_reserve)
 
 /*
  * Four threads allocate, verify and release objects under per-owner locks
- * while a fifth compacts with a try-lock callback and checks the limit.
+ * while a fifth compacts with a try-lock callback, moves the limit up and
+ * down and checks that the footprint never passes the higher one.
  */
 #define MT_SLOTS   4096u
 #define MT_THREADS 4u
@@ -751,15 +752,20 @@ static void *mt_worker_run(void *arg)
 static void *mt_compactor_run(void *arg)
 {
 	struct mt_ctx *ctx = arg;
+	unsigned pass = 0;
 
-	while (!__atomic_load_n(&ctx->stop, __ATOMIC_RELAXED)) {
+	/* At least one pass, even if the workers were done before this thread ran. */
+	do {
 		struct pool_stats stats;
 
+		/* Lowering the limit under the footprint must only stop growth. */
+		if (pool_set_limit(ctx->pool, pass++ % 2 ? MT_LIMIT : MT_LIMIT / 2) < 0)
+			__atomic_fetch_add(&ctx->other_errors, 1, __ATOMIC_RELAXED);
 		ctx->freed += pool_compact(ctx->pool, mt_move, ctx);
 		pool_get_stats(ctx->pool, &stats);
 		if (stats.footprint_bytes > MT_LIMIT)
 			__atomic_fetch_add(&ctx->over_limit, 1, __ATOMIC_RELAXED);
-	}
+	} while (!__atomic_load_n(&ctx->stop, __ATOMIC_RELAXED));
 	return NULL;
 }
 
@@ -808,6 +814,8 @@ Test(pool, concurrent_compaction, .timeout = 120)
 	cr_assert_eq(stats.objects, count);
 	cr_assert_eq(stats.object_bytes, bytes);
 	cr_assert_eq(stats.compactions, ctx->moves);
+	cr_assert_eq(stats.limit_hits, ctx->enospc);
+	cr_assert_eq(stats.alloc_failures, 0);
 
 	for (unsigned i = 0; i < MT_SLOTS; i++) {
 		if (ctx->slots[i].handle != POOL_HANDLE_INVALID)

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz-protocol.c - libFuzzer target for the control protocol parser.
+ *
+ * The input is a byte stream as a client would send it. It is cut into
+ * messages with proto_frame() exactly as the control server's receive loop
+ * does, and every message (and an unterminated tail) goes through both
+ * parsers: proto_parse_request() as the daemon sees calls, and
+ * proto_parse_reply() as swapdevctl sees replies.
+ *
+ * Beyond "no crash, no leak, no undefined behaviour" (ASan, UBSan and
+ * LeakSanitizer catch those), the target checks the contracts that
+ * protocol.h promises, so that a wrong answer is a crash too:
+ *
+ *  - proto_frame: 1 only with a NUL inside the first PROTO_MAX_MESSAGE
+ *    bytes and the length up to it; 0 only while shorter than the limit;
+ *    -EMSGSIZE only at or past it.
+ *  - parse results are only the documented errors; -EMSGSIZE only for a
+ *    message at the limit.
+ *  - a refused call (-EINVAL) names an error and a field, and the error
+ *    reply built from it is itself a valid Varlink error reply.
+ *  - an accepted call survives a round trip: the call rebuilt from the
+ *    parsed fields with proto_build_request() parses to the same fields.
+ *  - the replies the daemon builds from a call's strings (config key
+ *    lookups, InvalidParameter, NotRuntimeTunable, interface
+ *    descriptions) either fit the size limit or say -EMSGSIZE, and parse
+ *    as replies.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "config.h"
+#include "protocol.h"
+
+#define CHECK(cond)                                                                  \
+	do {                                                                         \
+		if (!(cond)) {                                                       \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+				#cond);                                              \
+			abort();                                                     \
+		}                                                                    \
+	} while (0)
+
+static struct swapdev_config defaults;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	CHECK(config_init(&defaults) == 0);
+	return 0;
+}
+
+/* A message the daemon built parses as a reply with error want_error (NULL: none); frees it. */
+static void check_built_reply(int r, char *msg, size_t size, const char *want_error)
+{
+	struct proto_reply reply = { 0 };
+
+	CHECK(r == 0 || r == -EMSGSIZE);
+	if (r < 0)
+		return;
+	CHECK(size >= 1 && size <= PROTO_MAX_MESSAGE);
+	CHECK(msg[size - 1] == '\0' && strlen(msg) == size - 1);
+	CHECK(proto_parse_reply(msg, size - 1, &reply) == 0);
+	CHECK(reply.parameters != NULL);
+	if (want_error)
+		CHECK(reply.error && strcmp(reply.error, want_error) == 0);
+	else
+		CHECK(!reply.error);
+	proto_reply_done(&reply);
+	free(msg);
+}
+
+static int add_string(struct json_object *object, const char *key, const char *value)
+{
+	return value ? json_object_object_add(object, key, json_object_new_string(value)) : 0;
+}
+
+/* Rebuild the call from its parsed fields, parse it again, compare. */
+static void check_round_trip(const struct proto_request *req)
+{
+	struct json_object *params = json_object_new_object();
+	struct proto_parse_error error;
+	struct proto_request again;
+	unsigned flags = (req->more ? PROTO_MORE : 0) | (req->oneway ? PROTO_ONEWAY : 0);
+	size_t size = 0;
+	char *msg = NULL;
+	int r;
+
+	CHECK(params);
+	switch (req->method) {
+	case PROTO_METHOD_GET_INTERFACE_DESCRIPTION:
+		CHECK(add_string(params, "interface", req->describe.interface) == 0);
+		break;
+	case PROTO_METHOD_GET_CONFIG:
+		CHECK(add_string(params, "key", req->get_config.key) == 0);
+		break;
+	case PROTO_METHOD_SET_CONFIG:
+		CHECK(add_string(params, "key", req->set_config.key) == 0);
+		CHECK(add_string(params, "value", req->set_config.value) == 0);
+		break;
+	case PROTO_METHOD_FLUSH:
+		CHECK(json_object_object_add(params, "idle_seconds",
+					     json_object_new_int64(req->flush.idle_seconds)) == 0);
+		CHECK(json_object_object_add(params, "limit_bytes",
+					     json_object_new_uint64(req->flush.limit_bytes)) == 0);
+		break;
+	default:
+		break;
+	}
+	r = proto_build_request(proto_method_name(req->method), params, flags, &msg, &size);
+	json_object_put(params);
+	/* Escaping can make the rebuilt call longer than the original. */
+	CHECK(r == 0 || r == -EMSGSIZE);
+	if (r < 0)
+		return;
+	CHECK(size >= 1 && msg[size - 1] == '\0');
+	r = proto_parse_request(msg, size - 1, &again, &error);
+	CHECK(r == 0);
+	CHECK(again.method == req->method);
+	CHECK(again.more == req->more && again.oneway == req->oneway);
+	switch (req->method) {
+	case PROTO_METHOD_GET_INTERFACE_DESCRIPTION:
+		CHECK(strcmp(again.describe.interface, req->describe.interface) == 0);
+		break;
+	case PROTO_METHOD_GET_CONFIG:
+		CHECK(!again.get_config.key == !req->get_config.key);
+		CHECK(!req->get_config.key || strcmp(again.get_config.key, req->get_config.key) == 0);
+		break;
+	case PROTO_METHOD_SET_CONFIG:
+		CHECK(strcmp(again.set_config.key, req->set_config.key) == 0);
+		CHECK(strcmp(again.set_config.value, req->set_config.value) == 0);
+		break;
+	case PROTO_METHOD_FLUSH:
+		CHECK(again.flush.idle_seconds == req->flush.idle_seconds);
+		CHECK(again.flush.limit_bytes == req->flush.limit_bytes);
+		break;
+	default:
+		break;
+	}
+	proto_request_done(&again);
+	free(msg);
+}
+
+/* What the daemon answers with strings taken from the call. */
+static void check_replies_for(const struct proto_request *req)
+{
+	size_t size = 0;
+	char *msg = NULL;
+	int r;
+
+	switch (req->method) {
+	case PROTO_METHOD_GET_INTERFACE_DESCRIPTION:
+		r = proto_build_description_reply(req->describe.interface, &msg, &size);
+		check_built_reply(r, msg, size,
+				  proto_interface_description(req->describe.interface)
+					  ? NULL
+					  : PROTO_ERROR_INTERFACE_NOT_FOUND);
+		break;
+	case PROTO_METHOD_GET_CONFIG:
+		r = proto_build_config_reply(&defaults, req->get_config.key, &msg, &size);
+		CHECK(r != -ENOENT || req->get_config.key);
+		if (r != -ENOENT)
+			check_built_reply(r, msg, size, NULL);
+		break;
+	case PROTO_METHOD_SET_CONFIG:
+		r = proto_build_invalid_parameter("value", req->set_config.value, &msg, &size);
+		check_built_reply(r, msg, size, PROTO_ERROR_INVALID_PARAMETER);
+		msg = NULL;
+		r = proto_build_not_runtime_tunable(req->set_config.key, &msg, &size);
+		check_built_reply(r, msg, size, PROTO_ERROR_NOT_RUNTIME_TUNABLE);
+		break;
+	default:
+		break;
+	}
+}
+
+static void check_request(const char *msg, size_t len)
+{
+	struct proto_parse_error error;
+	struct proto_request req;
+	size_t size = 0;
+	char *reply = NULL;
+	int r;
+
+	memset(&error, 0xa5, sizeof(error));
+	r = proto_parse_request(msg, len, &req, &error);
+	CHECK(r == 0 || r == -EBADMSG || r == -EINVAL || r == -EMSGSIZE || r == -ENOMEM);
+	CHECK(r != -EMSGSIZE || len >= PROTO_MAX_MESSAGE);
+	if (r == -EINVAL) {
+		CHECK(error.error && error.field);
+		CHECK(memchr(error.value, '\0', sizeof(error.value)));
+		r = proto_build_parse_error(&error, &reply, &size);
+		check_built_reply(r, reply, size, error.error);
+		return;
+	}
+	if (r < 0)
+		return;
+	CHECK((unsigned)req.method < _PROTO_METHOD_MAX);
+	CHECK(proto_method_name(req.method) != NULL);
+	CHECK(req.message != NULL);
+	if (req.method == PROTO_METHOD_SET_CONFIG)
+		CHECK(req.set_config.key && req.set_config.value);
+	if (req.method == PROTO_METHOD_GET_INTERFACE_DESCRIPTION)
+		CHECK(req.describe.interface != NULL);
+	check_round_trip(&req);
+	check_replies_for(&req);
+	proto_request_done(&req);
+	proto_request_done(&req); /* a released request may be released again */
+}
+
+static void check_reply(const char *msg, size_t len)
+{
+	struct proto_reply reply;
+	int r;
+
+	r = proto_parse_reply(msg, len, &reply);
+	CHECK(r == 0 || r == -EBADMSG || r == -EMSGSIZE || r == -ENOMEM);
+	CHECK(r != -EMSGSIZE || len >= PROTO_MAX_MESSAGE);
+	if (r < 0)
+		return;
+	CHECK(reply.message && reply.parameters);
+	CHECK(json_object_is_type(reply.parameters, json_type_object));
+	CHECK(!reply.error || (reply.error[0] != '\0' && !reply.continues));
+	proto_reply_done(&reply);
+	proto_reply_done(&reply);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *buf = (const char *)data;
+	size_t off = 0, msg_len;
+	int r;
+
+	while (off < size) {
+		size_t left = size - off;
+		const char *nul = memchr(buf + off, '\0', MIN(left, (size_t)PROTO_MAX_MESSAGE));
+
+		msg_len = SIZE_MAX;
+		r = proto_frame(buf + off, left, &msg_len);
+		if (r == 0) {
+			CHECK(!nul && left < PROTO_MAX_MESSAGE && msg_len == SIZE_MAX);
+			break;
+		}
+		if (r == -EMSGSIZE) {
+			CHECK(!nul && left >= PROTO_MAX_MESSAGE);
+			break;
+		}
+		CHECK(r == 1 && nul && msg_len == (size_t)(nul - (buf + off)));
+		check_request(buf + off, msg_len);
+		check_reply(buf + off, msg_len);
+		off += msg_len + 1;
+	}
+	/* A truncated message (the client hung up before its NUL). */
+	if (off < size) {
+		check_request(buf + off, size - off);
+		check_reply(buf + off, size - off);
+	}
+	return 0;
+}
