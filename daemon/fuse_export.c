@@ -379,8 +379,8 @@ static void *loop_thread(void *arg)
 int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 {
 	char *argv[] = { "swapdevd", "-o", "default_permissions,fsname=swapdev,subtype=swapdev",
-			 d->debug ? "-d" : NULL, NULL };
-	struct fuse_args args = FUSE_ARGS_INIT(d->debug ? 4 : 3, argv);
+			 NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	struct fuse_export *ex;
 	int r;
 

@@ -54,7 +54,7 @@ static void usage(FILE *out)
 		"                           attach a loop device and enable swap by hand\n"
 		"  -p, --pidfile PATH       write the PID to PATH once swap is active (ready)\n"
 		"      --check-config       validate the configuration and exit\n"
-		"  -d, --debug              debug messages, FUSE request trace\n"
+		"  -d, --debug              debug messages (request-size histogram at exit)\n"
 		"  -h, --help               this text\n"
 		"  -V, --version            version\n"
 		"\n"

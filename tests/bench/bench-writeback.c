@@ -28,9 +28,10 @@
  *
  * Every repetition starts from freshly created and fallocated files on
  * both sides (a new store, or the raw file truncated and preallocated
- * again), so both write into unwritten extents alike. One warm-up repetition verifies every page read
- * back from the store, then --reps repetitions; medians are printed, and
- * the ratios are medians of per-repetition ratios (neighbours in time).
+ * again), so both write into unwritten extents alike. One warm-up
+ * repetition verifies every page read back from the store, then --reps
+ * repetitions; medians are printed, and the ratios are medians of
+ * per-repetition ratios (neighbours in time).
  * The files are removed on every exit path, SIGINT and SIGTERM included.
  */
 #include <fcntl.h>

@@ -22,6 +22,10 @@
  *		and wait for every reply, hanging up each client once it has its
  *		reply; exit 0 when all N got a success reply with statistics
  *		within SECONDS.
+ *	control-client sequential SOCKET N
+ *		N GetStats calls one after the other on one connection, as a
+ *		Varlink client such as "swapdevctl stats --watch" makes them;
+ *		exit 0 when every one got its reply.
  *
  * It is single-threaded: the N clients are N non-blocking sockets in one
  * poll() loop, all connected before the first call goes out, so the daemon
@@ -753,6 +757,70 @@ out:
 	return status;
 }
 
+/* Read one whole message (NUL included) into buf; its length without the NUL. */
+static ssize_t read_message(int fd, char *buf, size_t size, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		char *nul;
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+			return -ETIMEDOUT;
+		n = recv(fd, buf + len, size - len, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		len += (size_t)n;
+		nul = memchr(buf, '\0', len);
+		if (nul)
+			return nul - buf;
+		if (len == size)
+			return -EMSGSIZE;
+	}
+}
+
+static int cmd_sequential(const char *path, const char *count_arg)
+{
+	static char buf[PROTO_MAX_MESSAGE];
+	unsigned long count;
+	int64_t start = now_ms();
+	int fd;
+
+	if (!parse_count(count_arg, 1000000, &count)) {
+		fprintf(stderr, "control-client: sequential takes N (1-1000000)\n");
+		return 2;
+	}
+	fd = connect_socket(path);
+	if (fd < 0) {
+		fprintf(stderr, "control-client: cannot connect to %s: %s\n", path, strerror(-fd));
+		return 1;
+	}
+	for (unsigned long i = 0; i < count; i++) {
+		ssize_t len;
+		int r = send_all(fd, call_stats, sizeof(call_stats));
+
+		len = r < 0 ? r : read_message(fd, buf, sizeof(buf), PROBE_TIMEOUT_MS);
+		if (len < 0 || !stats_reply_ok(buf, (size_t)len)) {
+			fprintf(stderr, "control-client: call %lu of %lu on one connection: %s\n",
+				i + 1, count, len < 0 ? strerror((int)-len) : "bad reply");
+			close(fd);
+			return 1;
+		}
+	}
+	close(fd);
+	printf("%lu calls answered on one connection in %lld ms\n", count,
+	       (long long)(now_ms() - start));
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc == 2 && strcmp(argv[1], "flatten") == 0)
@@ -761,9 +829,12 @@ int main(int argc, char *argv[])
 		return cmd_probe(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "concurrent") == 0)
 		return cmd_concurrent(argv[2], argv[3], argv[4]);
+	if (argc == 4 && strcmp(argv[1], "sequential") == 0)
+		return cmd_sequential(argv[2], argv[3]);
 	fprintf(stderr,
 		"Usage: control-client flatten <JSON\n"
 		"       control-client probe SOCKET CASE\n"
-		"       control-client concurrent SOCKET N SECONDS\n");
+		"       control-client concurrent SOCKET N SECONDS\n"
+		"       control-client sequential SOCKET N\n");
 	return 2;
 }

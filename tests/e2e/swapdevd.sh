@@ -10,15 +10,6 @@
 SWAPDEVD=${SWAPDEVD:-$E2E_SRCDIR/build/daemon/swapdevd}
 SWAPDEVCTL=${SWAPDEVCTL:-$E2E_SRCDIR/build/tools/swapdevctl}
 
-# e2e_exclusive : wait (up to an hour) for the machine-wide lock that every
-# test or benchmark touching swap areas holds, so that runs started in
-# parallel (meson, a second terminal) never share the kernel's swap.
-e2e_exclusive()
-{
-	exec 9>"${E2E_LOCK:-/var/tmp/swapdev-e2e.lock}"
-	flock -w 3600 9 || e2e_fail "another swapdev test holds the lock for an hour"
-}
-
 # swapdevd_setup : per-test paths under $E2E_TMPDIR, and teardown that
 # leaves no swap area, loop device or mount behind whatever happens.
 swapdevd_setup()

@@ -124,7 +124,8 @@ expect_refused()
 
 	shift 2
 	[ "$ctl_status" -eq "$status" ] ||
-		e2e_fail "$name: exit status $ctl_status, expected $status (stdout: $(cat "$T/$name.out"); stderr: $(cat "$T/$name.err"))"
+		e2e_fail "$name: exit status $ctl_status, expected $status" \
+			"(stdout: $(cat "$T/$name.out"); stderr: $(cat "$T/$name.err"))"
 	for pattern in "$@"; do
 		grep -qiE -- "$pattern" "$T/$name.err" ||
 			e2e_fail "$name: stderr does not match '$pattern': $(cat "$T/$name.err")"
@@ -200,13 +201,23 @@ flushes_logged()
 	grep -c 'flush wrote' "$SD_LOG" || true
 }
 
+# stat_num NAME : one number from the daemon's statistics; fails loudly.
+stat_num()
+{
+	local v
+
+	v=$(stat_value "$1") || e2e_fail "swapdevctl stats --json failed (daemon gone?)"
+	[[ "$v" =~ ^[0-9]+$ ]] || e2e_fail "stats have no number $1"
+	echo "$v"
+}
+
 # wait_stat NAME MIN SECONDS : wait until stats field NAME >= MIN.
 wait_stat()
 {
 	local v i
 
 	for ((i = 0; i < $3 * 5; i++)); do
-		v=$(stat_value "$1")
+		v=$(stat_num "$1")
 		[ -n "$v" ] && [ "$v" -ge "$2" ] && return 0
 		workload_running
 		sleep 0.2
@@ -269,9 +280,9 @@ freeze_workload()
 	done
 	[ -n "$found" ] || e2e_fail "could not stop a running workload"
 	for ((i = 0; i < 50; i++)); do
-		before="$(stat_value reads) $(stat_value writes) $(stat_value discards)"
+		before="$(stat_num reads) $(stat_num writes) $(stat_num discards)"
 		sleep 0.3
-		after="$(stat_value reads) $(stat_value writes) $(stat_value discards)"
+		after="$(stat_num reads) $(stat_num writes) $(stat_num discards)"
 		[ "$before" = "$after" ] && return 0
 	done
 	e2e_fail "swap I/O goes on with the workload stopped"
@@ -335,10 +346,10 @@ grep -q '^# TYPE swapdev_' "$T/prom.out" || e2e_fail "--prometheus has no # TYPE
 bad=$(grep -v '^# \(HELP\|TYPE\) swapdev_' "$T/prom.out" |
 	grep -vE '^swapdev_[a-z0-9_]+(\{[^}]*\})? [0-9][0-9.e+-]*$' | head -n 3) || true
 [ -z "$bad" ] || e2e_fail "--prometheus has lines that are not swapdev_ samples: $bad"
-for metric in $(grep -v '^#' "$T/prom.out" | sed 's/[{ ].*//' | sort -u); do
+while read -r metric; do
 	grep -q "^# HELP $metric " "$T/prom.out" || e2e_fail "--prometheus: $metric has no # HELP"
 	grep -q "^# TYPE $metric " "$T/prom.out" || e2e_fail "--prometheus: $metric has no # TYPE"
-done
+done < <(grep -v '^#' "$T/prom.out" | sed 's/[{ ].*//' | sort -u)
 # Every series typed counter must be a JSON counter that never goes down.
 mapfile -t prom_counters < <(sed -n 's/^# TYPE swapdev_\(.*\)_total counter$/\1/p' "$T/prom.out")
 [ "${#prom_counters[@]}" -gt 0 ] || e2e_fail "--prometheus declares no counters"
@@ -358,20 +369,23 @@ for f in read_latency_us write_latency_us; do
 	p50=$(number "$T/s0" "$f.p50")
 	p99=$(number "$T/s0" "$f.p99")
 	p999=$(number "$T/s0" "$f.p999")
-	[ "$p50" -le "$p99" ] && [ "$p99" -le "$p999" ] ||
+	if [ "$p50" -gt "$p99" ] || [ "$p99" -gt "$p999" ]; then
 		e2e_fail "$f percentiles out of order: p50 $p50, p99 $p99, p999 $p999"
+	fi
 done
 for k in "${spec_keys[@]}"; do
 	field "$T/s0" "config.$k" >/dev/null
 done
-[ "$(field "$T/s0" config.control.group)" = "$ctl_group" ] || e2e_fail "config.control.group is wrong"
+[ "$(field "$T/s0" config.control.group)" = "$ctl_group" ] ||
+	e2e_fail "config.control.group is not $ctl_group"
 [ "$(number "$T/s0" slots_total)" -eq "$slots_total" ] ||
 	e2e_fail "slots_total is $(number "$T/s0" slots_total), expected $slots_total"
 used=$(number "$T/s0" slots_used)
 [ "$used" -gt 0 ] || e2e_fail "slots_used is 0 while the workload swaps"
 [ "$(number "$T/s0" orig_bytes)" -eq $((used * 4096)) ] ||
 	e2e_fail "orig_bytes $(number "$T/s0" orig_bytes) != slots_used $used x 4096"
-tiers=$(($(number "$T/s0" same_slots) + $(number "$T/s0" pool_slots) + $(number "$T/s0" disk_slots)))
+tiers=$(($(number "$T/s0" same_slots) + $(number "$T/s0" pool_slots) +
+	$(number "$T/s0" disk_slots)))
 [ "$tiers" -eq "$used" ] || e2e_fail "same + pool + disk slots = $tiers, slots_used = $used"
 e2e_log "stats: slots_used $used, ${#counters[@]} counters checked"
 
@@ -387,6 +401,20 @@ done
 	e2e_fail "writes did not move in 3 s of load: the samples did not watch a swapping daemon"
 e2e_log "10 samples under load: no counter went backwards"
 
+# --watch makes its calls on one connection, a second apart.
+status=0
+timeout 3.5 "$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json --watch 1 >"$T/watch.out" \
+	2>"$T/watch.err" || status=$?
+[ "$status" -eq 124 ] ||
+	e2e_fail "stats --watch 1 ended by itself (status $status): $(cat "$T/watch.err")"
+[ "$(grep -c . "$T/watch.out")" -ge 3 ] ||
+	e2e_fail "stats --json --watch 1 printed $(grep -c . "$T/watch.out") samples in 3.5 s"
+while read -r line; do
+	"$client" flatten <<<"$line" >"$T/watch.flat" || e2e_fail "--watch printed invalid JSON"
+	number "$T/watch.flat" slots_total >/dev/null
+done <"$T/watch.out"
+e2e_log "stats --json --watch 1: $(grep -c . "$T/watch.out") samples"
+
 # ---------------------------------------------------------------- config
 
 ctl cfg-get0 config get pool.limit
@@ -401,8 +429,8 @@ ctl cfg-get config get pool.limit
 expect_ok cfg-get
 [ "$(cat "$T/cfg-get.out")" = 64M ] ||
 	e2e_fail "config get pool.limit says '$(cat "$T/cfg-get.out")' after setting 64M"
-[ "$(stat_value pool_limit_bytes)" -eq $((64 << 20)) ] ||
-	e2e_fail "pool_limit_bytes is $(stat_value pool_limit_bytes) after config set pool.limit 64M"
+[ "$(stat_num pool_limit_bytes)" -eq $((64 << 20)) ] ||
+	e2e_fail "pool_limit_bytes is $(stat_num pool_limit_bytes) after config set pool.limit 64M"
 ctl cfg-all config get
 expect_ok cfg-all
 grep -qx 'pool.limit = 64M' "$T/cfg-all.out" || e2e_fail "config get does not list pool.limit = 64M"
@@ -433,13 +461,13 @@ ctl cfg-zstd config set pool.compressor zstd:3
 expect_ok cfg-zstd
 ctl cfg-zstd-get config get pool.compressor
 [ "$(cat "$T/cfg-zstd-get.out")" = zstd:3 ] || e2e_fail "pool.compressor did not become zstd:3"
-w=$(stat_value writes)
+w=$(stat_num writes)
 wait_stat writes $((w + 1000)) 60
 ctl cfg-lz4 config set pool.compressor lz4
 expect_ok cfg-lz4
 ctl cfg-restore config set pool.limit "$limit0"
 expect_ok cfg-restore
-[ "$(stat_value pool_limit_bytes)" -eq "$(number "$T/s10" pool_limit_bytes)" ] ||
+[ "$(stat_num pool_limit_bytes)" -eq "$(number "$T/s10" pool_limit_bytes)" ] ||
 	e2e_fail "pool_limit_bytes not restored to $limit0"
 grep -q 'configuration changed: pool.limit=64M' "$SD_LOG" ||
 	e2e_fail "the daemon did not log the change of pool.limit"
@@ -463,8 +491,8 @@ wb0=$(number "$T/f0" writeback_pages) wb1=$(number "$T/f1" writeback_pages)
 e2e_log "flush: wrote $written; pool_slots $pool0 -> $pool1, disk_slots $disk0 -> $disk1," \
 	"writeback_pages $wb0 -> $wb1"
 [ "$written" -gt 0 ] || e2e_fail "flush --wait wrote nothing with $pool0 slots in the pool"
-[ "$pool1" -le $((pool0 - written)) ] || e2e_fail "pool_slots did not drop by the $written pages written"
-[ "$disk1" -ge $((disk0 + written)) ] || e2e_fail "disk_slots did not rise by the $written pages written"
+[ "$pool1" -le $((pool0 - written)) ] || e2e_fail "pool_slots did not drop by the $written written"
+[ "$disk1" -ge $((disk0 + written)) ] || e2e_fail "disk_slots did not rise by the $written written"
 [ "$wb1" -ge $((wb0 + written)) ] || e2e_fail "writeback_pages did not rise by $written"
 [ "$pool1" -lt $((pool0 / 10 + 1)) ] ||
 	e2e_fail "flush left $pool1 of $pool0 slots in the pool of an idle workload"
@@ -476,7 +504,7 @@ check_counters "$T/f0" "$T/f1"
 caught=
 for ((attempt = 1; attempt <= 10 && !caught; attempt++)); do
 	wait_stat pool_slots 8192 180
-	wb0=$(stat_value writeback_pages)
+	wb0=$(stat_num writeback_pages)
 	logged0=$(flushes_logged)
 	"$SWAPDEVCTL" --socket "$SD_SOCKET" flush --wait >"$T/killed.out" 2>"$T/killed.err" &
 	ctl_pid=$!
@@ -484,7 +512,7 @@ for ((attempt = 1; attempt <= 10 && !caught; attempt++)); do
 	wb_seen=$wb0
 	for ((i = 0; i < 3000; i++)); do
 		kill -0 "$ctl_pid" 2>/dev/null || break
-		wb_seen=$(stat_value writeback_pages)
+		wb_seen=$(stat_num writeback_pages)
 		if [ "$wb_seen" -gt "$wb0" ]; then
 			kill -KILL "$ctl_pid"
 			break
@@ -493,7 +521,8 @@ for ((attempt = 1; attempt <= 10 && !caught; attempt++)); do
 	status=0
 	wait "$ctl_pid" || status=$?
 	if [ "$status" -ne 137 ]; then
-		[ "$status" -eq 0 ] || e2e_fail "flush --wait failed ($status): $(cat "$T/killed.err")"
+		[ "$status" -eq 0 ] ||
+			e2e_fail "flush --wait failed ($status): $(cat "$T/killed.err")"
 		e2e_log "attempt $attempt: the flush ended before the client could be killed; again"
 		continue
 	fi
@@ -509,7 +538,8 @@ for ((attempt = 1; attempt <= 10 && !caught; attempt++)); do
 	[ "$(flushes_logged)" -gt "$logged0" ] || e2e_fail "the orphaned flush never finished"
 	orphan=$(grep 'flush wrote' "$SD_LOG" | tail -n 1 | sed 's/.*flush wrote \([0-9]*\) .*/\1/')
 	[ "$orphan" -gt $((wb_seen - wb0)) ] ||
-		e2e_fail "the client was not killed during its flush ($((wb_seen - wb0)) of $orphan pages were written at the kill)"
+		e2e_fail "the client was not killed during its flush" \
+			"($((wb_seen - wb0)) of $orphan pages were written at the kill)"
 	e2e_log "attempt $attempt: client killed after $((wb_seen - wb0)) of $orphan pages"
 done
 [ -n "$caught" ] || e2e_fail "no flush lasted long enough to kill its client in 10 attempts"
@@ -517,7 +547,9 @@ done
 # The next flush --wait works (after any refusal while one still runs).
 for ((i = 0; i < 600; i++)); do
 	ctl flush2 flush --wait
-	[ "$ctl_status" -ne 0 ] && grep -q 'already running' "$T/flush2.err" || break
+	if [ "$ctl_status" -eq 0 ] || ! grep -q 'already running' "$T/flush2.err"; then
+		break
+	fi
 	sleep 0.1
 done
 expect_ok flush2
@@ -528,8 +560,9 @@ e2e_log "flush after the killed client: $(cat "$T/flush2.out")"
 # ---------------------------------------------------------------- permissions
 
 mode=$(stat -c '%a %U %G' "$SD_SOCKET")
-[ "$mode" = "660 root $ctl_group" ] || e2e_fail "control socket is '$mode', expected 660 root $ctl_group"
-limit_before=$(stat_value pool_limit_bytes)
+[ "$mode" = "660 root $ctl_group" ] ||
+	e2e_fail "control socket is '$mode', expected 660 root $ctl_group"
+limit_before=$(stat_num pool_limit_bytes)
 flushes_before=$(flushes_logged)
 
 # Outside the group: the socket itself keeps the user out.
@@ -566,7 +599,7 @@ expect_refused member-set 1 'permission denied' 'run as root'
 ctl_as member member-flush flush --wait
 expect_refused member-flush 1 'permission denied' 'run as root'
 
-[ "$(stat_value pool_limit_bytes)" = "$limit_before" ] || e2e_fail "a refused user changed pool.limit"
+[ "$(stat_num pool_limit_bytes)" = "$limit_before" ] || e2e_fail "a refused user changed pool.limit"
 [ "$(flushes_logged)" = "$flushes_before" ] || e2e_fail "a refused user started a flush"
 e2e_log "permissions: outsider refused, group member reads only"
 
@@ -586,9 +619,10 @@ probe()
 		grep -qvE '^(error .*|closed|open)$' <<<"$out" &&
 			e2e_fail "probe $1: unexpected answer: $(tr '\n' ' ' <<<"$out")"
 		grep -qE '^(error .*|closed)$' <<<"$out" ||
-			e2e_fail "probe $1: neither an error nor a closed connection: $(tr '\n' ' ' <<<"$out")"
+			e2e_fail "probe $1: neither an error nor a close: $(tr '\n' ' ' <<<"$out")"
 	else
-		[ "$out" = "$2" ] || e2e_fail "probe $1: got '$(tr '\n' ' ' <<<"$out")', expected '$2'"
+		[ "$out" = "$2" ] ||
+			e2e_fail "probe $1: got '$(tr '\n' ' ' <<<"$out")', expected '$(tr '\n' ' ' <<<"$2")'"
 	fi
 	e2e_log "probe $1: $(tr '\n' ' ' <<<"$out")"
 }
@@ -605,11 +639,16 @@ probe stalled $'reply\nopen'
 probe pipelined $'reply\nreply\nopen'
 ctl after-probes status
 expect_ok after-probes
-grep -q '^State: *running' "$T/after-probes.out" || e2e_fail "status after bad input: $(cat "$T/after-probes.out")"
+grep -q '^State: *running' "$T/after-probes.out" ||
+	e2e_fail "status after bad input: $(cat "$T/after-probes.out")"
 daemon_alive "after bad input"
 
 # ---------------------------------------------------------------- clients
 
+# Many calls on one connection, as any Varlink client may make them.
+out=$(with_timeout 120 "$client" sequential "$SD_SOCKET" 2000) ||
+	e2e_fail "2000 calls on one connection: $out"
+e2e_log "sequential: $out"
 for n in 100 200; do
 	out=$(with_timeout 120 "$client" concurrent "$SD_SOCKET" "$n" 60) ||
 		e2e_fail "$n concurrent clients: $out"
@@ -622,7 +661,10 @@ for ((i = 0; i < 100; i++)); do
 done
 failed=0
 for i in "${!pids[@]}"; do
-	wait "${pids[i]}" || { failed=$((failed + 1)); e2e_log "swapdevctl $i: $(cat "$T/par.$i")"; }
+	if ! wait "${pids[i]}"; then
+		failed=$((failed + 1))
+		e2e_log "swapdevctl $i: $(cat "$T/par.$i")"
+	fi
 done
 [ "$failed" -eq 0 ] || e2e_fail "$failed of 100 parallel swapdevctl stats failed"
 for ((i = 0; i < 100; i++)); do

@@ -56,13 +56,13 @@ working_set=192M
 timeout_s=${E2E_WORKLOAD_TIMEOUT:-600}
 seed=${E2E_SEED:-1}
 
+# new_cgroup : create a limited cgroup, named in $cg (no subshell: the
+# list of cgroups to destroy must survive).
 new_cgroup()
 {
-	local name=swapdev-e2e-$variant-$$-${#cgroups[@]}
-
-	cgroups+=("$name")
-	cgroup_create "$name" "$limit"
-	echo "$name"
+	cg=swapdev-e2e-$variant-$$-${#cgroups[@]}
+	cgroups+=("$cg")
+	cgroup_create "$cg" "$limit"
 }
 
 run_workload()
@@ -95,10 +95,13 @@ exclusive-off) daemon_args=(--set pool.limit=48M --set pool.exclusive_loads=no) 
 esac
 
 swapdevd_start "${daemon_args[@]}"
-cg=$(new_cgroup)
+new_cgroup
 case "$variant" in
 two-workloads)
-	cg2=$(new_cgroup)
+	cg1=$cg
+	new_cgroup
+	cg2=$cg
+	cg=$cg1
 	run_workload "$cg" "$seed" &
 	pid1=$!
 	run_workload "$cg2" $((seed + 1)) &

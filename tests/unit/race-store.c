@@ -193,8 +193,8 @@ static void racer_discard(struct racer *r, struct store_worker *w, uint64_t firs
 			continue;
 		e = store_discard(w, s * SECTOR, len * SECTOR);
 		if (e < 0)
-			fail("%s: thread %u: store_discard(sector %" PRIu64 "): %s", sc->name, r->id,
-			     s, strerror(-e));
+			fail("%s: thread %u: store_discard(sector %" PRIu64 "): %s", sc->name,
+			     r->id, s, strerror(-e));
 		for (uint64_t k = 0; k < len; k++)
 			r->versions[s + k] = 0;
 	}
@@ -281,7 +281,8 @@ static void *churn_thread(void *arg)
 		store_get_latency(c->store, &rd, &wr);
 		/* A lowered limit only stops growth: the cap is the largest limit set. */
 		if (st.pool_footprint_bytes > MAX_POOL_LIMIT)
-			fail("pool footprint %" PRIu64 " above every limit set", st.pool_footprint_bytes);
+			fail("pool footprint %" PRIu64 " above every limit set",
+			     st.pool_footprint_bytes);
 		e = store_set_codec(c->store, &codecs[k % ARRAY_SIZE(codecs)]);
 		if (e == 0)
 			e = store_set_pool_limit(c->store, MAX_POOL_LIMIT / 4 * (k % 3 + 2));
