@@ -85,6 +85,7 @@ struct writeback {
 
 int writeback_new(struct store *store, struct writeback **ret_wb)
 {
+	pthread_condattr_t attr;
 	struct writeback *wb;
 	int r;
 
@@ -96,7 +97,11 @@ int writeback_new(struct store *store, struct writeback **ret_wb)
 	wb->low = store->config.low_watermark;
 	wb->idle_seconds = store->config.idle_seconds;
 	pthread_mutex_init(&wb->wake_lock, NULL);
-	pthread_cond_init(&wb->wake, NULL);
+	/* Deadlines are CLOCK_MONOTONIC: immune to wall-clock jumps. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&wb->wake, &attr);
+	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&wb->batch_lock, NULL);
 	wb->buffers = aligned_alloc(SWAPDEV_PAGE_SIZE, (size_t)WB_BATCH * SWAPDEV_PAGE_SIZE);
 	r = codec_ctx_new(&wb->codec);
