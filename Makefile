@@ -3,7 +3,8 @@
 BUILD ?= build
 MESON_OPTS ?= -Dwerror=true
 DEB_PACKAGES = meson ninja-build pkg-config gcc libfuse3-dev fuse3 liblz4-dev libzstd-dev \
-	libsystemd-dev libjson-c-dev libcriterion-dev util-linux kmod
+	libsystemd-dev libjson-c-dev libcriterion-dev util-linux kmod \
+	systemd man-db
 SWAPDEVD_ARGS ?= --foreground
 
 .PHONY: all deps build run test test-unit bench clean

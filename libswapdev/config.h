@@ -16,7 +16,10 @@
 
 #include "codec.h"
 
+/* The build passes the installed path (sysconfdir); this is the default. */
+#ifndef SWAPDEV_DEFAULT_CONFIG_PATH
 #define SWAPDEV_DEFAULT_CONFIG_PATH "/etc/swapdev/swapdevd.conf"
+#endif
 
 struct swapdev_config {
 	/* [device] */

@@ -213,7 +213,8 @@ hold_pid=''
 stop_hold()
 {
 	[ -n "$hold_pid" ] || return 0
-	stop_pid "$hold_pid"
+	# stop_pid is written for teardown, where errexit is off.
+	stop_pid "$hold_pid" || true
 	hold_pid=''
 }
 cleanup_fn stop_hold

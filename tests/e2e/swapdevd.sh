@@ -101,3 +101,18 @@ stat_value()
 	"$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json |
 		sed -n "s/.*\"$1\" *: *\([0-9][0-9]*\).*/\1/p" | head -n 1
 }
+
+# swapdevd_check_idle : an idle daemon must not burn CPU (a spinning thread
+# steals a core from the workloads it serves). Samples 2 seconds.
+swapdevd_check_idle()
+{
+	local before after ticks
+
+	before=$(awk '{ print $14 + $15 }' "/proc/$SD_PID/stat")
+	sleep 2
+	after=$(awk '{ print $14 + $15 }' "/proc/$SD_PID/stat")
+	ticks=$((after - before))
+	# 2 s at 100 Hz is 200 ticks; idle housekeeping needs well under 10.
+	[ "$ticks" -lt 10 ] || e2e_fail "idle daemon used $ticks clock ticks of CPU in 2 s"
+	e2e_log "idle CPU: $ticks ticks in 2 s"
+}

@@ -13,9 +13,9 @@
 #               between samples (counters: the SPEC's, and every series
 #               --prometheus types as a counter); the table and
 #               --prometheus (# HELP, # TYPE, swapdev_ names) work
-#   config      runtime keys change and show in stats; a start-only key,
-#               an invalid value, an unknown key are refused by name and
-#               change nothing
+#   config      runtime keys change and show in stats (the compressor too,
+#               under load); a start-only key, an invalid value, an unknown
+#               key are refused by name and change nothing
 #   flush       --wait moves the pool to disk (workload paused with SIGSTOP
 #               so the tiers hold still); a swapdevctl SIGKILLed during
 #               flush --wait leaves the daemon serving, and the next
@@ -24,11 +24,12 @@
 #               socket is 0660 root:GROUP), gets PermissionDenied when the
 #               socket is opened up, and once in the group may read but
 #               neither change the configuration nor flush
+#   clients     many calls on one connection (stats --watch, 2000 calls
+#               back to back), 100 concurrent clients (and 200, above the
+#               daemon's client limit), 100 swapdevctl at once: all served
 #   bad input   random bytes, invalid JSON, an array, calls the daemon does
 #               not know, truncated and oversized messages get an error or
 #               a closed connection; the daemon keeps serving
-#   clients     100 concurrent clients (and 200, above the daemon's client
-#               limit) all get their GetStats reply
 #
 # Every workload round must verify every page (exit 0); pool.exclusive_loads
 # is off so that writeback_pages moves only when a flush writes.
@@ -401,20 +402,6 @@ done
 	e2e_fail "writes did not move in 3 s of load: the samples did not watch a swapping daemon"
 e2e_log "10 samples under load: no counter went backwards"
 
-# --watch makes its calls on one connection, a second apart.
-status=0
-timeout 3.5 "$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json --watch 1 >"$T/watch.out" \
-	2>"$T/watch.err" || status=$?
-[ "$status" -eq 124 ] ||
-	e2e_fail "stats --watch 1 ended by itself (status $status): $(cat "$T/watch.err")"
-[ "$(grep -c . "$T/watch.out")" -ge 3 ] ||
-	e2e_fail "stats --json --watch 1 printed $(grep -c . "$T/watch.out") samples in 3.5 s"
-while read -r line; do
-	"$client" flatten <<<"$line" >"$T/watch.flat" || e2e_fail "--watch printed invalid JSON"
-	number "$T/watch.flat" slots_total >/dev/null
-done <"$T/watch.out"
-e2e_log "stats --json --watch 1: $(grep -c . "$T/watch.out") samples"
-
 # ---------------------------------------------------------------- config
 
 ctl cfg-get0 config get pool.limit
@@ -603,6 +590,51 @@ expect_refused member-flush 1 'permission denied' 'run as root'
 [ "$(flushes_logged)" = "$flushes_before" ] || e2e_fail "a refused user started a flush"
 e2e_log "permissions: outsider refused, group member reads only"
 
+# ---------------------------------------------------------------- clients
+
+# --watch makes its calls on one connection, a second apart.
+status=0
+timeout 3.5 "$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json --watch 1 >"$T/watch.out" \
+	2>"$T/watch.err" || status=$?
+[ "$status" -eq 124 ] ||
+	e2e_fail "stats --watch 1 ended by itself (status $status): $(cat "$T/watch.err")"
+[ "$(grep -c . "$T/watch.out")" -ge 3 ] ||
+	e2e_fail "stats --json --watch 1 printed $(grep -c . "$T/watch.out") samples in 3.5 s"
+while read -r line; do
+	"$client" flatten <<<"$line" >"$T/watch.flat" || e2e_fail "--watch printed invalid JSON"
+	number "$T/watch.flat" slots_total >/dev/null
+done <"$T/watch.out"
+e2e_log "stats --json --watch 1: $(grep -c . "$T/watch.out") samples"
+
+# Many calls on one connection, as any Varlink client may make them.
+out=$(with_timeout 120 "$client" sequential "$SD_SOCKET" 2000) ||
+	e2e_fail "2000 calls on one connection: $out"
+e2e_log "sequential: $out"
+for n in 100 200; do
+	out=$(with_timeout 120 "$client" concurrent "$SD_SOCKET" "$n" 60) ||
+		e2e_fail "$n concurrent clients: $out"
+	e2e_log "concurrent: $out"
+done
+pids=()
+for ((i = 0; i < 100; i++)); do
+	timeout 60 "$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json >"$T/par.$i" 2>&1 &
+	pids+=($!)
+done
+failed=0
+for i in "${!pids[@]}"; do
+	if ! wait "${pids[i]}"; then
+		failed=$((failed + 1))
+		e2e_log "swapdevctl $i: $(cat "$T/par.$i")"
+	fi
+done
+[ "$failed" -eq 0 ] || e2e_fail "$failed of 100 parallel swapdevctl stats failed"
+for ((i = 0; i < 100; i++)); do
+	"$client" flatten <"$T/par.$i" >"$T/par.flat" || e2e_fail "parallel stats $i: invalid JSON"
+	number "$T/par.flat" slots_total >/dev/null
+done
+e2e_log "100 parallel swapdevctl stats --json: all served"
+daemon_alive "after the client storm"
+
 # ---------------------------------------------------------------- bad input
 
 # probe CASE EXPECT : EXPECT is "refused" (error replies, then the
@@ -642,37 +674,6 @@ expect_ok after-probes
 grep -q '^State: *running' "$T/after-probes.out" ||
 	e2e_fail "status after bad input: $(cat "$T/after-probes.out")"
 daemon_alive "after bad input"
-
-# ---------------------------------------------------------------- clients
-
-# Many calls on one connection, as any Varlink client may make them.
-out=$(with_timeout 120 "$client" sequential "$SD_SOCKET" 2000) ||
-	e2e_fail "2000 calls on one connection: $out"
-e2e_log "sequential: $out"
-for n in 100 200; do
-	out=$(with_timeout 120 "$client" concurrent "$SD_SOCKET" "$n" 60) ||
-		e2e_fail "$n concurrent clients: $out"
-	e2e_log "concurrent: $out"
-done
-pids=()
-for ((i = 0; i < 100; i++)); do
-	timeout 60 "$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json >"$T/par.$i" 2>&1 &
-	pids+=($!)
-done
-failed=0
-for i in "${!pids[@]}"; do
-	if ! wait "${pids[i]}"; then
-		failed=$((failed + 1))
-		e2e_log "swapdevctl $i: $(cat "$T/par.$i")"
-	fi
-done
-[ "$failed" -eq 0 ] || e2e_fail "$failed of 100 parallel swapdevctl stats failed"
-for ((i = 0; i < 100; i++)); do
-	"$client" flatten <"$T/par.$i" >"$T/par.flat" || e2e_fail "parallel stats $i: invalid JSON"
-	number "$T/par.flat" slots_total >/dev/null
-done
-e2e_log "100 parallel swapdevctl stats --json: all served"
-daemon_alive "after the client storm"
 
 # ---------------------------------------------------------------- end
 

@@ -310,6 +310,7 @@ storms)
 	storm_log=$E2E_TMPDIR/storm.log
 	(
 		sets=0 set_failures=0 flushes=0 flush_refusals=0 round=0
+		limits=(8M 48M) compressors=(lz4 zstd:3) exclusive=(no yes)
 		while kill -0 "$WL_PID" 2>/dev/null; do
 			round=$((round + 1))
 			if ctl flush >/dev/null 2>>"$storm_log"; then
@@ -317,9 +318,9 @@ storms)
 			else
 				flush_refusals=$((flush_refusals + 1))
 			fi
-			for kv in "pool.limit $((round % 2 ? 8 : 48))M" \
-				"pool.compressor $(((round / 2) % 2 ? "zstd:3" : "lz4"))" \
-				"pool.exclusive_loads $(((round / 3) % 2 ? "yes" : "no"))"; do
+			for kv in "pool.limit ${limits[round % 2]}" \
+				"pool.compressor ${compressors[(round / 2) % 2]}" \
+				"pool.exclusive_loads ${exclusive[(round / 3) % 2]}"; do
 				# shellcheck disable=SC2086 # key and value
 				if ctl config set $kv >/dev/null 2>>"$storm_log"; then
 					sets=$((sets + 1))

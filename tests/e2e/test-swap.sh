@@ -95,6 +95,7 @@ exclusive-off) daemon_args=(--set pool.limit=48M --set pool.exclusive_loads=no) 
 esac
 
 swapdevd_start "${daemon_args[@]}"
+swapdevd_check_idle
 new_cgroup
 case "$variant" in
 two-workloads)
@@ -146,5 +147,6 @@ exclusive-off)
 	[ "$v" = 0 ] || e2e_fail "exclusive_releases is $v with exclusive loads off"
 	;;
 esac
+swapdevd_check_idle
 swapdevd_stop
 echo "PASS: test-swap.sh $variant"

@@ -87,14 +87,14 @@ fi
 # bits; programs executable by all, data readable by all and not executable.
 mode_ok()
 {
-	local file=$1 kind=$2 mode
+	local file=$1 kind=$2 mode want=644
 
-	[ -f "$file" ] && [ ! -L "$file" ] || fail "$file is not a regular file"
+	if [ ! -f "$file" ] || [ -L "$file" ]; then
+		fail "$file is not a regular file"
+	fi
+	[ "$kind" = program ] && want=755
 	mode=$(stat -c %a "$file")
-	case $kind:$mode in
-	program:755 | data:644) ;;
-	*) fail "$file has mode $mode, expected $([ "$kind" = program ] && echo 755 || echo 644)" ;;
-	esac
+	[ "$mode" = "$want" ] || fail "$file has mode $mode, expected $want"
 }
 
 for f in "${programs[@]}"; do
@@ -120,7 +120,8 @@ grep -qxF "$exec_start" "$unit" || fail "$unit lacks '$exec_start'"
 if grep -n '@[A-Za-z_]*@' "$unit"; then
 	fail "unsubstituted placeholder in $unit"
 fi
-grep -qE '^g[[:space:]]+swapdev[[:space:]]' "$sysusers" || fail "$sysusers does not create group swapdev"
+grep -qE '^g[[:space:]]+swapdev[[:space:]]' "$sysusers" ||
+	fail "$sysusers does not create group swapdev"
 log "unit starts $SWAPDEV_SBINDIR/swapdevd; sysusers.d creates group swapdev"
 
 out=$("$sbin" --check-config --config "$conf" 2>&1) ||
@@ -142,23 +143,32 @@ config_keys()
 	exclusive=$(sed -n 's/^#define SWAPDEV_DEFAULT_EXCLUSIVE_LOADS \(true\|false\)$/\1/p' \
 		"$src/libswapdev/config.c")
 	[ -n "$exclusive" ] || fail "SWAPDEV_DEFAULT_EXCLUSIVE_LOADS not found in config.c"
-	[ "$exclusive" = true ] && exclusive=yes || exclusive=no
+	if [ "$exclusive" = true ]; then
+		exclusive=yes
+	else
+		exclusive=no
+	fi
 	# Entries span lines ending in a backslash; join them, one X(...) per line.
 	sed -n '/^#define CONFIG_KEY_TABLE(X)/,/^$/p' "$src/libswapdev/config.c" |
 		tr -d '\\\n' | sed 's/X(/\n&/g' | grep '^X("' |
 		sed 's/SWAPDEV_DEFAULT_EXCLUSIVE_LOADS ? "yes" : "no"/"'"$exclusive"'"/' |
-		awk -F'"' '{ printf "%s %s %s\n", $2, ($0 ~ /KEY_RUNTIME/ ? "runtime" : "startup"), $(NF-1) }'
+		awk -F'"' '{
+			printf "%s %s %s\n", $2, ($0 ~ /KEY_RUNTIME/ ? "runtime" : "startup"), $(NF - 1)
+		}'
 }
 
-daemon_options=$(long_options "$src/daemon/main.c")
-ctl_options=$(long_options "$src"/tools/*.c)
-ctl_commands=$(sed -n 's/^[[:space:]]*{ "\([a-z]*\)", ctl_[a-z]*, .*/\1/p' "$src/tools/swapdevctl.c")
-stat_fields=$(sed -n 's/^[[:space:]]*\(GAUGE\|COUNTER\)(\([a-z_]*\),.*/\2/p' \
+mapfile -t daemon_options < <(long_options "$src/daemon/main.c")
+mapfile -t ctl_options < <(long_options "$src"/tools/*.c)
+mapfile -t ctl_commands < <(sed -n 's/^[[:space:]]*{ "\([a-z]*\)", ctl_[a-z]*, .*/\1/p' \
+	"$src/tools/swapdevctl.c")
+mapfile -t stat_fields < <(sed -n 's/^[[:space:]]*\(GAUGE\|COUNTER\)(\([a-z_]*\),.*/\2/p' \
 	"$src/libswapdev/protocol.c")
 keys=$(config_keys)
-for list in daemon_options ctl_options ctl_commands stat_fields keys; do
-	[ "$(wc -l <<<"${!list}")" -ge 3 ] || fail "could not read $list from the sources"
-done
+[ "${#daemon_options[@]}" -ge 3 ] || fail "could not read swapdevd's options from main.c"
+[ "${#ctl_options[@]}" -ge 3 ] || fail "could not read swapdevctl's options from tools/"
+[ "${#ctl_commands[@]}" -ge 3 ] || fail "could not read swapdevctl's commands"
+[ "${#stat_fields[@]}" -ge 3 ] || fail "could not read proto_stat_fields[] from protocol.c"
+[ "$(wc -l <<<"$keys")" -ge 3 ] || fail "could not read CONFIG_KEY_TABLE from config.c"
 
 # The sample file: every key once, under its section, commented out at its
 # built-in default ("#key = value").
@@ -181,7 +191,8 @@ render()
 	if command -v man >/dev/null; then
 		MANWIDTH=80 man --warnings -l "$file" 2>"$err"
 	else
-		groff -man -Tutf8 -ww "$file" 2>"$err"
+		# Plain text: no bold or underline by overstriking or escapes.
+		groff -man -Tutf8 -ww -P-cbou "$file" 2>"$err"
 	fi
 	if [ -s "$err" ]; then
 		cat "$err" >&2
@@ -225,14 +236,10 @@ documented()
 	done
 }
 
-# shellcheck disable=SC2046 # one word per line
-documented "$daemon_text" "swapdevd(8): option" $(sed 's/^/--/' <<<"$daemon_options")
-# shellcheck disable=SC2046
-documented "$ctl_text" "swapdevctl(8): option" $(sed 's/^/--/' <<<"$ctl_options")
-# shellcheck disable=SC2046
-documented "$ctl_text" "swapdevctl(8): command" $ctl_commands
-# shellcheck disable=SC2046
-documented "$ctl_text" "swapdevctl(8): statistics field" $stat_fields read_latency_us \
+documented "$daemon_text" "swapdevd(8): option" "${daemon_options[@]/#/--}"
+documented "$ctl_text" "swapdevctl(8): option" "${ctl_options[@]/#/--}"
+documented "$ctl_text" "swapdevctl(8): command" "${ctl_commands[@]}"
+documented "$ctl_text" "swapdevctl(8): statistics field" "${stat_fields[@]}" read_latency_us \
 	write_latency_us uptime_seconds config
 
 # In swapdevd.conf(5) each key is a "key = ..." line under its "[section]"
@@ -258,6 +265,5 @@ if [ "$manual" != "$want" ]; then
 	fail "swapdevd.conf(5) does not document every key with its default and" \
 		"runtime flag as the sources define them (< sources, > manual)"
 fi
-log "manuals document $(wc -w <<<"$daemon_options $ctl_options") options," \
-	"$(wc -w <<<"$ctl_commands") commands, $(wc -w <<<"$stat_fields") statistics and" \
-	"$(wc -l <<<"$keys") keys"
+log "manuals document ${#daemon_options[@]} + ${#ctl_options[@]} options," \
+	"${#ctl_commands[@]} commands, ${#stat_fields[@]} statistics and $(wc -l <<<"$keys") keys"
