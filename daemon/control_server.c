@@ -28,7 +28,6 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <poll.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -110,20 +109,17 @@ static void wake(int fd)
 		return;
 }
 
-static bool user_in_group(uid_t uid, gid_t gid)
+/* The peer's real groups (SO_PEERGROUPS), not what /etc/group says. */
+static bool peer_in_group(int fd, const struct ucred *cred, gid_t gid)
 {
-	char buf[4096];
-	struct passwd pw, *pwp = NULL;
 	gid_t groups[256];
-	int n = (int)ARRAY_SIZE(groups);
+	socklen_t len = sizeof(groups);
 
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
-		return false;
-	if (pw.pw_gid == gid)
+	if (cred->gid == gid)
 		return true;
-	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
 		return false;
-	for (int i = 0; i < n; i++)
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
 		if (groups[i] == gid)
 			return true;
 	return false;
@@ -525,8 +521,7 @@ static void accept_client(struct control_server *srv)
 	srv->nr_clients++;
 	c->can_write = cred.uid == 0;
 	c->can_read = cred.uid == 0 ||
-		      (srv->group_exists && (cred.gid == srv->group_gid ||
-					     user_in_group(cred.uid, srv->group_gid)));
+		      (srv->group_exists && peer_in_group(fd, &cred, srv->group_gid));
 }
 
 static void *server_thread(void *arg)
@@ -583,7 +578,9 @@ static void *server_thread(void *arg)
 				keep = client_send(c) == 0;
 			if (keep && c->close_after_send && c->tx_len == 0)
 				keep = false;
-			if (keep && !c->waits_flush && now - c->last_progress_ms > CLIENT_TIMEOUT_MS)
+			/* Handling a message moves last_progress_ms past now. */
+			if (keep && !c->waits_flush && now > c->last_progress_ms &&
+			    now - c->last_progress_ms > CLIENT_TIMEOUT_MS)
 				keep = false;
 			if (!keep)
 				client_close(srv, c);
@@ -596,6 +593,22 @@ static void *server_thread(void *arg)
 				client_close(srv, &srv->clients[i]);
 	}
 	return NULL;
+}
+
+/* control.group may be a number: a group without a name still works. */
+static int parse_gid(const char *text, gid_t *ret_gid)
+{
+	unsigned long v;
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || *end || v >= (gid_t)-1)
+		return -EINVAL;
+	*ret_gid = (gid_t)v;
+	return 0;
 }
 
 /* Refuse to take over a socket another live daemon is serving. */
@@ -643,6 +656,8 @@ int control_server_start(struct daemon *d, struct control_server **ret_server)
 	if (getgrnam_r(d->config.control_group, &gr, buf, sizeof(buf), &grp) == 0 && grp) {
 		srv->group_exists = true;
 		srv->group_gid = gr.gr_gid;
+	} else if (parse_gid(d->config.control_group, &srv->group_gid) == 0) {
+		srv->group_exists = true;
 	} else {
 		log_notice("group %s does not exist: statistics are readable by root only",
 			   d->config.control_group);

@@ -8,10 +8,10 @@
  * The file is opened with direct_io, so the kernel passes the loop
  * device's requests straight through (no page cache of ours on the
  * reclaim path). Discards arrive as fallocate(PUNCH_HOLE|KEEP_SIZE).
- * Requests are served by libfuse's multithreaded loop; each worker thread
- * gets, on its first request, a store worker (codec contexts, scratch
- * page) and a reply buffer of the largest request size, which are reused
- * for every later request of that thread: no allocation per request.
+ * Requests are served by libfuse's multithreaded loop. The store workers
+ * (codec contexts, scratch page) and reply buffers of the largest request
+ * size are allocated at start, one per possible thread; a thread takes one
+ * on its first request and keeps it: no allocation on the request path.
  *
  * Only root can reach the mount (no allow_other; the file is 0600 and
  * default_permissions makes the kernel check it).
@@ -38,6 +38,15 @@
 #define MAX_THREADS 8
 #define ATTR_TIMEOUT 3600.0
 
+struct fuse_export;
+
+struct thread_ctx {
+	struct fuse_export *export;
+	struct store_worker *worker;
+	unsigned char *buf;
+	struct thread_ctx *next_free;
+};
+
 struct fuse_export {
 	struct daemon *daemon;
 	struct fuse_session *se;
@@ -47,42 +56,64 @@ struct fuse_export {
 	pthread_key_t thread_key;
 	bool key_created;
 	int loop_result;
+	/* One context per possible worker thread, allocated at start (on the
+	 * reclaim path nothing is allocated per request); threads take one on
+	 * their first request and give it back when libfuse ends them. */
+	struct thread_ctx ctxs[MAX_THREADS];
+	struct thread_ctx *free_ctxs;
+	pthread_mutex_t ctx_lock;
 	/* Request sizes in pages, log2 buckets, for tuning (debug log). */
 	uint64_t read_sizes[10], write_sizes[10];
 };
 
-struct thread_ctx {
-	struct store_worker *worker;
-	unsigned char *buf;
-};
-
-static void thread_ctx_free(void *p)
+/* TLS destructor: a worker thread that libfuse ends returns its context. */
+static void thread_ctx_put(void *p)
 {
 	struct thread_ctx *ctx = p;
+	struct fuse_export *ex = ctx->export;
 
-	store_worker_free(ctx->worker);
-	free(ctx->buf);
-	free(ctx);
+	pthread_mutex_lock(&ex->ctx_lock);
+	ctx->next_free = ex->free_ctxs;
+	ex->free_ctxs = ctx;
+	pthread_mutex_unlock(&ex->ctx_lock);
 }
 
 static struct thread_ctx *thread_ctx_get(struct fuse_export *ex)
 {
 	struct thread_ctx *ctx = pthread_getspecific(ex->thread_key);
 
-	if (ctx)
+	if (likely(ctx))
 		return ctx;
-	ctx = calloc(1, sizeof(*ctx));
-	if (!ctx)
-		return NULL;
-	ctx->buf = aligned_alloc(SWAPDEV_PAGE_SIZE, MAX_REQUEST);
-	if (!ctx->buf || store_worker_new(ex->daemon->store, &ctx->worker) < 0 ||
-	    pthread_setspecific(ex->thread_key, ctx) != 0) {
-		free(ctx->buf);
-		store_worker_free(ctx->worker);
-		free(ctx);
-		return NULL;
+	pthread_mutex_lock(&ex->ctx_lock);
+	ctx = ex->free_ctxs;
+	if (ctx)
+		ex->free_ctxs = ctx->next_free;
+	pthread_mutex_unlock(&ex->ctx_lock);
+	/* libfuse never runs more than MAX_THREADS workers. */
+	if (ctx && pthread_setspecific(ex->thread_key, ctx) != 0) {
+		thread_ctx_put(ctx);
+		ctx = NULL;
 	}
 	return ctx;
+}
+
+static int thread_ctxs_alloc(struct fuse_export *ex)
+{
+	for (unsigned i = 0; i < MAX_THREADS; i++) {
+		struct thread_ctx *ctx = &ex->ctxs[i];
+		int r;
+
+		ctx->export = ex;
+		ctx->buf = aligned_alloc(SWAPDEV_PAGE_SIZE, MAX_REQUEST);
+		if (!ctx->buf)
+			return -ENOMEM;
+		r = store_worker_new(ex->daemon->store, &ctx->worker);
+		if (r < 0)
+			return r;
+		ctx->next_free = ex->free_ctxs;
+		ex->free_ctxs = ctx;
+	}
+	return 0;
 }
 
 static void count_size(uint64_t *buckets, size_t size)
@@ -185,7 +216,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fuse_export *ex = fuse_req_userdata(req);
-	uint64_t dev_size = ex->daemon->config.device_size, start, end;
+	uint64_t dev_size = ex->daemon->config.device_size;
 	struct thread_ctx *ctx;
 	ssize_t r;
 
@@ -193,25 +224,18 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0); /* end of file */
 		return;
 	}
-	size = (size_t)MIN((uint64_t)size, dev_size - (uint64_t)off);
-	/* Unaligned reads are served from the covering sectors. */
-	start = (uint64_t)off & ~(uint64_t)(SWAPDEV_SECTOR_SIZE - 1);
-	end = ALIGN_UP((uint64_t)off + size, (uint64_t)SWAPDEV_SECTOR_SIZE);
-	if (end - start > MAX_REQUEST) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
+	size = (size_t)MIN((uint64_t)MIN(size, (size_t)MAX_REQUEST), dev_size - (uint64_t)off);
 	ctx = thread_ctx_get(ex);
 	if (!ctx) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	count_size(ex->read_sizes, size);
-	r = store_read(ctx->worker, ctx->buf, end - start, start);
+	r = store_read(ctx->worker, ctx->buf, size, (uint64_t)off);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
-		fuse_reply_buf(req, (const char *)ctx->buf + ((uint64_t)off - start), size);
+		fuse_reply_buf(req, (const char *)ctx->buf, size);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -222,8 +246,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	struct thread_ctx *ctx;
 	ssize_t r;
 
-	/* A block device takes whole sectors inside the device, nothing else. */
-	if (off < 0 || (uint64_t)off % SWAPDEV_SECTOR_SIZE || size % SWAPDEV_SECTOR_SIZE) {
+	/* The file has a fixed size, like the block device it stands for. */
+	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
@@ -270,9 +294,9 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* A hole past the end changes nothing; partial sectors are not holes. */
-	start = ALIGN_UP((uint64_t)off, (uint64_t)SWAPDEV_SECTOR_SIZE);
-	end = MIN((uint64_t)off + (uint64_t)len, dev_size) & ~(uint64_t)(SWAPDEV_SECTOR_SIZE - 1);
+	/* A hole past the end changes nothing. */
+	start = (uint64_t)off;
+	end = MIN((uint64_t)off + (uint64_t)len, dev_size);
 	r = start < end ? store_discard(ctx->worker, start, end - start) : 0;
 	fuse_reply_err(req, -r);
 }
@@ -388,7 +412,13 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 	if (!ex)
 		return -ENOMEM;
 	ex->daemon = d;
-	r = -pthread_key_create(&ex->thread_key, thread_ctx_free);
+	pthread_mutex_init(&ex->ctx_lock, NULL);
+	r = thread_ctxs_alloc(ex);
+	if (r < 0) {
+		log_error_errno(r, "cannot allocate the request buffers");
+		goto fail;
+	}
+	r = -pthread_key_create(&ex->thread_key, thread_ctx_put);
 	if (r < 0)
 		goto fail;
 	ex->key_created = true;
@@ -443,5 +473,10 @@ void fuse_export_stop(struct fuse_export *ex)
 	log_sizes("write", ex->write_sizes);
 	if (ex->key_created)
 		pthread_key_delete(ex->thread_key);
+	for (unsigned i = 0; i < MAX_THREADS; i++) {
+		store_worker_free(ex->ctxs[i].worker);
+		free(ex->ctxs[i].buf);
+	}
+	pthread_mutex_destroy(&ex->ctx_lock);
 	free(ex);
 }

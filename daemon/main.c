@@ -14,6 +14,7 @@
  * Signals are taken synchronously from a signalfd in the main thread, so
  * no handler runs on a thread that might be serving the kernel.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -388,6 +389,40 @@ static int write_pidfile(const char *path)
 	return 0;
 }
 
+/*
+ * With --no-activate someone else may have put a loop device and swap on
+ * our file. Unmounting then would take the only copy of swapped pages:
+ * name the device instead. Returns 1 (and the device) when in use.
+ */
+static int export_swapped_by_others(const struct daemon *d, char *ret_dev, size_t size)
+{
+	char path[300], backing[4096];
+	struct dirent *de;
+	DIR *dir;
+	FILE *f;
+	int found = 0;
+
+	dir = opendir("/sys/block");
+	if (!dir)
+		return -errno;
+	while (!found && (de = readdir(dir))) {
+		if (strncmp(de->d_name, "loop", 4) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(backing, sizeof(backing), f) && strtok(backing, "\n") &&
+		    strcmp(backing, d->file_path) == 0) {
+			snprintf(ret_dev, size, "/dev/%s", de->d_name);
+			found = activate_swap_is_active(ret_dev) > 0;
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return found;
+}
+
 /* Wait for SIGTERM/SIGINT; feed the watchdog and STATUS meanwhile. */
 static int run_signal_loop(struct daemon *d, int sfd)
 {
@@ -416,6 +451,15 @@ static int run_signal_loop(struct daemon *d, int sfd)
 			continue;
 		}
 		log_info("%s received, shutting down", strsignal((int)si.ssi_signo));
+		if (!d->swap_active) {
+			char dev[300];
+
+			if (export_swapped_by_others(d, dev, sizeof(dev)) > 0) {
+				log_error("%s swaps on %s: run 'swapoff %s' first; still serving",
+					  dev, d->file_path, dev);
+				continue;
+			}
+		}
 		if (deactivate_swap(d) == 0)
 			return 0;
 	}

@@ -15,9 +15,10 @@
  *     │ discard (any state)     ─────────────────────────────────────────► DISK
  *     └──────────────────────── writeback (POOL → DISK, see writeback.c)
  *
- * Sub-slot I/O (any 512-byte-aligned range) is a read-modify-write done
- * entirely under the slot lock, so two partial writes to one slot cannot
- * lose each other's sectors. Reads lock the slot for the decompression or
+ * Sub-slot I/O (any byte range; the kernel sends 512-byte sectors, other
+ * writers of the file may not) is a read-modify-write done entirely under
+ * the slot lock, so two partial writes to one slot cannot lose each
+ * other's bytes. Reads lock the slot for the decompression or
  * the disk read: the home cannot be freed or moved underneath them.
  *
  * A read never frees anything. With exclusive loads on, a read from the
@@ -471,8 +472,6 @@ out_unlock:
 
 static int check_range(struct store *store, uint64_t offset, uint64_t len)
 {
-	if (offset % SWAPDEV_SECTOR_SIZE || len % SWAPDEV_SECTOR_SIZE)
-		return -EINVAL;
 	if (offset > store->config.size || len > store->config.size - offset)
 		return -EINVAL;
 	return 0;

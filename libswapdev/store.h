@@ -4,7 +4,7 @@
  *
  * A store is an array of 4 KiB slots. Each slot has exactly one home at a
  * time: EMPTY, SAME(word), POOL(compressed object) or DISK(block). Reads,
- * writes and discards of any 512-byte-aligned range are served with block
+ * writes and discards of any byte range are served with block
  * device semantics: a read returns exactly the last data written, and
  * never-written or discarded ranges read as zeros. See store.c for the
  * state machine and docs/DESIGN.md for the rules around writeback.
@@ -55,8 +55,8 @@ int store_worker_new(struct store *store, struct store_worker **ret_worker);
 void store_worker_free(struct store_worker *worker);
 
 /*
- * I/O on [offset, offset + len). offset and len must be multiples of 512
- * and inside the device. Returns len, or -EINVAL (misaligned, out of
+ * I/O on [offset, offset + len), any byte range inside the device (partial
+ * slots are read-modify-written atomically). Returns len, or -EINVAL (out of
  * range), -EIO (disk tier failed: the slot keeps its previous contents),
  * -ENOSPC (every tier full), -EBADMSG (corrupt pool object).
  */

@@ -45,7 +45,7 @@ static const char *connect_hint(int error)
 		return " (is swapdevd running?)";
 	case EACCES:
 	case EPERM:
-		return " (run as root or as a member of group swapdev)";
+		return " (run as root or as a member of the group in control.group, swapdev by default)";
 	case EAGAIN:
 		return " (swapdevd is not accepting connections; try again)";
 	default:
@@ -220,7 +220,7 @@ static void print_reply_error(const struct ctl_conn *conn, const struct proto_re
 		ctl_error("%s: permission denied (%s)", method,
 			  proto_method_changes_state(conn->method)
 				  ? "run as root"
-				  : "run as root or as a member of group swapdev");
+				  : "run as root or as a member of the group in control.group, swapdev by default");
 	} else if (strcmp(error, PROTO_ERROR_INVALID_PARAMETER) == 0) {
 		if (message)
 			ctl_error("%s", message);

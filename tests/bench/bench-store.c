@@ -35,8 +35,8 @@
  * same ratios by thread CPU time are printed as a cross-check. Raw
  * compression writes into one hot scratch buffer (the codec and nothing
  * else: the strictest baseline); raw decompression reads compressed copies
- * spread over memory, as the store reads its pool, into one hot page, as
- * the store reads here.
+ * packed back to back (denser than any pool) into one hot page, as the
+ * store reads here.
  *
  * Targets are informational (benchmarks are not timed tests): they are
  * printed as MET or MISSED, and the exit status only reports errors.
@@ -89,8 +89,8 @@ struct raw {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
 	unsigned char *scratch; /* BOUND bytes: output of the timed compression */
-	unsigned char *comp;	/* nr_pages * BOUND: compressed copies for decompression */
-	size_t *comp_len;
+	unsigned char *comp;	/* compressed copies back to back, as a pool packs them */
+	size_t *comp_off, *comp_len;
 	unsigned char *page;	/* decompression and store_read output */
 };
 
@@ -209,7 +209,7 @@ static void span_add(struct span *acc, struct span start)
 	acc->cpu += d.cpu;
 }
 
-/* Compress pages [from, to); in the warm-up into their places in raw->comp. */
+/* Compress pages [from, to); with keep (the warm-up, in page order) append them to raw->comp. */
 static int raw_compress(struct run *x, bool keep, size_t from, size_t to, struct span *acc)
 {
 	struct span start = span_start();
@@ -217,7 +217,7 @@ static int raw_compress(struct run *x, bool keep, size_t from, size_t to, struct
 
 	for (size_t i = from; i < to; i++) {
 		const unsigned char *src = x->mix->pages + i * PAGE;
-		unsigned char *dst = keep ? raw->comp + i * BOUND : raw->scratch;
+		unsigned char *dst = keep ? raw->comp + x->bytes : raw->scratch;
 		size_t n;
 
 		if (x->spec->kind == CODEC_LZ4) {
@@ -233,6 +233,7 @@ static int raw_compress(struct run *x, bool keep, size_t from, size_t to, struct
 				return -EIO;
 		}
 		if (keep) {
+			raw->comp_off[i] = x->bytes;
 			raw->comp_len[i] = n;
 			x->bytes += n;
 		}
@@ -247,7 +248,7 @@ static int raw_decompress(struct run *x, size_t from, size_t to, struct span *ac
 	struct raw *raw = x->raw;
 
 	for (size_t i = from; i < to; i++) {
-		const unsigned char *src = raw->comp + i * BOUND;
+		const unsigned char *src = raw->comp + raw->comp_off[i];
 		size_t n;
 
 		if (x->spec->kind == CODEC_LZ4) {
@@ -567,9 +568,11 @@ int main(int argc, char **argv)
 	raw.dctx = ZSTD_createDCtx();
 	raw.scratch = malloc(BOUND);
 	raw.comp = malloc(nr_pages * BOUND);
+	raw.comp_off = calloc(nr_pages, sizeof(raw.comp_off[0]));
 	raw.comp_len = calloc(nr_pages, sizeof(raw.comp_len[0]));
 	raw.page = aligned_alloc(PAGE, PAGE);
-	if (!raw.cctx || !raw.dctx || !raw.scratch || !raw.comp || !raw.comp_len || !raw.page ||
+	if (!raw.cctx || !raw.dctx || !raw.scratch || !raw.comp || !raw.comp_off || !raw.comp_len ||
+	    !raw.page ||
 	    mix_build(&mixes[0]) < 0 || mix_build(&mixes[1]) < 0) {
 		fprintf(stderr, "bench-store: out of memory\n");
 		goto out;
@@ -623,6 +626,7 @@ out:
 	ZSTD_freeDCtx(raw.dctx);
 	free(raw.scratch);
 	free(raw.comp);
+	free(raw.comp_off);
 	free(raw.comp_len);
 	free(raw.page);
 	return ret;

@@ -399,7 +399,9 @@ sigterm)
 	swapdevd_start
 	new_cgroup cg "$limit"
 	start_workload "$cg" "$seed" --size "$working_set" --passes 6
+	# Deep in swap and reading it back: in the verify passes, not the fill.
 	wait_stat slots_used 20000 120
+	wait_stat reads 2000 120
 	used=$(stat_value slots_used)
 	# swapoff charges every page it brings back to the workload's cgroup:
 	# under the limit, the cgroup's OOM killer would take the workload.

@@ -103,8 +103,8 @@ Test(store, range_checks)
 		{ 4096 - 512, 1024, 1024 },	  /* crosses a slot boundary */
 		{ 4 * MiB - 4096, 4096, 4096 }, /* last slot */
 		{ 0, 0, 0 },
-		{ 1, 512, -EINVAL },
-		{ 0, 100, -EINVAL },
+		{ 1, 512, 512 },   /* byte-granular: read-modify-write */
+		{ 4095, 100, 100 }, /* unaligned across a slot boundary */
 		{ 4 * MiB, 512, -EINVAL },
 		{ 4 * MiB - 512, 1024, -EINVAL },
 		{ UINT64_MAX - 511, 512, -EINVAL },
