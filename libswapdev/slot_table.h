@@ -13,13 +13,13 @@
  *   59..58  state       EMPTY, SAME, POOL, DISK
  *   POOL:   57 codec (0 lz4, 1 zstd), 55..43 length (4096 = stored raw),
  *           42..0 pool handle
- *   SAME:   56 form (0: value sign-extended from 56 bits, 1: 32-bit value
- *           repeated), 55..0 value
+ *   SAME:   57..56 form (0: value sign-extended from 56 bits, 1: 32-bit
+ *           value repeated, 2: index into same_values.h's table), 55..0 value
  *   DISK:   47..0 block number in the backing file
  *
- * A same-filled word that fits neither form (rare: high bits not a sign
- * extension and halves different) is stored compressed in the pool, where
- * it costs a few dozen bytes.
+ * A same-filled word that fits neither inline form (rare: high bits not a
+ * sign extension and halves different) is kept once in a shared table and
+ * the slot holds its index.
  *
  * The table is one anonymous mapping with MAP_NORESERVE: a page of it is
  * only backed by memory once a slot in it is written, so a 64 GiB device
@@ -55,7 +55,10 @@ enum slot_state {
 #define SLOT_POOL_LEN_SHIFT 43
 #define SLOT_POOL_LEN_MASK UINT64_C(0x1fff)
 #define SLOT_POOL_HANDLE_MASK ((UINT64_C(1) << 43) - 1)
-#define SLOT_SAME_FORM32 (UINT64_C(1) << 56)
+#define SLOT_SAME_FORM_SHIFT 56
+#define SLOT_SAME_FORM32 (UINT64_C(1) << SLOT_SAME_FORM_SHIFT)
+#define SLOT_SAME_FORM_TABLE (UINT64_C(2) << SLOT_SAME_FORM_SHIFT)
+#define SLOT_SAME_FORM_MASK (UINT64_C(3) << SLOT_SAME_FORM_SHIFT)
 #define SLOT_SAME_VALUE_MASK ((UINT64_C(1) << 56) - 1)
 #define SLOT_DISK_BLOCK_MASK ((UINT64_C(1) << 48) - 1)
 
@@ -96,7 +99,7 @@ static inline uint64_t slot_disk_block(uint64_t word)
 	return word & SLOT_DISK_BLOCK_MASK;
 }
 
-/* Encode a same-filled word; false when it fits neither form. */
+/* Encode a same-filled word inline; false when it fits neither form. */
 static inline bool slot_make_same(uint64_t value, uint64_t *ret_word)
 {
 	uint64_t base = (uint64_t)SLOT_SAME << SLOT_STATE_SHIFT;
@@ -113,6 +116,21 @@ static inline bool slot_make_same(uint64_t value, uint64_t *ret_word)
 	return false;
 }
 
+static inline uint64_t slot_make_same_indexed(uint32_t index)
+{
+	return ((uint64_t)SLOT_SAME << SLOT_STATE_SHIFT) | SLOT_SAME_FORM_TABLE | index;
+}
+
+/* True when the value lives in the shared table; *ret_index is its entry. */
+static inline bool slot_same_indexed(uint64_t word, uint32_t *ret_index)
+{
+	if ((word & SLOT_SAME_FORM_MASK) != SLOT_SAME_FORM_TABLE)
+		return false;
+	*ret_index = (uint32_t)(word & SLOT_SAME_VALUE_MASK);
+	return true;
+}
+
+/* Value of an inline same-filled word (not the indexed form). */
 static inline uint64_t slot_same_value(uint64_t word)
 {
 	uint64_t v = word & SLOT_SAME_VALUE_MASK;

@@ -88,8 +88,12 @@ void store_account(struct store *store, uint64_t word, int sign)
 
 void store_release_home(struct store *store, uint64_t word)
 {
+	uint32_t index;
+
 	store_account(store, word, -1);
-	if (slot_state(word) == SLOT_POOL)
+	if (slot_state(word) == SLOT_SAME && slot_same_indexed(word, &index))
+		same_values_put(store->same_values, index);
+	else if (slot_state(word) == SLOT_POOL)
 		pool_release(store->pool, slot_pool_handle(word));
 	else if (slot_state(word) == SLOT_DISK)
 		disk_release(store->disk, slot_disk_block(word));
@@ -132,6 +136,9 @@ int store_new(const struct store_config *config, struct store **ret_store)
 	r = slot_table_new(store->nr_slots, &store->table);
 	if (r < 0)
 		goto fail;
+	r = same_values_new(&store->same_values);
+	if (r < 0)
+		goto fail;
 	store->words = slot_table_words(store->table);
 	r = pool_new(config->pool_limit, config->pool_max ? config->pool_max : config->pool_limit,
 		     &store->pool);
@@ -169,6 +176,7 @@ void store_free(struct store *store)
 	}
 	disk_tier_close(store->disk);
 	pool_free(store->pool);
+	same_values_free(store->same_values);
 	slot_table_free(store->table);
 	pthread_mutex_destroy(&store->workers_lock);
 	free(store);
@@ -288,13 +296,22 @@ static int encode_page(struct store_worker *w, uint64_t idx, const void *page, u
 	const void *data = w->cbuf;
 	struct pool_obj *obj;
 	uint64_t value, handle;
+	uint32_t index;
 	ssize_t len;
 	int r;
 
-	if (store->config.same_filled && page_same_filled(page, &value) &&
-	    slot_make_same(value, ret_word)) {
-		worker_count(w, writes_same, 1);
-		return 0;
+	if (store->config.same_filled && page_same_filled(page, &value)) {
+		/* Inline if the value fits, else shared; a full table means pool. */
+		bool stored = slot_make_same(value, ret_word);
+
+		if (!stored && same_values_get(store->same_values, value, &index) == 0) {
+			*ret_word = slot_make_same_indexed(index);
+			stored = true;
+		}
+		if (stored) {
+			worker_count(w, writes_same, 1);
+			return 0;
+		}
 	}
 
 	/* Stored lengths stay below 4096: that length means "raw page". */
@@ -351,6 +368,7 @@ static int decode_locked(struct store_worker *w, uint64_t idx, uint64_t *word, v
 	struct store *store = w->store;
 	struct pool_obj *obj;
 	uint64_t value, *p;
+	uint32_t index;
 	ssize_t n;
 	int r;
 
@@ -360,7 +378,10 @@ static int decode_locked(struct store_worker *w, uint64_t idx, uint64_t *word, v
 		worker_count(w, reads_empty, 1);
 		return 0;
 	case SLOT_SAME:
-		value = slot_same_value(*word);
+		if (slot_same_indexed(*word, &index))
+			value = same_values_value(store->same_values, index);
+		else
+			value = slot_same_value(*word);
 		p = dst;
 		for (size_t i = 0; i < SWAPDEV_PAGE_SIZE / 8; i++)
 			p[i] = value;

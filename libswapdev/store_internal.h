@@ -12,6 +12,7 @@
 
 #include "disk_tier.h"
 #include "pool.h"
+#include "same_values.h"
 #include "slot_table.h"
 #include "store.h"
 
@@ -33,6 +34,7 @@ struct store {
 	uint64_t *words;
 	uint64_t nr_slots;
 	struct pool *pool;
+	struct same_values *same_values;
 	struct disk_tier *disk; /* NULL without a disk tier */
 
 	/* Runtime tunables, read on every write without a lock. */

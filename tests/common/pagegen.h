@@ -78,10 +78,13 @@ static inline void pagegen_fill_kind(void *page, size_t size, enum page_kind kin
 			w[i] = pagegen_next(&s);
 		break;
 	case PAGE_SAME: {
-		uint64_t v = (pagegen_next(&s) & 0xff) * UINT64_C(0x0101010101010101);
+		/* Mostly memset-style bytes; some arbitrary 8-byte words. */
+		uint64_t r = pagegen_next(&s);
+		uint64_t v = r % 4 ? ((r >> 8) & 0xff) * UINT64_C(0x0101010101010101) | 1
+				   : pagegen_next(&s) | 1;
 
 		for (i = 0; i < size / 8; i++)
-			w[i] = v | 1;
+			w[i] = v;
 		break;
 	}
 	default:

@@ -73,6 +73,19 @@ Test(slot_table, same_word_forms)
 	}
 }
 
+Test(slot_table, same_indexed_form)
+{
+	uint64_t w = slot_make_same_indexed(4095), inline_word;
+	uint32_t index = 0;
+
+	cr_assert_eq(slot_state(w), SLOT_SAME);
+	cr_assert(slot_same_indexed(w, &index));
+	cr_assert_eq(index, 4095);
+	cr_assert_eq(w & SLOT_FLAGS, 0);
+	cr_assert(slot_make_same(UINT64_C(0xcafebabecafebabe), &inline_word));
+	cr_assert_not(slot_same_indexed(inline_word, &index));
+}
+
 Test(slot_table, huge_table_costs_nothing_up_front)
 {
 	/* 64 GiB of slots: 128 MiB of table, but only touched pages count. */
