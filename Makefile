@@ -7,7 +7,7 @@ DEB_PACKAGES = meson ninja-build pkg-config gcc libfuse3-dev fuse3 liblz4-dev li
 	systemd man-db
 SWAPDEVD_ARGS ?= --foreground
 
-.PHONY: all deps build run test test-unit bench clean
+.PHONY: all deps build run test test-unit bench tsan clean
 
 all: build
 
@@ -46,3 +46,9 @@ bench: build
 
 clean:
 	rm -rf $(BUILD)
+
+# The store's concurrency harness under ThreadSanitizer (Criterion cannot
+# run under TSan, so this is a standalone program).
+tsan: deps
+	[ -f $(BUILD)-tsan/build.ninja ] || meson setup $(BUILD)-tsan -Db_sanitize=thread
+	meson test -C $(BUILD)-tsan --suite tsan --print-errorlogs

@@ -545,8 +545,8 @@ int proto_parse_request(const char *msg, size_t len, struct proto_request *ret_r
 {
 	struct proto_request request = { 0 };
 	struct proto_parse_error error = { 0 };
-	struct json_object *parameters;
-	const char *method;
+	struct json_object *parameters = NULL;
+	const char *method = NULL;
 	int r;
 
 	r = parse_object(msg, len, &request.message);

@@ -281,7 +281,8 @@ static bool pool_above_high_watermark(struct store *store)
 	struct pool_stats ps;
 
 	pool_get_stats(store->pool, &ps);
-	return ps.footprint_bytes * 100 > ps.limit_bytes * store->config.high_watermark;
+	return ps.footprint_bytes * 100 >
+	       ps.limit_bytes * __atomic_load_n(&store->config.high_watermark, __ATOMIC_RELAXED);
 }
 
 /*
@@ -628,12 +629,12 @@ int store_set_watermarks(struct store *store, unsigned high, unsigned low)
 {
 	if (high > 100 || low >= high)
 		return -EINVAL;
-	if (!store->writeback) {
-		store->config.high_watermark = high;
-		store->config.low_watermark = low;
-		return 0;
-	}
-	return writeback_set_watermarks(store->writeback, high, low);
+	/* Readers see either pair member alone for a moment: both orders are
+	 * harmless (writeback only starts later or stops earlier). */
+	__atomic_store_n(&store->config.high_watermark, high, __ATOMIC_RELAXED);
+	__atomic_store_n(&store->config.low_watermark, low, __ATOMIC_RELAXED);
+	writeback_poke(store->writeback);
+	return 0;
 }
 
 void store_set_exclusive_loads(struct store *store, bool on)

@@ -29,7 +29,7 @@ struct store_worker {
 };
 
 struct store {
-	struct store_config config; /* backing_path not kept */
+	struct store_config config; /* backing_path not kept; watermarks atomic */
 	struct slot_table *table;
 	uint64_t *words;
 	uint64_t nr_slots;
@@ -87,5 +87,4 @@ void writeback_poke(struct writeback *wb);
 void writeback_note_loaded(struct writeback *wb, uint64_t idx);
 void writeback_get_counters(struct writeback *wb, struct store_counters *into);
 int64_t writeback_flush(struct writeback *wb, const struct store_flush_request *request);
-int writeback_set_watermarks(struct writeback *wb, unsigned high, unsigned low);
 void writeback_set_idle_seconds(struct writeback *wb, uint32_t seconds);

@@ -76,8 +76,7 @@ struct writeback {
 	uint64_t hand;
 	uint32_t last_idle_sweep;
 
-	/* Tunables, read without a lock. */
-	unsigned high, low;
+	/* Tunable, read without a lock (the watermarks live in the store). */
 	uint32_t idle_seconds;
 
 	struct store_counters counters; /* bumped with relaxed atomics */
@@ -93,8 +92,6 @@ int writeback_new(struct store *store, struct writeback **ret_wb)
 	if (!wb)
 		return -ENOMEM;
 	wb->store = store;
-	wb->high = store->config.high_watermark;
-	wb->low = store->config.low_watermark;
 	wb->idle_seconds = store->config.idle_seconds;
 	pthread_mutex_init(&wb->wake_lock, NULL);
 	/* Deadlines are CLOCK_MONOTONIC: immune to wall-clock jumps. */
@@ -140,7 +137,7 @@ void writeback_poke(struct writeback *wb)
 	if (!wb || __atomic_load_n(&wb->wanted, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&wb->wake_lock);
-	wb->wanted = true;
+	__atomic_store_n(&wb->wanted, true, __ATOMIC_RELAXED);
 	pthread_cond_signal(&wb->wake);
 	pthread_mutex_unlock(&wb->wake_lock);
 }
@@ -166,16 +163,6 @@ void writeback_get_counters(struct writeback *wb, struct store_counters *into)
 	into->exclusive_releases += counter_read(&wb->counters.exclusive_releases);
 	into->io_errors += counter_read(&wb->counters.io_errors);
 	into->decompress_errors += counter_read(&wb->counters.decompress_errors);
-}
-
-int writeback_set_watermarks(struct writeback *wb, unsigned high, unsigned low)
-{
-	if (high > 100 || low >= high)
-		return -EINVAL;
-	__atomic_store_n(&wb->high, high, __ATOMIC_RELAXED);
-	__atomic_store_n(&wb->low, low, __ATOMIC_RELAXED);
-	writeback_poke(wb);
-	return 0;
 }
 
 void writeback_set_idle_seconds(struct writeback *wb, uint32_t seconds)
@@ -357,9 +344,10 @@ static void relieve_pressure(struct writeback *wb)
 	int r;
 
 	pool_usage(store, &objects, &footprint, &limit);
-	if (footprint * 100 <= limit * __atomic_load_n(&wb->high, __ATOMIC_RELAXED))
+	if (footprint * 100 <= limit * __atomic_load_n(&store->config.high_watermark,
+							  __ATOMIC_RELAXED))
 		return;
-	low = limit / 100 * __atomic_load_n(&wb->low, __ATOMIC_RELAXED);
+	low = limit / 100 * __atomic_load_n(&store->config.low_watermark, __ATOMIC_RELAXED);
 	/* Two sweeps at most: the first may only strip second chances. */
 	while (footprint > low && scanned < 2 * store->nr_slots) {
 		if (objects <= low) {
@@ -458,11 +446,12 @@ static void *writeback_thread(void *arg)
 		deadline.tv_nsec += (wb->loaded_count ? WB_LOADED_DELAY_MS : WB_TICK_MS) * 1000000L;
 		deadline.tv_sec += deadline.tv_nsec / 1000000000L;
 		deadline.tv_nsec %= 1000000000L;
-		if (!wb->wanted && wb->loaded_count < WB_BATCH && !wb->loaded_overflow)
+		if (!__atomic_load_n(&wb->wanted, __ATOMIC_RELAXED) && wb->loaded_count < WB_BATCH &&
+		    !wb->loaded_overflow)
 			pthread_cond_timedwait(&wb->wake, &wb->wake_lock, &deadline);
 		if (wb->stop)
 			break;
-		wb->wanted = false;
+		__atomic_store_n(&wb->wanted, false, __ATOMIC_RELAXED);
 		count = wb->loaded_count;
 		overflow = wb->loaded_overflow;
 		memcpy(queue, wb->loaded, count * sizeof(queue[0]));

@@ -5,7 +5,8 @@
 # T: one row per phase: name, then per configuration median min max;
 # R: one row per phase: name, then per configuration median / zram-lz4's;
 # M: one row per configuration: name, RAM held (MiB), data in swap (MiB).
-# The first row of each names the columns (configurations).
+# The first row of T and R names the columns (configurations); M has no
+# header row (a histogram would draw it as an empty group).
 
 set terminal pngcairo size 1400,1000 font ",11" noenhanced
 set output out
@@ -23,6 +24,7 @@ set multiplot title "swapdev end-to-end: ".subtitle
 set size 1, 0.56
 set origin 0, 0.42
 set title "Seconds per phase (median; bars: min to max)"
+set xrange [-0.5:5.5]
 set ylabel "seconds"
 set style data histogram
 set style histogram errorbars gap 2 lw 1.5
@@ -40,10 +42,13 @@ plot for [i = 1:n] ratios using (column(i + 1)):xtic(1) title columnhead(i + 1),
 
 set size 0.36, 0.42
 set origin 0.64, 0
-set title "RAM held for the data in swap (hold)"
+set title "RAM held for the same data in swap (hold)"
 set ylabel "MiB"
 set style histogram clustered gap 1
-set xtics rotate by -30
-set key top right
-plot mem using 2:xtic(1) title "RAM held", '' using 3 title "data in swap"
+set xrange [-0.5:n - 0.5]
+set xtics rotate by 30 right
+set key below
+plot mem using 3:xtic(1) title "data in swap" lc rgb "#b0b0b0", \
+	'' using 2 title "RAM held by the tier" lc rgb "#9400d3", \
+	'' using ($0 + 0.12):($2):(sprintf("%.0f", $2)) with labels offset 0, 0.7 notitle
 unset multiplot

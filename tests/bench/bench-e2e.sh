@@ -436,8 +436,11 @@ run_workload()
 	area_up "$c"
 	new_cgroup
 	out=$E2E_TMPDIR/workload.out
+	# Other work on the machine shows up in the timings: keep a trace.
+	record load "$c" "$r" before "$(cut -d' ' -f1 /proc/loadavg)"
 	cgroup_run --timeout "$timeout_s" "$cg" "$workload" --size "$ws" --passes "$passes" \
 		--seed "$seed" --report >"$out" || status=$?
+	record load "$c" "$r" after "$(cut -d' ' -f1 /proc/loadavg)"
 	cat "$out"
 	[ "$status" -eq 0 ] || e2e_fail "workload failed on $c (status $status)"
 	for phase in fill passes random verify total; do
@@ -659,7 +662,7 @@ make_plot()
 		echo "$line" >>"$times"
 		echo "$rline" >>"$ratios"
 	done
-	echo "config held in_swap" >"$mem"
+	: >"$mem"
 	for c in "${configs[@]}"; do
 		echo "$c $(mib "$(median_of mem "$c" held)") $(mib "$(median_of mem "$c" swap_used)")" >>"$mem"
 	done
@@ -697,6 +700,12 @@ for ((r = 0; r < reps; r++)); do
 done
 
 print_times
+printf '\nLoad average (1 min) at the start / end of the workload runs: medians %s / %s, max %s\n' \
+	"$(awk '$1 == "load" && $4 == "before" { print $5 }' "$raw" | sort -g |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
+	"$(awk '$1 == "load" && $4 == "after" { print $5 }' "$raw" | sort -g |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
+	"$(awk '$1 == "load" { print $5 }' "$raw" | sort -g | tail -n 1)"
 print_memory
 print_targets
 echo

@@ -31,7 +31,7 @@ static inline uint64_t pagegen_next(uint64_t *s)
  * incompressible, some same-filled (weights out of 100). */
 static inline enum page_kind pagegen_pick(uint64_t seed)
 {
-	unsigned r = (unsigned)((seed * UINT64_C(0x9E3779B97F4A7C15)) >> 57) % 100;
+	unsigned r = (unsigned)(((seed * UINT64_C(0x9E3779B97F4A7C15)) >> 32) % 100);
 
 	if (r < 35)
 		return PAGE_RECORDS;

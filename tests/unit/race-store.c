@@ -8,9 +8,11 @@
  * reports (and exit status 66) for data races. Build and run:
  *
  *   cc -std=gnu11 -D_GNU_SOURCE -fsanitize=thread -g -O1 -Ilibswapdev \
- *      libswapdev/{codec,pool,slot_table,disk_tier,store,writeback,stats}.c \
- *      tests/unit/race-store.c -llz4 -lzstd -lpthread -o race-store
- *   ./race-store [--ops N] [--dir DIR]
+ *      libswapdev/[a-z]*.c tests/unit/race-store.c -llz4 -lzstd -ljson-c -lpthread \
+ *      -o /tmp/race-store
+ *   /tmp/race-store [--ops N] [--dir DIR]
+ *
+ * Without the sanitizer it is an ordinary stress test (a few seconds).
  *
  * The scenarios follow test-store.c's store_race tests. NTHREADS threads
  * do random reads, writes and discards over one small device, each I/O
@@ -34,11 +36,11 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../common/pagegen.h"
 #include "common.h"
@@ -84,12 +86,20 @@ struct churn {
 	pthread_t thread;
 };
 
+/* Async-signal-safe: unlink and rmdir only. */
 static void cleanup_files(void)
 {
 	if (backing_path[0])
 		unlink(backing_path);
 	if (dir_path[0])
 		rmdir(dir_path);
+}
+
+static void on_signal(int sig)
+{
+	cleanup_files();
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 static _Noreturn __attribute__((format(printf, 1, 2))) void fail(const char *fmt, ...)
@@ -392,6 +402,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
+	struct sigaction sa = { .sa_handler = on_signal };
 	const char *dir = "/var/tmp";
 	unsigned long v;
 	char *end;
@@ -432,6 +443,8 @@ int main(int argc, char **argv)
 	}
 	snprintf(backing_path, sizeof(backing_path), "%s/backing", dir_path);
 	atexit(cleanup_files);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 
 	for (size_t i = 0; i < ARRAY_SIZE(scenarios); i++)
 		run(&scenarios[i]);
