@@ -91,11 +91,13 @@ timeout_s=${BENCH_TIMEOUT:-1800}
 plot=${BENCH_PLOT-$E2E_SRCDIR/docs/bench-e2e.png}
 read -r -a configs <<<"${BENCH_CONFIGS:-swapdev-lz4 swapdev-zstd zram-lz4 zswap-lzo-rle disk}"
 for n in "$reps" "$passes" "$seed0" "$timeout_s"; do
-	[[ "$n" =~ ^[0-9]+$ ]] || e2e_fail "BENCH_REPS, BENCH_PASSES, BENCH_SEED and BENCH_TIMEOUT take numbers"
+	[[ "$n" =~ ^[0-9]+$ ]] ||
+		e2e_fail "BENCH_REPS, BENCH_PASSES, BENCH_SEED and BENCH_TIMEOUT take numbers"
 done
 [ "$reps" -ge 1 ] || e2e_fail "BENCH_REPS must be at least 1"
 [ "$ws" -gt "$limit" ] || e2e_fail "BENCH_WS must exceed BENCH_LIMIT, or nothing swaps"
-[ "$swap_size" -gt $((ws - limit)) ] || e2e_fail "BENCH_SWAP is too small for BENCH_WS - BENCH_LIMIT"
+[ "$swap_size" -gt $((ws - limit)) ] ||
+	e2e_fail "BENCH_SWAP is too small for BENCH_WS - BENCH_LIMIT"
 for c in "${configs[@]}"; do
 	case "$c" in
 	swapdev-lz4 | swapdev-zstd | zram-lz4 | zswap-lzo-rle | disk) ;;
@@ -426,6 +428,47 @@ record_memory()
 	esac
 }
 
+# json_int JSON KEY : the first integer named KEY; json_p50_p99 JSON KEY :
+# "p50/p99" of the latency object KEY (swapdevctl's one-line output).
+json_int()
+{
+	sed -n "s/.*\"$2\" *: *\([0-9][0-9]*\).*/\1/p" <<<"$1" | head -n 1
+}
+
+json_p50_p99()
+{
+	sed -n "s/.*\"$2\" *: *{ *\"p50\" *: *\([0-9]*\) *, *\"p99\" *: *\([0-9]*\).*/\1\/\2/p" \
+		<<<"$1"
+}
+
+# json_ints JSON KEY... : the integers named KEY..., joined by "/".
+json_ints()
+{
+	local j=$1 key out=''
+
+	shift
+	for key in "$@"; do
+		out+=${out:+/}$(json_int "$j" "$key")
+	done
+	echo "$out"
+}
+
+# swapdev_summary : one line on what the daemon served, from its stats.
+swapdev_summary()
+{
+	local j
+
+	j=$("$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json | tr -d '\n')
+	echo "bench-e2e:   swapdevd served $(json_int "$j" reads) reads (slots" \
+		"same/pool/disk/empty" \
+		"$(json_ints "$j" reads_same reads_pool reads_disk reads_empty))," \
+		"$(json_int "$j" writes) writes (same/pool/disk" \
+		"$(json_ints "$j" writes_same writes_pool writes_disk))," \
+		"$(json_int "$j" discards) discards; latency p50/p99 us:" \
+		"read $(json_p50_p99 "$j" read_latency_us)," \
+		"write $(json_p50_p99 "$j" write_latency_us)"
+}
+
 # ---------------------------------------------------------------- one run
 
 # run_workload CONFIG REP SEED : the timed workload on a fresh area.
@@ -452,8 +495,8 @@ run_workload()
 	if [ -n "$SD_PID" ]; then
 		# Freed slots reach the daemon as discards, a moment after the exit.
 		sleep 1
-		"$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json >"$E2E_TMPDIR/stats-$c-$r.json"
 		record mem "$c" "$r" residual_footprint "$(stat_value pool_footprint_bytes)"
+		swapdev_summary
 	fi
 	area_down "$c"
 }
@@ -487,28 +530,39 @@ run_hold()
 	stop_hold
 	destroy_cgroups
 	area_down "$c"
+	echo "bench-e2e:   swapoff $swapoff_s s; RAM held $(mib "$(value_of mem "$c" "$r" held)")" \
+		"MiB for $(mib "$(value_of mem "$c" "$r" swap_used)") MiB in swap"
 }
 
 # ---------------------------------------------------------------- report
 
-# stats_of KIND CONFIG KEY : "min median max n" of the recorded values.
+# value_of KIND CONFIG REP KEY : one recorded value.
+value_of()
+{
+	awk -v k="$1" -v c="$2" -v r="$3" -v key="$4" \
+		'$1 == k && $2 == c && $3 == r && $4 == key { print $5 }' "$raw"
+}
+
+# stats_of KIND CONFIG KEY : "min median max" of the recorded values, or
+# "- - -" when there are none.
 stats_of()
 {
 	awk -v k="$1" -v c="$2" -v key="$3" '$1 == k && $2 == c && $4 == key { print $5 }' "$raw" |
 		sort -g | awk '{ v[NR] = $1 }
 		END {
-			if (NR == 0) { print "- - - 0"; exit }
-			med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			printf "%s %s %s %d\n", v[1], med, v[NR], NR
+			if (NR == 0) { print "- - -"; exit }
+			med = NR % 2 ? v[(NR + 1) / 2] : sprintf("%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2)
+			print v[1], med, v[NR]
 		}'
 }
 
-median_of()
+# med KIND CONFIG KEY : the median, "-" when nothing was recorded.
+med()
 {
-	local s
+	local mn md mx
 
-	s=$(stats_of "$@")
-	echo "${s#* }" | awk '{ print $1 }'
+	read -r mn md mx <<<"$(stats_of "$@")"
+	echo "$md"
 }
 
 # ratio A B : A / B with two decimals, "-" when either is missing or B is 0.
@@ -517,6 +571,14 @@ ratio()
 	awk -v a="$1" -v b="$2" 'BEGIN {
 		if (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) print "-"
 		else printf "%.2f\n", a / b
+	}'
+}
+
+# mib BYTES : in MiB with one decimal, "-" when missing.
+mib()
+{
+	awk -v b="$1" 'BEGIN {
+		if (b == "-" || b == "") print "-"; else printf "%.1f\n", b / 1048576
 	}'
 }
 
@@ -534,61 +596,80 @@ phases=(fill passes random verify total swapoff)
 
 print_times()
 {
-	local p c s base
+	local p c base mn md mx
 
-	printf '\nSeconds per phase (min / median / max over %d repetitions); ratio = median / zram-lz4 median\n\n' "$reps"
+	printf '\nSeconds per phase: min / median / max over %d repetitions;' "$reps"
+	printf ' ratio = median / zram-lz4 median\n\n'
 	printf '%-8s %-14s %9s %9s %9s %7s\n' phase config min median max ratio
 	for p in "${phases[@]}"; do
-		base=$(median_of time zram-lz4 "$p")
+		base=$(med time zram-lz4 "$p")
 		for c in "${configs[@]}"; do
-			read -r mn md mx _ <<<"$(stats_of time "$c" "$p")"
+			read -r mn md mx <<<"$(stats_of time "$c" "$p")"
 			printf '%-8s %-14s %9s %9s %9s %7s\n' "$p" "$c" "$mn" "$md" "$mx" \
 				"$(ratio "$md" "$base")"
 		done
 	done
 }
 
-mib()
+print_load()
 {
-	awk -v b="$1" 'BEGIN { if (b == "-" || b == "") print "-"; else printf "%.1f\n", b / 1048576 }'
+	local when out=()
+
+	for when in before after; do
+		out+=("$(awk -v w="$when" '$1 == "load" && $4 == w { print $5 }' "$raw" | sort -g |
+			awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')")
+	done
+	printf '\nLoad average (1 min) at the start / end of the workload runs:'
+	printf ' medians %s / %s, max %s\n' "${out[0]}" "${out[1]}" \
+		"$(awk '$1 == "load" { print $5 }' "$raw" | sort -g | tail -n 1)"
+}
+
+# memory_detail CONFIG : where the figure comes from, and what else was seen.
+memory_detail()
+{
+	local c=$1 pool_bytes
+
+	case "$c" in
+	swapdev-*)
+		pool_bytes=$(awk -v s="$(med mem "$c" pool_slots)" 'BEGIN { print s * 4096 }')
+		echo "pool_footprint_bytes; daemon RSS growth" \
+			"$(mib "$(med mem "$c" rss_growth)") MiB;" \
+			"pool ratio $(ratio "$pool_bytes" "$(med mem "$c" compr_bytes)");" \
+			"slots pool/disk/same $(med mem "$c" pool_slots)/$(
+				med mem "$c" disk_slots)/$(med mem "$c" same_slots);" \
+			"pool after the workload exited" \
+			"$(mib "$(med mem "$c" residual_footprint)") MiB"
+		;;
+	zram-lz4)
+		echo "mm_stat mem_used_total; ratio $(ratio "$(med mem "$c" orig_bytes)" \
+			"$(med mem "$c" compr_bytes)"); huge pages $(med mem "$c" huge_pages)," \
+			"same pages $(med mem "$c" same_pages)"
+		;;
+	zswap-lzo-rle)
+		echo "Zswap in /proc/meminfo; ratio $(ratio "$(med mem "$c" orig_bytes)" \
+			"$(med mem "$c" compr_bytes)")"
+		;;
+	disk)
+		echo "none"
+		;;
+	esac
 }
 
 print_memory()
 {
-	local c held used base extra
+	local c held used base
 
-	printf '\nRAM held for the data in swap (hold, %d MiB in a %d MiB cgroup; medians)\n\n' \
+	printf '\nRAM held for the data in swap: hold, %d MiB in a %d MiB cgroup (medians;' \
 		$((ws >> 20)) $((limit >> 20))
-	printf '%-14s %10s %10s %8s %10s  %s\n' config 'in swap' 'RAM held' ratio 'held/swap' \
-		'detail'
-	base=$(median_of mem zram-lz4 held)
+	printf ' ratio = RAM held / zram-lz4 mem_used_total)\n\n'
+	printf '%-14s %10s %10s %7s %9s  %s\n' config 'swap MiB' 'RAM MiB' ratio 'RAM/swap' source
+	base=$(med mem zram-lz4 held)
 	for c in "${configs[@]}"; do
-		held=$(median_of mem "$c" held)
-		used=$(median_of mem "$c" swap_used)
-		case "$c" in
-		swapdev-*)
-			extra="pool footprint; daemon RSS growth $(mib "$(median_of mem "$c" rss_growth)") MiB;"
-			extra+=" pool ratio $(ratio "$(awk -v s="$(median_of mem "$c" pool_slots)" \
-				'BEGIN { print s * 4096 }')" "$(median_of mem "$c" compr_bytes)")"
-			extra+=" (slots: pool $(median_of mem "$c" pool_slots), disk"
-			extra+=" $(median_of mem "$c" disk_slots), same $(median_of mem "$c" same_slots));"
-			extra+=" after the workload exited: $(mib "$(median_of mem "$c" residual_footprint)") MiB"
-			;;
-		zram-lz4)
-			extra="mm_stat mem_used_total; ratio $(ratio "$(median_of mem "$c" orig_bytes)" \
-				"$(median_of mem "$c" compr_bytes)") (huge pages"
-			extra+=" $(median_of mem "$c" huge_pages), same $(median_of mem "$c" same_pages))"
-			;;
-		zswap-lzo-rle)
-			extra="Zswap in /proc/meminfo; ratio $(ratio "$(median_of mem "$c" orig_bytes)" \
-				"$(median_of mem "$c" compr_bytes)")"
-			;;
-		disk)
-			extra="page cache aside, nothing"
-			;;
-		esac
-		printf '%-14s %10s %10s %8s %10s  %s\n' "$c" "$(mib "$used")" "$(mib "$held")" \
-			"$(ratio "$held" "$base")" "$(ratio "$held" "$used")" "$extra"
+		held=$(med mem "$c" held)
+		used=$(med mem "$c" swap_used)
+		printf '%-14s %10s %10s %7s %9s  %s\n' "$c" "$(mib "$used")" "$(mib "$held")" \
+			"$(ratio "$held" "$base")" "$(ratio "$held" "$used")" \
+			"$(memory_detail "$c")"
 	done
 }
 
@@ -598,40 +679,40 @@ target()
 	local verdict
 
 	verdict=$(awk -v v="$2" -v l="$3" 'BEGIN {
-		if (v == "-" || l == "-") print "n/a"; else print (v + 0 <= l + 0) ? "MET" : "MISSED"
+		if (v == "-") print "n/a"; else print (v + 0 <= l + 0) ? "MET" : "MISSED"
 	}')
-	printf '  %-56s %8s  %s\n' "$1" "$2" "$verdict"
+	printf '  %-60s %7s  %s\n' "$1" "$2" "$verdict"
+}
+
+# lz4_vs CONFIG KIND KEY : median of swapdev-lz4 / median of CONFIG.
+lz4_vs()
+{
+	ratio "$(med "$2" swapdev-lz4 "$3")" "$(med "$2" "$1" "$3")"
 }
 
 print_targets()
 {
-	local zs d
+	local zs=swapdev-zstd per_slot_zstd per_slot_lz4
 
 	has_config swapdev-lz4 && has_config zram-lz4 || return 0
-	z() { median_of "$1" zram-lz4 "$2"; }
-	l() { median_of "$1" swapdev-lz4 "$2"; }
 	printf '\nIssue 7 targets (ratios of medians)\n\n'
-	target "swapdev-lz4 total / zram-lz4 total <= 1.35" \
-		"$(ratio "$(l time total)" "$(z time total)")" 1.35
+	target "swapdev-lz4 total / zram-lz4 total <= 1.35" "$(lz4_vs zram-lz4 time total)" 1.35
 	if has_config disk; then
-		d=$(median_of time disk total)
-		target "swapdev-lz4 total / disk total < 1" "$(ratio "$(l time total)" "$d")" 0.999
+		target "swapdev-lz4 total / disk total < 1" "$(lz4_vs disk time total)" 0.999
 	fi
-	target "swapdev-lz4 random / zram-lz4 random <= 3" \
-		"$(ratio "$(l time random)" "$(z time random)")" 3
-	target "swapdev-lz4 swapoff / zram-lz4 swapoff <= 4" \
-		"$(ratio "$(l time swapoff)" "$(z time swapoff)")" 4
+	target "swapdev-lz4 random / zram-lz4 random <= 3" "$(lz4_vs zram-lz4 time random)" 3
+	target "swapdev-lz4 swapoff / zram-lz4 swapoff <= 4" "$(lz4_vs zram-lz4 time swapoff)" 4
 	target "swapdev-lz4 RAM held / zram-lz4 mem_used_total <= 0.7" \
-		"$(ratio "$(l mem held)" "$(z mem held)")" 0.7
-	if has_config swapdev-zstd; then
-		zs=swapdev-zstd
-		target "$zs total / swapdev-lz4 total <= 1.2" \
-			"$(ratio "$(median_of time $zs total)" "$(l time total)")" 1.2
-		# Better ratio: fewer compressed bytes per pool slot than lz4.
-		target "$zs compressed / lz4 compressed bytes per pool slot < 1" "$(ratio \
-			"$(ratio "$(median_of mem $zs compr_bytes)" "$(median_of mem $zs pool_slots)")" \
-			"$(ratio "$(l mem compr_bytes)" "$(l mem pool_slots)")")" 0.999
-	fi
+		"$(lz4_vs zram-lz4 mem held)" 0.7
+	has_config $zs || return 0
+	target "$zs total / swapdev-lz4 total <= 1.2" \
+		"$(ratio "$(med time $zs total)" "$(med time swapdev-lz4 total)")" 1.2
+	# A better ratio: fewer compressed bytes per pool slot.
+	per_slot_zstd=$(ratio "$(med mem $zs compr_bytes)" "$(med mem $zs pool_slots)")
+	per_slot_lz4=$(ratio "$(med mem swapdev-lz4 compr_bytes)" \
+		"$(med mem swapdev-lz4 pool_slots)")
+	target "$zs / swapdev-lz4 compressed bytes per pool slot < 1" \
+		"$(ratio "$per_slot_zstd" "$per_slot_lz4")" 0.999
 }
 
 make_plot()
@@ -652,20 +733,19 @@ make_plot()
 	echo "$line" >"$times"
 	echo "$rline" >"$ratios"
 	for p in "${phases[@]}"; do
-		base=$(median_of time zram-lz4 "$p")
+		base=$(med time zram-lz4 "$p")
 		line=$p rline=$p
 		for c in "${configs[@]}"; do
-			read -r mn md mx _ <<<"$(stats_of time "$c" "$p")"
+			read -r mn md mx <<<"$(stats_of time "$c" "$p")"
 			line+=" $md $mn $mx"
 			rline+=" $(ratio "$md" "$base")"
 		done
 		echo "$line" >>"$times"
 		echo "$rline" >>"$ratios"
 	done
-	: >"$mem"
 	for c in "${configs[@]}"; do
-		echo "$c $(mib "$(median_of mem "$c" held)") $(mib "$(median_of mem "$c" swap_used)")" >>"$mem"
-	done
+		echo "$c $(mib "$(med mem "$c" held)") $(mib "$(med mem "$c" swap_used)")"
+	done >"$mem"
 	gnuplot -e "times='$times'; ratios='$ratios'; mem='$mem'; out='$plot'" \
 		-e "n=${#configs[@]}; subtitle='$subtitle'" "$bench_dir/bench-e2e.gnuplot" ||
 		e2e_fail "gnuplot failed"
@@ -674,8 +754,9 @@ make_plot()
 
 # ---------------------------------------------------------------- main
 
-subtitle="working set $((ws >> 20)) MiB, cgroup limit $((limit >> 20)) MiB, swap $((swap_size >> 20)) MiB,"
-subtitle+=" $reps repetitions, $(nproc) CPUs, kernel $(uname -r)"
+subtitle="working set $((ws >> 20)) MiB, cgroup limit $((limit >> 20)) MiB,"
+subtitle+=" swap $((swap_size >> 20)) MiB, $reps repetitions, $(nproc) CPUs,"
+subtitle+=" kernel $(uname -r)"
 echo "bench-e2e: $subtitle"
 echo "bench-e2e: configurations: ${configs[*]} (swapdev-zstd: $zstd)"
 echo "bench-e2e: vm.page-cluster=$(cat /proc/sys/vm/page-cluster)," \
@@ -690,22 +771,11 @@ for ((r = 0; r < reps; r++)); do
 		run_workload "$c" "$r" "$seed"
 		echo "bench-e2e: repetition $((r + 1))/$reps, $c: hold $((ws >> 20)) MiB, swapoff"
 		run_hold "$c" "$r" "$seed"
-		echo "bench-e2e:   swapoff $(awk -v c="$c" -v r="$r" \
-			'$1 == "time" && $2 == c && $3 == r && $4 == "swapoff" { print $5 }' "$raw") s," \
-			"RAM held $(mib "$(awk -v c="$c" -v r="$r" \
-			'$1 == "mem" && $2 == c && $3 == r && $4 == "held" { print $5 }' "$raw")") MiB" \
-			"for $(mib "$(awk -v c="$c" -v r="$r" \
-			'$1 == "mem" && $2 == c && $3 == r && $4 == "swap_used" { print $5 }' "$raw")") MiB in swap"
 	done
 done
 
 print_times
-printf '\nLoad average (1 min) at the start / end of the workload runs: medians %s / %s, max %s\n' \
-	"$(awk '$1 == "load" && $4 == "before" { print $5 }' "$raw" | sort -g |
-		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
-	"$(awk '$1 == "load" && $4 == "after" { print $5 }' "$raw" | sort -g |
-		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
-	"$(awk '$1 == "load" { print $5 }' "$raw" | sort -g | tail -n 1)"
+print_load
 print_memory
 print_targets
 echo
