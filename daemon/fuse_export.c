@@ -23,7 +23,10 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -37,6 +40,8 @@
  * but with two cores more threads only add wake-ups. */
 #define MAX_THREADS 8
 #define ATTR_TIMEOUT 3600.0
+/* How long stopping waits for the kernel to end the connection. */
+#define STOP_GRACE_SECONDS 5
 
 struct fuse_export;
 
@@ -53,6 +58,7 @@ struct fuse_export {
 	pthread_t thread;
 	bool thread_running;
 	bool mounted;
+	unsigned conn_id; /* /sys/fs/fuse/connections/N: the mount's st_dev minor */
 	pthread_key_t thread_key;
 	bool key_created;
 	int loop_result;
@@ -406,6 +412,7 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 			 NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
 	struct fuse_export *ex;
+	struct stat st;
 	int r;
 
 	ex = calloc(1, sizeof(*ex));
@@ -438,6 +445,9 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 	if (r < 0)
 		goto fail;
 	ex->thread_running = true;
+	/* Only now: stat() of the mount is a request that the loop serves. */
+	if (stat(d->config.mountpoint, &st) == 0)
+		ex->conn_id = minor(st.st_dev);
 	*ret_export = ex;
 	return 0;
 fail:
@@ -456,8 +466,30 @@ static void log_sizes(const char *what, const uint64_t *buckets)
 	log_debug("%s request sizes (pages, log2 buckets):%s", what, line);
 }
 
+/*
+ * Abort our FUSE connection through fusectl: the kernel fails every
+ * pending and future request, and the worker threads' reads return.
+ */
+static void abort_connection(struct fuse_export *ex)
+{
+	static const char conns[] = "/sys/fs/fuse/connections";
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%u/abort", conns, ex->conn_id);
+	if (access(path, F_OK) < 0)
+		mount("fusectl", conns, "fusectl", 0, NULL);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1", 1) != 1)
+		log_error_errno(-errno, "cannot abort FUSE connection %u", ex->conn_id);
+	if (fd >= 0)
+		close(fd);
+}
+
 void fuse_export_stop(struct fuse_export *ex)
 {
+	struct timespec deadline;
+
 	if (!ex)
 		return;
 	if (ex->se) {
@@ -465,8 +497,21 @@ void fuse_export_stop(struct fuse_export *ex)
 		if (ex->mounted)
 			fuse_session_unmount(ex->se);
 	}
-	if (ex->thread_running)
-		pthread_join(ex->thread, NULL);
+	/*
+	 * Unmounting ends the connection only once nobody holds the file
+	 * open. A loop device someone attached by hand (--no-activate) would
+	 * keep the workers waiting for requests forever: cut it loose.
+	 */
+	if (ex->thread_running) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += STOP_GRACE_SECONDS;
+		if (pthread_timedjoin_np(ex->thread, NULL, &deadline) != 0) {
+			log_warning("%s is still open (a loop device attached by hand?): aborting "
+				    "the FUSE connection", ex->daemon->file_path);
+			abort_connection(ex);
+			pthread_join(ex->thread, NULL);
+		}
+	}
 	if (ex->se)
 		fuse_session_destroy(ex->se);
 	log_sizes("read", ex->read_sizes);

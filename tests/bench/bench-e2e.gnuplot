@@ -50,5 +50,5 @@ set xtics rotate by 30 right
 set key below
 plot mem using 3:xtic(1) title "data in swap" lc rgb "#b0b0b0", \
 	'' using 2 title "RAM held by the tier" lc rgb "#9400d3", \
-	'' using ($0 + 0.12):($2):(sprintf("%.0f", $2)) with labels offset 0, 0.7 notitle
+	'' using ($0 + 0.17):($2):(sprintf("%.0f", $2)) with labels offset 0, 0.9 notitle
 unset multiplot

@@ -27,9 +27,11 @@
 #      pool_footprint_bytes and the daemon's RSS growth; zram: mm_stat
 #      mem_used_total; zswap: Zswap in /proc/meminfo; disk: none), then the
 #      cgroup limit is lifted and swapoff is timed. For swapdevd, swapoff is
-#      what its SIGTERM runs (the daemon refuses to stop while the kernel
-#      still swaps on it): the time from SIGTERM until the loop device
-#      leaves /proc/swaps.
+#      what its SIGTERM runs, as `systemctl stop` does (a swapoff from
+#      outside would make the daemon's own one fail at stop): the time from
+#      SIGTERM until the loop device leaves /proc/swaps.
+# Other swap areas would share the load: with any active, the benchmark
+# reports SKIP (exit 77), as without root, FUSE, loop devices or cgroups.
 # Repetition r uses seed BENCH_SEED + r for every configuration, and the
 # order of the configurations rotates from one repetition to the next, so
 # that drift of the machine spreads over all of them.
@@ -49,6 +51,9 @@
 #   BENCH_PASSES   sequential passes of the workload (2)
 #   BENCH_SEED     first seed (1)
 #   BENCH_ZSTD     compressor of swapdev-zstd (zstd:1)
+#   BENCH_SWAPDEV_SET  extra SECTION.KEY=VALUE settings, space-separated,
+#                  for both swapdev configurations (none): to try a tuning
+#                  against the same baselines in one run
 #   BENCH_CONFIGS  configurations to run, in this order (all five)
 #   BENCH_TIMEOUT  seconds allowed for one workload run or one fill (1800)
 #   BENCH_PLOT     PNG to write (docs/bench-e2e.png in the source tree);
@@ -89,6 +94,11 @@ seed0=${BENCH_SEED:-1}
 zstd=${BENCH_ZSTD:-zstd:1}
 timeout_s=${BENCH_TIMEOUT:-1800}
 plot=${BENCH_PLOT-$E2E_SRCDIR/docs/bench-e2e.png}
+read -r -a swapdev_set <<<"${BENCH_SWAPDEV_SET:-}"
+swapdev_args=()
+for kv in "${swapdev_set[@]}"; do
+	swapdev_args+=(--set "$kv")
+done
 read -r -a configs <<<"${BENCH_CONFIGS:-swapdev-lz4 swapdev-zstd zram-lz4 zswap-lzo-rle disk}"
 for n in "$reps" "$passes" "$seed0" "$timeout_s"; do
 	[[ "$n" =~ ^[0-9]+$ ]] ||
@@ -263,9 +273,9 @@ area_up()
 	case "$1" in
 	swapdev-lz4 | swapdev-zstd)
 		if [ "$1" = swapdev-lz4 ]; then
-			swapdevd_start
+			swapdevd_start "${swapdev_args[@]}"
 		else
-			swapdevd_start --set pool.compressor="$zstd"
+			swapdevd_start --set pool.compressor="$zstd" "${swapdev_args[@]}"
 		fi
 		area=$SD_LOOP
 		sd_idle_rss=$(vmrss_bytes "$SD_PID")
@@ -551,7 +561,10 @@ stats_of()
 		sort -g | awk '{ v[NR] = $1 }
 		END {
 			if (NR == 0) { print "- - -"; exit }
-			med = NR % 2 ? v[(NR + 1) / 2] : sprintf("%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2)
+			if (NR % 2)
+				med = v[(NR + 1) / 2]
+			else
+				med = sprintf("%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2)
 			print v[1], med, v[NR]
 		}'
 }
@@ -758,7 +771,8 @@ subtitle="working set $((ws >> 20)) MiB, cgroup limit $((limit >> 20)) MiB,"
 subtitle+=" swap $((swap_size >> 20)) MiB, $reps repetitions, $(nproc) CPUs,"
 subtitle+=" kernel $(uname -r)"
 echo "bench-e2e: $subtitle"
-echo "bench-e2e: configurations: ${configs[*]} (swapdev-zstd: $zstd)"
+echo "bench-e2e: configurations: ${configs[*]} (swapdev-zstd: $zstd;" \
+	"swapdev settings: ${swapdev_set[*]:-defaults})"
 echo "bench-e2e: vm.page-cluster=$(cat /proc/sys/vm/page-cluster)," \
 	"vm.swappiness=$(cat /proc/sys/vm/swappiness), cgroup v$_e2e_cgroup_version," \
 	"swap files and backing file in $E2E_TMPDIR"

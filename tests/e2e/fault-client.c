@@ -36,6 +36,13 @@
 
 #define REPLY_MAX (1u << 20)
 
+static volatile sig_atomic_t stop;
+
+static void on_stop(int signo)
+{
+	stop = 1;
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -174,8 +181,10 @@ static int cmd_send(const char *path)
 	unsigned replies;
 	ssize_t n;
 
-	while (!send_closed && (n = read(STDIN_FILENO, buf, sizeof(buf))) > 0) {
-		send_closed = !send_all(fd, buf, (size_t)n);
+	/* Read stdin to its end even after a hang-up: no SIGPIPE for the writer. */
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0) {
+		if (!send_closed)
+			send_closed = !send_all(fd, buf, (size_t)n);
 		if (!send_closed)
 			total += (size_t)n;
 	}
@@ -186,16 +195,21 @@ static int cmd_send(const char *path)
 	return 0;
 }
 
+/* Until SECONDS pass or SIGTERM comes; then it reports and closes all. */
 static int cmd_hold(const char *path, unsigned long n, unsigned long seconds)
 {
 	static const char call[] = "{\"method\":\"org.varlink.service.GetInfo\"}";
+	struct sigaction sa = { .sa_handler = on_stop };
 	struct rlimit rl;
 	unsigned long connected = 0, refused = 0, failed = 0, answered = 0;
 	int *fds = calloc(n, sizeof(int));
+	bool *got = calloc(n, sizeof(bool));
 	double deadline;
 
-	if (!fds)
+	if (!fds || !got)
 		return 1;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	/* One descriptor per connection: lift the soft limit to the hard one. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -219,16 +233,14 @@ static int cmd_hold(const char *path, unsigned long n, unsigned long seconds)
 		if (fds[i] >= 0 && !send_all(fds[i], call, sizeof(call)))
 			fds[i] = (close(fds[i]), -1);
 	deadline = now() + (double)seconds;
-	while (now() < deadline) {
+	while (!stop && now() < deadline) {
 		for (unsigned long i = 0; i < n; i++) {
 			char buf[4096];
-			ssize_t r;
 
-			if (fds[i] < 0)
-				continue;
-			r = recv(fds[i], buf, sizeof(buf), MSG_DONTWAIT);
-			if (r > 0)
+			if (fds[i] >= 0 && !got[i] && recv(fds[i], buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+				got[i] = true;
 				answered++;
+			}
 		}
 		usleep(100000);
 	}
@@ -237,6 +249,7 @@ static int cmd_hold(const char *path, unsigned long n, unsigned long seconds)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	free(fds);
+	free(got);
 	return 0;
 }
 

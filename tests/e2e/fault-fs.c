@@ -6,12 +6,18 @@
  *	fault-fs [--delay-us N] SOURCE_DIR MOUNTPOINT
  *
  * Every file operation under MOUNTPOINT is done on the same path under
- * SOURCE_DIR. SIGUSR1 switches the file system to failing: from then on
- * every read, write, fallocate and fsync of a file returns EIO, as a dying
- * disk does, while lookups and stat keep working (the file is still
- * there). SIGUSR2 heals it. --delay-us sleeps before every write, so that
- * a flush takes long enough to be interrupted. It runs in the foreground
- * until unmounted or sent SIGTERM, and prints how many requests it failed.
+ * SOURCE_DIR. Signals change how its data requests (read, write,
+ * fallocate, fsync) fare, while lookups and stat keep working (the file is
+ * still there):
+ *
+ *	SIGUSR1		dead disk: every data request fails with EIO
+ *	SIGRTMIN	flaky disk: every third write fails with EIO, the rest
+ *			(and every read) succeed
+ *	SIGUSR2		healthy again
+ *
+ * --delay-us sleeps before every write, so that a flush takes long enough
+ * to be interrupted. It runs in the foreground until unmounted or sent
+ * SIGTERM, and prints how many requests it served and failed.
  *
  * Why not device-mapper's "error" target: it needs dm-mod in the kernel,
  * which many test machines (VMs with minimal kernels) lack, while FUSE is
@@ -43,14 +49,16 @@
 #include <time.h>
 #include <unistd.h>
 
+enum mode { HEALTHY, DEAD, FLAKY_WRITES };
+
 static int source_fd = -1;
-static volatile sig_atomic_t failing;
+static volatile sig_atomic_t mode = HEALTHY;
 static unsigned long delay_us;
-static uint64_t failed_requests, served_requests;
+static uint64_t failed_requests, served_requests, writes;
 
 static void on_signal(int signo)
 {
-	failing = signo == SIGUSR1;
+	mode = signo == SIGUSR1 ? DEAD : signo == SIGUSR2 ? HEALTHY : FLAKY_WRITES;
 }
 
 /* FUSE paths start with '/'; the source directory wants them relative. */
@@ -62,9 +70,13 @@ static const char *rel(const char *path)
 }
 
 /* Returns true (and counts it) when a data request must fail. */
-static bool fail_now(void)
+static bool fail_now(bool write)
 {
-	if (failing) {
+	bool fail = mode == DEAD;
+
+	if (write && mode == FLAKY_WRITES)
+		fail = __atomic_fetch_add(&writes, 1, __ATOMIC_RELAXED) % 3 == 2;
+	if (fail) {
 		__atomic_fetch_add(&failed_requests, 1, __ATOMIC_RELAXED);
 		return true;
 	}
@@ -140,7 +152,7 @@ static int ff_read(const char *path, char *buf, size_t size, off_t off, struct f
 {
 	ssize_t n;
 
-	if (fail_now())
+	if (fail_now(false))
 		return -EIO;
 	n = pread((int)fi->fh, buf, size, off);
 	return n < 0 ? -errno : (int)n;
@@ -157,7 +169,7 @@ static int ff_write(const char *path, const char *buf, size_t size, off_t off,
 
 		nanosleep(&ts, NULL);
 	}
-	if (fail_now())
+	if (fail_now(true))
 		return -EIO;
 	n = pwrite((int)fi->fh, buf, size, off);
 	return n < 0 ? -errno : (int)n;
@@ -166,14 +178,14 @@ static int ff_write(const char *path, const char *buf, size_t size, off_t off,
 static int ff_fallocate(const char *path, int mode, off_t off, off_t len,
 			struct fuse_file_info *fi)
 {
-	if (fail_now())
+	if (fail_now(false))
 		return -EIO;
 	return fallocate((int)fi->fh, mode, off, len) < 0 ? -errno : 0;
 }
 
 static int ff_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	if (fail_now())
+	if (fail_now(false))
 		return -EIO;
 	return (datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh)) < 0 ? -errno : 0;
 }
@@ -250,7 +262,8 @@ static const struct fuse_operations ops = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fault-fs [--delay-us N] SOURCE_DIR MOUNTPOINT\n"
-		   "SIGUSR1: every read/write/fallocate/fsync fails with EIO; SIGUSR2: heal\n");
+		   "SIGUSR1: every read/write/fallocate/fsync fails with EIO;\n"
+		   "SIGRTMIN: every third write fails; SIGUSR2: heal\n");
 }
 
 int main(int argc, char **argv)
@@ -297,7 +310,8 @@ int main(int argc, char **argv)
 	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
 		fprintf(stderr, "fault-fs: mlockall: %s (continuing)\n", strerror(errno));
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGUSR1, &sa, NULL) < 0 || sigaction(SIGUSR2, &sa, NULL) < 0) {
+	if (sigaction(SIGUSR1, &sa, NULL) < 0 || sigaction(SIGUSR2, &sa, NULL) < 0 ||
+	    sigaction(SIGRTMIN, &sa, NULL) < 0) {
 		fprintf(stderr, "fault-fs: sigaction: %s\n", strerror(errno));
 		return 1;
 	}

@@ -5,9 +5,10 @@
 # on the first crash, leak, sanitizer report or broken invariant.
 #
 # BUILDDIR (default build-fuzz in the source tree) is set up with clang and
-# -Dfuzz=true when it does not exist yet. Each target starts from a copy of
-# its seed corpus (tests/fuzz/corpus/NAME, with NAME.dict when there is
-# one), so the corpus in the tree is never modified.
+# -Dfuzz=true when it does not exist yet. The seed corpora run once first
+# (`meson test --suite fuzz`); then each target fuzzes from a copy of its
+# seed corpus (tests/fuzz/corpus/NAME, with NAME.dict when there is one),
+# so the corpus in the tree is never modified.
 #
 # Environment:
 #	FUZZ_SECONDS	seconds per target (60)
@@ -37,18 +38,32 @@ die()
 command -v clang >/dev/null 2>&1 ||
 	die "needs clang with libFuzzer (apt-get install clang libclang-rt-dev)"
 
+# quiet CMD... : run CMD, showing its output only when it fails.
+quiet()
+{
+	local out
+
+	out=$("$@" 2>&1) || {
+		echo "$out" >&2
+		return 1
+	}
+}
+
 if [ ! -f "$builddir/build.ninja" ]; then
-	CC=clang meson setup "$builddir" "$srcdir" -Dfuzz=true >/dev/null ||
-		die "cannot set up $builddir (see above)"
+	CC=clang quiet meson setup "$builddir" "$srcdir" -Dfuzz=true ||
+		die "cannot set up $builddir with CC=clang -Dfuzz=true"
 else
-	meson configure "$builddir" -Dfuzz=true >/dev/null ||
+	quiet meson configure "$builddir" -Dfuzz=true ||
 		die "cannot enable -Dfuzz=true in $builddir (a clang build directory is needed)"
 fi
 names=()
 for t in "${targets[@]}"; do
 	names+=("tests/fuzz/fuzz-$t")
 done
-ninja -C "$builddir" "${names[@]}" >/dev/null || die "cannot build the fuzzers in $builddir"
+quiet ninja -C "$builddir" "${names[@]}" || die "cannot build the fuzzers in $builddir"
+# First the seed corpora once, as regression tests (meson's fuzz suite).
+quiet meson test -C "$builddir" --no-rebuild --suite fuzz --print-errorlogs ||
+	die "a seed corpus input fails (see above)"
 
 if [ -n "${FUZZ_WORKDIR:-}" ]; then
 	workdir=$FUZZ_WORKDIR
