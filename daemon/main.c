@@ -318,6 +318,11 @@ static int deactivate_swap(struct daemon *d)
 		sd_notify(0, "STOPPING=1\nSTATUS=swapoff in progress");
 		log_info("swapoff %s", d->loop.path);
 		r = activate_swapoff(d->loop.path);
+		/* Someone ran swapoff by hand already: nothing left to protect. */
+		if (r == -EINVAL && activate_swap_is_active(d->loop.path) == 0) {
+			log_info("%s was already swapped off", d->loop.path);
+			r = 0;
+		}
 		if (r < 0) {
 			log_error_errno(r, "swapoff %s failed; still serving it. Free memory or add "
 					   "swap elsewhere, then stop swapdevd again",

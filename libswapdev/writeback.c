@@ -41,6 +41,7 @@
 #define WB_LOADED_QUEUE 4096	/* loaded slots remembered before a sweep is needed */
 #define WB_LOADED_DELAY_MS 20	/* wait this long for a loaded batch to fill */
 #define WB_TICK_MS 1000		/* idle wake-up: idle writeback, compaction */
+#define COMPACT_SLACK_BYTES (1u << 20) /* footprint tolerated above objects + 10% */
 
 enum wb_mode {
 	WB_COLD,	/* pressure: second chance, loaded first */
@@ -432,6 +433,21 @@ static void idle_sweep(struct writeback *wb)
 	writeback_flush(wb, &request);
 }
 
+/*
+ * Rewrites and discards free objects all over the pool's chunks; without
+ * pressure nothing would give those chunks back. Compact when the
+ * footprint exceeds the objects by more than the 10% the design allows
+ * (plus a few chunks' worth, so a small pool is not compacted forever).
+ */
+static void compact_if_sparse(struct writeback *wb)
+{
+	uint64_t objects, footprint, limit;
+
+	pool_usage(wb->store, &objects, &footprint, &limit);
+	if (footprint > objects + objects / 10 + COMPACT_SLACK_BYTES)
+		store_compact(wb->store);
+}
+
 static void *writeback_thread(void *arg)
 {
 	struct writeback *wb = arg;
@@ -463,6 +479,7 @@ static void *writeback_thread(void *arg)
 			drain_loaded(wb, queue, count, overflow);
 		relieve_pressure(wb);
 		idle_sweep(wb);
+		compact_if_sparse(wb);
 
 		pthread_mutex_lock(&wb->wake_lock);
 	}
