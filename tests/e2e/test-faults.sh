@@ -278,7 +278,7 @@ daemon_exit_within()
 		# teardown its long wait.
 		if ! grep -q "^$SD_LOOP " /proc/swaps; then
 			kill -KILL "$SD_PID"
-			wait "$SD_PID" 2>/dev/null
+			wait "$SD_PID" 2>/dev/null || true
 			SD_PID=
 		fi
 		e2e_fail "swapdevd still running ${seconds}s after SIGTERM (see its log below)"
