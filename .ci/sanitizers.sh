@@ -40,7 +40,8 @@ log()
 # Sanitizer reports end the process with an error, so a test cannot pass
 # over one (UBSan would otherwise print and carry on).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1:print_summary=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1}
+ubsan=halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-$ubsan}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:history_size=4}
 
 step_asan()

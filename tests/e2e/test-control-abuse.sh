@@ -213,7 +213,8 @@ grep -q '^connected=' "$E2E_TMPDIR/hold.out" || e2e_fail "the holder did not con
 sleep 2
 fds=$(find "/proc/$SD_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
 e2e_log "holding: $(head -n 1 "$E2E_TMPDIR/hold.out"); the daemon has $fds descriptors"
-[ "$fds" -le $((fds_before + 130)) ] || e2e_fail "the daemon holds $fds descriptors, more than 128 clients"
+[ "$fds" -le $((fds_before + 130)) ] ||
+	e2e_fail "the daemon holds $fds descriptors, more than 128 clients"
 # An administrator retries: swapdevctl gives up after its own 30 s.
 start=$SECONDS
 attempts=0

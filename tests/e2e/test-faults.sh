@@ -37,9 +37,10 @@
 #                       limit forces swapping: the daemon's own allocations
 #                       meet the reclaim it serves. It must make progress;
 #                       after E2E_PRESSURE_TIMEOUT seconds without the
-#                       workload finishing, the FUSE connection is aborted
-#                       so that a deadlock cannot wedge the machine, and the
-#                       test fails
+#                       workload finishing, the test prints the daemon's
+#                       kernel stacks, lifts the limit, aborts the FUSE
+#                       connection if that does not free it (so that a
+#                       deadlock cannot wedge the machine), and fails
 #
 # Environment: E2E_SEED (1), E2E_WORKLOAD_TIMEOUT (seconds, 600),
 # E2E_PRESSURE_TIMEOUT (seconds, 300).
@@ -96,6 +97,7 @@ fault_fs_stop()
 	fi
 	stop_pid "$FAULT_PID"
 	FAULT_PID=
+	e2e_log "$(tail -n 1 "$E2E_TMPDIR/fault-fs.log")"
 }
 cleanup_fn fault_fs_stop
 
@@ -404,7 +406,8 @@ disk-eio)
 	kill -USR2 "$FAULT_PID"
 	errors=$(stat_value io_errors)
 	e2e_log "the disk heals after $((i / 10)) s; io_errors = $errors"
-	[ "$errors" -gt "$errors_before" ] || e2e_fail "io_errors stayed at $errors while the disk was dead"
+	[ "$errors" -gt "$errors_before" ] ||
+		e2e_fail "io_errors stayed at $errors while the disk was dead"
 	status=0
 	wait_workload || status=$?
 	grep -q MISMATCH "$WL_OUT" && e2e_fail "SILENT CORRUPTION: the workload read a wrong page"
@@ -463,8 +466,8 @@ flush-kill)
 	"$SWAPDEVCTL" --socket "$SD_SOCKET" flush --wait >"$E2E_TMPDIR/flush.out" 2>&1 &
 	ctl_pid=$!
 	sleep 1
-	kill -0 "$ctl_pid" 2>/dev/null ||
-		e2e_fail "flush --wait ended within 1 s; cannot kill it mid-flush ($(cat "$E2E_TMPDIR/flush.out"))"
+	kill -0 "$ctl_pid" 2>/dev/null || e2e_fail "flush --wait ended within 1 s; cannot kill it" \
+		"mid-flush ($(cat "$E2E_TMPDIR/flush.out"))"
 	wb_at_kill=$(stat_value writeback_pages)
 	kill -KILL "$ctl_pid"
 	wait "$ctl_pid" 2>/dev/null || true
