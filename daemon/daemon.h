@@ -29,6 +29,7 @@ struct daemon {
 
 	struct activate_loop loop;
 	bool swap_active;
+	uint64_t io_errors_reported; /* main loop only */
 
 	struct control_server *control;
 	struct timespec started;

@@ -38,6 +38,9 @@
 #endif
 
 #define STATUS_INTERVAL_MS 10000
+/* How often the main loop checks the error counters. */
+#define ERROR_CHECK_MS 1000
+#define SWAPOFF_ATTEMPTS 5
 
 static void usage(FILE *out)
 {
@@ -310,6 +313,28 @@ static int activate_swap(struct daemon *d)
 	return 0;
 }
 
+/*
+ * swapoff(2) can fail with ENOMEM while plenty of memory is free: it gives
+ * up on an entry it could not bring in while the owner was faulting the
+ * same page. A second attempt a moment later normally succeeds.
+ */
+static int swapoff_with_retries(const char *device)
+{
+	int r = 0;
+
+	for (int attempt = 1; attempt <= SWAPOFF_ATTEMPTS; attempt++) {
+		r = activate_swapoff(device);
+		if (r != -ENOMEM && r != -EINTR)
+			break;
+		if (attempt < SWAPOFF_ATTEMPTS) {
+			log_warning_errno(r, "swapoff %s failed (attempt %d of %d); retrying in 1 s",
+					  device, attempt, SWAPOFF_ATTEMPTS);
+			sleep(1);
+		}
+	}
+	return r;
+}
+
 static int deactivate_swap(struct daemon *d)
 {
 	int r;
@@ -317,7 +342,7 @@ static int deactivate_swap(struct daemon *d)
 	if (d->swap_active) {
 		sd_notify(0, "STOPPING=1\nSTATUS=swapoff in progress");
 		log_info("swapoff %s", d->loop.path);
-		r = activate_swapoff(d->loop.path);
+		r = swapoff_with_retries(d->loop.path);
 		/* Someone ran swapoff by hand already: nothing left to protect. */
 		if (r == -EINVAL && activate_swap_is_active(d->loop.path) == 0) {
 			log_info("%s was already swapped off", d->loop.path);
@@ -428,15 +453,44 @@ static int export_swapped_by_others(const struct daemon *d, char *ret_dev, size_
 	return found;
 }
 
-/* Wait for SIGTERM/SIGINT; feed the watchdog and STATUS meanwhile. */
+/*
+ * The I/O path only counts disk errors; this reports them, at most once a
+ * second, so that a failing disk shows in the log without a line per page.
+ */
+static void report_io_errors(struct daemon *d)
+{
+	struct store_stats st;
+	uint64_t new_errors;
+
+	store_get_stats(d->store, &st);
+	if (st.ops.io_errors <= d->io_errors_reported)
+		return;
+	new_errors = st.ops.io_errors - d->io_errors_reported;
+	d->io_errors_reported = st.ops.io_errors;
+	log_error("I/O errors on the backing file %s: %" PRIu64 " new, %" PRIu64
+		  " in all; failed writes stay with the kernel, failed reads return EIO",
+		  d->config.backing_file, new_errors, st.ops.io_errors);
+	sd_notifyf(0, "STATUS=I/O errors on %s: %" PRIu64 " in all", d->config.backing_file,
+		   st.ops.io_errors);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Wait for SIGTERM/SIGINT; feed the watchdog, check errors, update STATUS. */
 static int run_signal_loop(struct daemon *d, int sfd)
 {
-	uint64_t watchdog_usec = 0;
-	int timeout_ms = STATUS_INTERVAL_MS;
+	uint64_t watchdog_usec = 0, next_status = now_ms() + STATUS_INTERVAL_MS;
+	int timeout_ms = ERROR_CHECK_MS;
 	struct signalfd_siginfo si;
 
 	if (sd_watchdog_enabled(0, &watchdog_usec) > 0)
-		timeout_ms = (int)MIN((uint64_t)STATUS_INTERVAL_MS, watchdog_usec / 2000);
+		timeout_ms = (int)MIN((uint64_t)ERROR_CHECK_MS, watchdog_usec / 2000);
 	for (;;) {
 		struct pollfd fds[1] = { { .fd = sfd, .events = POLLIN } };
 		int n = poll(fds, 1, timeout_ms);
@@ -446,7 +500,11 @@ static int run_signal_loop(struct daemon *d, int sfd)
 		if (watchdog_usec)
 			sd_notify(0, "WATCHDOG=1");
 		if (n <= 0) {
-			notify_status(d);
+			report_io_errors(d);
+			if (now_ms() >= next_status) {
+				notify_status(d);
+				next_status = now_ms() + STATUS_INTERVAL_MS;
+			}
 			continue;
 		}
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
