@@ -293,6 +293,27 @@ int activate_loop_attach(const char *backing_path, struct activate_loop *ret_loo
 	return -EBUSY;
 }
 
+/*
+ * Writeback throttling makes a task that writes to a busy queue sleep until
+ * earlier writes complete. On our loop device those writes complete only
+ * when the daemon serves them, so a daemon thread that itself enters
+ * reclaim (and writes swap) could sleep on its own work. Throttling belongs
+ * to the real disk under the backing file, not to this queue.
+ */
+int activate_loop_disable_wbt(const struct activate_loop *loop)
+{
+	char path[64];
+	_cleanup_close_ int fd = -1;
+
+	snprintf(path, sizeof(path), "/sys/block/loop%d/queue/wbt_lat_usec", loop->nr);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno; /* kernel without wbt */
+	if (write(fd, "0", 1) != 1)
+		return -errno;
+	return 0;
+}
+
 int activate_loop_detach(struct activate_loop *loop)
 {
 	int r = 0;

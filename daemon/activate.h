@@ -48,6 +48,9 @@ struct activate_loop {
 	char path[ACTIVATE_LOOP_PATH_MAX]; /* "/dev/loopN", for swapon and messages */
 };
 
+/* Turn off writeback throttling on the loop device's queue (see activate.c). */
+int activate_loop_disable_wbt(const struct activate_loop *loop);
+
 /* An all-empty struct activate_loop, safe to pass to activate_loop_detach(). */
 #define ACTIVATE_LOOP_INIT ((struct activate_loop){.fd = -1, .nr = -1})
 

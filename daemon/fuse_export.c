@@ -8,10 +8,16 @@
  * The file is opened with direct_io, so the kernel passes the loop
  * device's requests straight through (no page cache of ours on the
  * reclaim path). Discards arrive as fallocate(PUNCH_HOLE|KEEP_SIZE).
- * Requests are served by libfuse's multithreaded loop. The store workers
- * (codec contexts, scratch page) and reply buffers of the largest request
- * size are allocated at start, one per possible thread; a thread takes one
- * on its first request and keeps it: no allocation on the request path.
+ * Requests are served by our own fixed set of threads rather than
+ * libfuse's multithreaded loop, because what a thread touches for the first
+ * time while the kernel waits on swap can deadlock: a page fault in the
+ * daemon is charged to its memory cgroup, and reclaim may then wait for
+ * swap writes that only the daemon can complete. libfuse starts workers on
+ * demand, each with a receive buffer that the kernel faults in while
+ * copying a request into it. Here every thread, its stack, its receive
+ * buffer and its store worker (codec contexts, scratch page) exist and are
+ * resident (mlockall) before the first request: nothing is allocated or
+ * faulted in per request.
  *
  * Only root can reach the mount (no allow_other; the file is 0600 and
  * default_permissions makes the kernel check it).
@@ -19,11 +25,13 @@
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include <fuse3/fuse_lowlevel.h>
 #include <linux/falloc.h>
+#include <linux/fuse.h> /* struct fuse_in_header */
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -36,90 +44,61 @@
 #define SWAP_INO 2
 /* Largest request the kernel sends with max_pages at its ceiling (256). */
 #define MAX_REQUEST (1u << 20)
+/* The kernel refuses a read of /dev/fuse into a buffer smaller than the
+ * largest write plus its headers; one page holds the headers. */
+#define RECEIVE_BUFFER (MAX_REQUEST + 4096u)
 /* Threads serving requests: the loop device keeps many requests in flight,
  * but with two cores more threads only add wake-ups. */
-#define MAX_THREADS 8
+#define SERVE_THREADS 8
+/* Stack of a serving thread, all of it touched at start: the deepest path
+ * (a zstd compression) uses a few KiB. */
+#define SERVE_STACK (256u << 10)
 #define ATTR_TIMEOUT 3600.0
 /* How long stopping waits for the kernel to end the connection. */
 #define STOP_GRACE_SECONDS 5
 
 struct fuse_export;
 
-struct thread_ctx {
+struct serve_thread {
 	struct fuse_export *export;
+	pthread_t thread;
+	bool running;
 	struct store_worker *worker;
+	/* A request arrives here; a read's reply is built here too, since
+	 * libfuse copies a read's arguments out before calling op_read. */
 	unsigned char *buf;
-	struct thread_ctx *next_free;
 };
 
 struct fuse_export {
 	struct daemon *daemon;
 	struct fuse_session *se;
-	pthread_t thread;
-	bool thread_running;
 	bool mounted;
 	unsigned conn_id; /* /sys/fs/fuse/connections/N: the mount's st_dev minor */
-	pthread_key_t thread_key;
-	bool key_created;
-	int loop_result;
-	/* One context per possible worker thread, allocated at start (on the
-	 * reclaim path nothing is allocated per request); threads take one on
-	 * their first request and give it back when libfuse ends them. */
-	struct thread_ctx ctxs[MAX_THREADS];
-	struct thread_ctx *free_ctxs;
-	pthread_mutex_t ctx_lock;
+	struct serve_thread threads[SERVE_THREADS];
 	/* Request sizes in pages, log2 buckets, for tuning (debug log). */
 	uint64_t read_sizes[10], write_sizes[10];
 };
 
-/* TLS destructor: a worker thread that libfuse ends returns its context. */
-static void thread_ctx_put(void *p)
-{
-	struct thread_ctx *ctx = p;
-	struct fuse_export *ex = ctx->export;
+static __thread struct serve_thread *current_thread;
 
-	pthread_mutex_lock(&ex->ctx_lock);
-	ctx->next_free = ex->free_ctxs;
-	ex->free_ctxs = ctx;
-	pthread_mutex_unlock(&ex->ctx_lock);
+/* Anonymous memory, faulted in (and so locked by mlockall) right away. */
+static void *alloc_resident(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	populate_write(p, size);
+	return p;
 }
 
-static struct thread_ctx *thread_ctx_get(struct fuse_export *ex)
+/* Fault in the stack below the caller so that serving never grows it. */
+static void __attribute__((noinline)) touch_stack(void)
 {
-	struct thread_ctx *ctx = pthread_getspecific(ex->thread_key);
+	volatile unsigned char pages[SERVE_STACK - (64u << 10)];
 
-	if (likely(ctx))
-		return ctx;
-	pthread_mutex_lock(&ex->ctx_lock);
-	ctx = ex->free_ctxs;
-	if (ctx)
-		ex->free_ctxs = ctx->next_free;
-	pthread_mutex_unlock(&ex->ctx_lock);
-	/* libfuse never runs more than MAX_THREADS workers. */
-	if (ctx && pthread_setspecific(ex->thread_key, ctx) != 0) {
-		thread_ctx_put(ctx);
-		ctx = NULL;
-	}
-	return ctx;
-}
-
-static int thread_ctxs_alloc(struct fuse_export *ex)
-{
-	for (unsigned i = 0; i < MAX_THREADS; i++) {
-		struct thread_ctx *ctx = &ex->ctxs[i];
-		int r;
-
-		ctx->export = ex;
-		ctx->buf = aligned_alloc(SWAPDEV_PAGE_SIZE, MAX_REQUEST);
-		if (!ctx->buf)
-			return -ENOMEM;
-		r = store_worker_new(ex->daemon->store, &ctx->worker);
-		if (r < 0)
-			return r;
-		ctx->next_free = ex->free_ctxs;
-		ex->free_ctxs = ctx;
-	}
-	return 0;
+	for (size_t i = 0; i < sizeof(pages); i += 4096)
+		pages[i] = 0;
 }
 
 static void count_size(uint64_t *buckets, size_t size)
@@ -223,7 +202,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fuse_export *ex = fuse_req_userdata(req);
 	uint64_t dev_size = ex->daemon->config.device_size;
-	struct thread_ctx *ctx;
+	struct serve_thread *t = current_thread;
 	ssize_t r;
 
 	if (off < 0 || (uint64_t)off >= dev_size || size == 0) {
@@ -231,17 +210,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	size = (size_t)MIN((uint64_t)MIN(size, (size_t)MAX_REQUEST), dev_size - (uint64_t)off);
-	ctx = thread_ctx_get(ex);
-	if (!ctx) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
 	count_size(ex->read_sizes, size);
-	r = store_read(ctx->worker, ctx->buf, size, (uint64_t)off);
+	r = store_read(t->worker, t->buf, size, (uint64_t)off);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
-		fuse_reply_buf(req, (const char *)ctx->buf, size);
+		fuse_reply_buf(req, (const char *)t->buf, size);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -249,7 +223,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
 	struct fuse_export *ex = fuse_req_userdata(req);
 	uint64_t dev_size = ex->daemon->config.device_size;
-	struct thread_ctx *ctx;
 	ssize_t r;
 
 	/* The file has a fixed size, like the block device it stands for. */
@@ -261,13 +234,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, ENOSPC);
 		return;
 	}
-	ctx = thread_ctx_get(ex);
-	if (!ctx) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
 	count_size(ex->write_sizes, size);
-	r = store_write(ctx->worker, buf, size, (uint64_t)off);
+	r = store_write(current_thread->worker, buf, size, (uint64_t)off);
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
@@ -279,7 +247,6 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 {
 	struct fuse_export *ex = fuse_req_userdata(req);
 	uint64_t dev_size = ex->daemon->config.device_size, start, end;
-	struct thread_ctx *ctx;
 	int r;
 
 	if (off < 0 || len <= 0) {
@@ -295,15 +262,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	ctx = thread_ctx_get(ex);
-	if (!ctx) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
 	/* A hole past the end changes nothing. */
 	start = (uint64_t)off;
 	end = MIN((uint64_t)off + (uint64_t)len, dev_size);
-	r = start < end ? store_discard(ctx->worker, start, end - start) : 0;
+	r = start < end ? store_discard(current_thread->worker, start, end - start) : 0;
 	fuse_reply_err(req, -r);
 }
 
@@ -389,21 +351,76 @@ static const struct fuse_lowlevel_ops export_ops = {
 	.statfs = op_statfs,
 };
 
-static void *loop_thread(void *arg)
+/*
+ * One serving thread: read a request from /dev/fuse into its own buffer and
+ * let libfuse decode it and call our handlers, until the connection ends
+ * (ENODEV after unmount or abort).
+ */
+static void *serve(void *arg)
 {
-	struct fuse_export *ex = arg;
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	struct serve_thread *t = arg;
+	struct fuse_session *se = t->export->se;
+	int fd = fuse_session_fd(se);
 
-	if (!cfg) {
-		ex->loop_result = -ENOMEM;
-		return NULL;
+	current_thread = t;
+	touch_stack();
+	while (!fuse_session_exited(se)) {
+		ssize_t n = read(fd, t->buf, RECEIVE_BUFFER);
+		struct fuse_buf fbuf = { .mem = t->buf };
+
+		if (n < 0) {
+			/* ENOENT: the kernel dropped an interrupted request. */
+			if (errno == EINTR || errno == EAGAIN || errno == ENOENT)
+				continue;
+			if (errno != ENODEV)
+				log_error_errno(-errno, "reading /dev/fuse failed; stopping the export");
+			break;
+		}
+		if ((size_t)n < sizeof(struct fuse_in_header)) {
+			log_error("short read of %zd bytes from /dev/fuse; stopping the export", n);
+			break;
+		}
+		fbuf.size = (size_t)n;
+		fuse_session_process_buf(se, &fbuf);
 	}
-	fuse_loop_cfg_set_max_threads(cfg, MAX_THREADS);
-	fuse_loop_cfg_set_idle_threads(cfg, MAX_THREADS);
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	ex->loop_result = fuse_session_loop_mt(ex->se, cfg);
-	fuse_loop_cfg_destroy(cfg);
+	fuse_session_exit(se);
 	return NULL;
+}
+
+static int serve_threads_start(struct fuse_export *ex)
+{
+	pthread_attr_t attr;
+	int r;
+
+	r = -pthread_attr_init(&attr);
+	if (r < 0)
+		return r;
+	r = -pthread_attr_setstacksize(&attr, SERVE_STACK);
+	for (unsigned i = 0; r == 0 && i < SERVE_THREADS; i++) {
+		struct serve_thread *t = &ex->threads[i];
+
+		r = -pthread_create(&t->thread, &attr, serve, t);
+		t->running = r == 0;
+	}
+	pthread_attr_destroy(&attr);
+	return r;
+}
+
+static int serve_threads_alloc(struct fuse_export *ex)
+{
+	for (unsigned i = 0; i < SERVE_THREADS; i++) {
+		struct serve_thread *t = &ex->threads[i];
+		int r;
+
+		t->export = ex;
+		t->buf = alloc_resident(RECEIVE_BUFFER);
+		if (!t->buf)
+			return -ENOMEM;
+		r = store_worker_new(ex->daemon->store, &t->worker);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
@@ -419,16 +436,11 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 	if (!ex)
 		return -ENOMEM;
 	ex->daemon = d;
-	pthread_mutex_init(&ex->ctx_lock, NULL);
-	r = thread_ctxs_alloc(ex);
+	r = serve_threads_alloc(ex);
 	if (r < 0) {
 		log_error_errno(r, "cannot allocate the request buffers");
 		goto fail;
 	}
-	r = -pthread_key_create(&ex->thread_key, thread_ctx_put);
-	if (r < 0)
-		goto fail;
-	ex->key_created = true;
 	ex->se = fuse_session_new(&args, &export_ops, sizeof(export_ops), ex);
 	if (!ex->se) {
 		r = -EINVAL;
@@ -441,11 +453,12 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 		goto fail;
 	}
 	ex->mounted = true;
-	r = -pthread_create(&ex->thread, NULL, loop_thread, ex);
-	if (r < 0)
+	r = serve_threads_start(ex);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the FUSE threads");
 		goto fail;
-	ex->thread_running = true;
-	/* Only now: stat() of the mount is a request that the loop serves. */
+	}
+	/* Only now: stat() of the mount is a request that the threads serve. */
 	if (stat(d->config.mountpoint, &st) == 0)
 		ex->conn_id = minor(st.st_dev);
 	*ret_export = ex;
@@ -489,6 +502,7 @@ static void abort_connection(struct fuse_export *ex)
 void fuse_export_stop(struct fuse_export *ex)
 {
 	struct timespec deadline;
+	bool aborted = false;
 
 	if (!ex)
 		return;
@@ -502,26 +516,30 @@ void fuse_export_stop(struct fuse_export *ex)
 	 * open. A loop device someone attached by hand (--no-activate) would
 	 * keep the workers waiting for requests forever: cut it loose.
 	 */
-	if (ex->thread_running) {
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += STOP_GRACE_SECONDS;
-		if (pthread_timedjoin_np(ex->thread, NULL, &deadline) != 0) {
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += STOP_GRACE_SECONDS;
+	for (unsigned i = 0; i < SERVE_THREADS; i++) {
+		struct serve_thread *t = &ex->threads[i];
+
+		if (!t->running)
+			continue;
+		if (!aborted && pthread_timedjoin_np(t->thread, NULL, &deadline) != 0) {
 			log_warning("%s is still open (a loop device attached by hand?): aborting "
 				    "the FUSE connection", ex->daemon->file_path);
 			abort_connection(ex);
-			pthread_join(ex->thread, NULL);
+			aborted = true;
 		}
+		if (aborted)
+			pthread_join(t->thread, NULL);
 	}
 	if (ex->se)
 		fuse_session_destroy(ex->se);
 	log_sizes("read", ex->read_sizes);
 	log_sizes("write", ex->write_sizes);
-	if (ex->key_created)
-		pthread_key_delete(ex->thread_key);
-	for (unsigned i = 0; i < MAX_THREADS; i++) {
-		store_worker_free(ex->ctxs[i].worker);
-		free(ex->ctxs[i].buf);
+	for (unsigned i = 0; i < SERVE_THREADS; i++) {
+		store_worker_free(ex->threads[i].worker);
+		if (ex->threads[i].buf)
+			munmap(ex->threads[i].buf, RECEIVE_BUFFER);
 	}
-	pthread_mutex_destroy(&ex->ctx_lock);
 	free(ex);
 }

@@ -249,6 +249,7 @@ static int open_store(struct daemon *d)
 		.high_watermark = c->high_watermark,
 		.low_watermark = c->low_watermark,
 		.idle_seconds = c->idle_seconds,
+		.background_growth = true,
 	};
 	char dir[4096];
 	int r;
@@ -301,6 +302,9 @@ static int activate_swap(struct daemon *d)
 	if (!d->loop.direct_io)
 		log_warning("%s does not use direct I/O: pages pass through the page cache",
 			    d->loop.path);
+	r = activate_loop_disable_wbt(&d->loop);
+	if (r < 0)
+		log_warning_errno(r, "cannot turn off writeback throttling on %s", d->loop.path);
 	r = activate_swapon(d->loop.path, d->config.priority, d->config.discard);
 	if (r < 0) {
 		log_error_errno(r, "swapon %s failed", d->loop.path);

@@ -11,7 +11,12 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 #define SWAPDEV_PAGE_SHIFT 12
 #define SWAPDEV_PAGE_SIZE (1u << SWAPDEV_PAGE_SHIFT)
@@ -53,3 +58,17 @@ static inline void closep(int *fd)
 /* Relaxed atomic counters: exact totals, no ordering implied. */
 #define counter_add(p, n) __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
 #define counter_read(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+/*
+ * Fault in fresh anonymous memory for writing, so that its first use does
+ * not page-fault. MAP_POPULATE is not enough: the kernel skips populating
+ * mappings that mlockall(MCL_FUTURE | MCL_ONFAULT) marks lock-on-fault.
+ * Kernels before 5.14 lack MADV_POPULATE_WRITE: touch every page.
+ */
+static inline void populate_write(void *p, size_t len)
+{
+	if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
+		return;
+	for (size_t i = 0; i < len; i += SWAPDEV_PAGE_SIZE)
+		((volatile char *)p)[i] = 0;
+}

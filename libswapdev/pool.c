@@ -7,9 +7,10 @@
  * carves fixed-size slots out of chunks of 1..32 pages obtained with mmap.
  * One mmap per chunk, never one malloc per object, so that the daemon's
  * mlockall(MCL_FUTURE | MCL_ONFAULT) locks chunk memory and an empty chunk
- * goes straight back to the kernel with munmap. Chunks are mapped with
- * MAP_POPULATE: the footprint is memory really held, and the page faults
- * are paid once per chunk rather than inside the caller's copies.
+ * goes straight back to the kernel with munmap. Chunks are populated as
+ * they are mapped (populate_write): the footprint is memory really held,
+ * and the page faults are paid once per chunk rather than inside the
+ * caller's copies.
  *
  * Class table: class sizes are multiples of 8 (objects stay 8-aligned).
  * They start at 32 and grow by size/32 rounded down to 8, clamped to
@@ -84,14 +85,28 @@
  * (100..4104 bytes), 3.0% (4104 bytes only). Small pools pay relatively
  * more for the partly used chunks.
  *
+ * Background growth (pool_start_grower, used by the daemon): allocation
+ * and release then make no system call and touch no new memory. Each class
+ * keeps one spare chunk, mapped, populated and entered in the table by the
+ * grower thread once the class is first used (a class costs its spare
+ * from then on: 2.3 MiB if all 115 are); an allocation that needs a new chunk takes the spare and
+ * asks for another, or, with none ready, fails with -EAGAIN at once (the
+ * store writes that page to disk instead). An emptied chunk becomes the
+ * class's spare, or goes on a list that the grower unmaps. Why: in the
+ * daemon, a page fault or mmap on the request path is charged to its memory
+ * cgroup and may wait for swap writes that only the daemon can serve, and
+ * munmap could wait for the mmap lock that such a fault holds. Spares count
+ * in the footprint; above the limit the grower maps none and drops them.
+ *
  * Statistics: global relaxed atomics, so that pool_get_stats is cheap
  * enough for the store to call on every write (watermark check). Their
  * cache line is all that classes share when allocating and releasing, but
  * for pool->lock when a chunk is made or given back.
  *
  * Lock order: compact_lock -> class lock -> pool->lock. pool->lock guards the
- * reserve, the chunk index allocator and changes of the footprint; it is
- * held for no system call. move() runs under the class lock and must not
+ * reserve, the chunk index allocator, the unmap list and changes of the
+ * footprint; it is held for no system call. A class's spare is guarded by
+ * its class lock. move() runs under the class lock and must not
  * block on the owner's lock nor call pool_alloc/pool_release.
  */
 #include "pool.h"
@@ -138,6 +153,7 @@ struct size_class {
 	uint16_t pages;		  /* chunk length */
 	uint16_t capacity;	  /* slots per chunk */
 	uint32_t head[NR_GROUPS]; /* partly used chunks, [0] sparsest; caller holds lock */
+	uint32_t spare;		  /* background growth: a ready empty chunk, or NIL */
 	uint64_t chunks;	  /* caller holds lock */
 	uint64_t objects;	  /* caller holds lock */
 } __attribute__((aligned(64)));	  /* class locks on separate cache lines */
@@ -173,6 +189,16 @@ struct pool {
 	uint64_t reserve_bytes;
 	uint64_t footprint; /* changed under lock, read anywhere with relaxed atomics */
 	uint64_t limit;	    /* likewise */
+	uint32_t unmap_head; /* background growth: emptied chunks for the grower */
+	pthread_cond_t grow_cond;
+	bool grow_stop;
+	bool limit_changed; /* the grower may have spares to drop */
+
+	/* Background growth (pool_start_grower). */
+	bool background;
+	pthread_t grower;
+	uint64_t wanted[2]; /* classes whose spare was taken; relaxed atomics */
+	uint64_t grow_misses;
 
 	pthread_mutex_t compact_lock; /* one compaction at a time */
 	uint32_t compact_gen;	      /* caller holds compact_lock */
@@ -413,9 +439,9 @@ static int chunk_memory_get(struct pool *pool, unsigned pages, char **ret_base, 
 		return -ENOSPC;
 	}
 
-	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-		    -1, 0);
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base != MAP_FAILED) {
+		populate_write(base, len);
 		*ret_base = base;
 		*ret_pages = pages;
 		return 0;
@@ -432,16 +458,66 @@ static int chunk_memory_get(struct pool *pool, unsigned pages, char **ret_base, 
 	return -ENOMEM;
 }
 
+static void grower_wake(struct pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	pthread_cond_signal(&pool->grow_cond);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* Ask the grower for a spare chunk of class cls. */
+static void spare_want(struct pool *pool, unsigned cls)
+{
+	uint64_t bit = 1ull << (cls % 64);
+
+	if (!(__atomic_fetch_or(&pool->wanted[cls / 64], bit, __ATOMIC_RELAXED) & bit))
+		grower_wake(pool);
+}
+
+/* Background growth: the class's spare, else -EAGAIN. Caller holds the class lock. */
+static int chunk_take_spare(struct pool *pool, unsigned cls, uint32_t *ret_index)
+{
+	struct size_class *sc = &pool->classes[cls];
+	uint32_t index = sc->spare;
+
+	spare_want(pool, cls);
+	if (index == NIL) {
+		counter_add(&pool->grow_misses, 1);
+		return -EAGAIN;
+	}
+	sc->spare = NIL;
+	sc->chunks++;
+	counter_add(&pool->chunks, 1);
+	*ret_index = index;
+	return 0;
+}
+
+/* Fill in the table entry of an empty chunk of class cls, on no list. */
+static void chunk_init(struct pool *pool, uint32_t index, unsigned cls, char *base, uint16_t pages)
+{
+	struct chunk *c = &pool->table[index];
+
+	c->base = base;
+	c->pages = pages;
+	c->obj_size = pool->classes[cls].size;
+	c->cls = cls;
+	c->group = GROUP_NONE;
+	c->used = 0;
+	c->live[0] = c->live[1] = 0;
+	c->gen = 0;
+}
+
 /* A new empty chunk for class cls, on no list. Caller holds the class lock. */
 static int chunk_new(struct pool *pool, unsigned cls, uint32_t *ret_index)
 {
 	struct size_class *sc = &pool->classes[cls];
 	uint32_t index;
-	struct chunk *c;
 	char *base;
 	uint16_t pages;
 	int r;
 
+	if (pool->background)
+		return chunk_take_spare(pool, cls, ret_index);
 	pthread_mutex_lock(&pool->lock);
 	index = index_get(pool);
 	pthread_mutex_unlock(&pool->lock);
@@ -457,15 +533,7 @@ static int chunk_new(struct pool *pool, unsigned cls, uint32_t *ret_index)
 		return r;
 	}
 
-	c = &pool->table[index];
-	c->base = base;
-	c->pages = pages;
-	c->obj_size = sc->size;
-	c->cls = cls;
-	c->group = GROUP_NONE;
-	c->used = 0;
-	c->live[0] = c->live[1] = 0;
-	c->gen = 0;
+	chunk_init(pool, index, cls, base, pages);
 	sc->chunks++;
 	counter_add(&pool->chunks, 1);
 	*ret_index = index;
@@ -483,6 +551,21 @@ static void chunk_release(struct pool *pool, struct size_class *sc, uint32_t ind
 	assert(c->used == 0 && c->group == GROUP_NONE);
 	sc->chunks--;
 	counter_add(&pool->chunks, -1);
+	if (pool->background) {
+		/* No munmap here: keep it as the spare, or let the grower unmap it. */
+		if (sc->spare == NIL &&
+		    counter_read(&pool->footprint) <= counter_read(&pool->limit)) {
+			c->gen = 0;
+			sc->spare = index;
+			return;
+		}
+		pthread_mutex_lock(&pool->lock);
+		c->next = pool->unmap_head;
+		pool->unmap_head = index;
+		pthread_cond_signal(&pool->grow_cond);
+		pthread_mutex_unlock(&pool->lock);
+		return;
+	}
 	c->base = NULL;
 
 	pthread_mutex_lock(&pool->lock);
@@ -703,6 +786,156 @@ uint64_t pool_compact(struct pool *pool, pool_move_fn move, void *opaque)
 	return freed;
 }
 
+/* Grower: unmap the chunks on the unmap list. */
+static void grower_unmap(struct pool *pool)
+{
+	uint32_t index;
+
+	pthread_mutex_lock(&pool->lock);
+	while ((index = pool->unmap_head) != NIL) {
+		struct chunk *c = &pool->table[index];
+		char *base = c->base;
+		uint64_t len = (uint64_t)c->pages * SWAPDEV_PAGE_SIZE;
+
+		pool->unmap_head = c->next;
+		c->base = NULL;
+		index_put(pool, index);
+		counter_add(&pool->footprint, -len);
+		pthread_mutex_unlock(&pool->lock);
+		munmap(base, len);
+		pthread_mutex_lock(&pool->lock);
+	}
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* Grower: above the limit, spares go. */
+static void grower_drop_spares(struct pool *pool)
+{
+	for (unsigned i = 0; i < pool->n_classes; i++) {
+		struct size_class *sc = &pool->classes[i];
+		uint32_t index;
+
+		if (counter_read(&pool->footprint) <= counter_read(&pool->limit))
+			return;
+		pthread_mutex_lock(&sc->lock);
+		index = sc->spare;
+		sc->spare = NIL;
+		pthread_mutex_unlock(&sc->lock);
+		if (index == NIL)
+			continue;
+		pthread_mutex_lock(&pool->lock);
+		pool->table[index].next = pool->unmap_head;
+		pool->unmap_head = index;
+		pthread_mutex_unlock(&pool->lock);
+	}
+}
+
+/* Grower: map a spare chunk for class cls, if it has none and the limit allows. */
+static void grower_fill(struct pool *pool, unsigned cls)
+{
+	struct size_class *sc = &pool->classes[cls];
+	uint64_t len = (uint64_t)sc->pages * SWAPDEV_PAGE_SIZE;
+	uint32_t index, spare;
+	void *base;
+
+	pthread_mutex_lock(&sc->lock);
+	spare = sc->spare;
+	pthread_mutex_unlock(&sc->lock);
+	if (spare != NIL)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	index = NIL;
+	if (counter_read(&pool->footprint) + len <= counter_read(&pool->limit)) {
+		index = index_get(pool);
+		if (index != NIL)
+			counter_add(&pool->footprint, len);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	if (index == NIL) {
+		counter_add(&pool->limit_hits, 1);
+		return;
+	}
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED) {
+		counter_add(&pool->alloc_failures, 1);
+		pthread_mutex_lock(&pool->lock);
+		index_put(pool, index);
+		counter_add(&pool->footprint, -len);
+		pthread_mutex_unlock(&pool->lock);
+		return;
+	}
+	/* The faults happen here, off the request path; they may wait on reclaim. */
+	populate_write(base, len);
+	chunk_init(pool, index, cls, base, sc->pages);
+	pthread_mutex_lock(&sc->lock);
+	spare = sc->spare;
+	if (spare == NIL)
+		sc->spare = index;
+	pthread_mutex_unlock(&sc->lock);
+	if (spare != NIL) { /* a release made one meanwhile */
+		pthread_mutex_lock(&pool->lock);
+		pool->table[index].next = pool->unmap_head;
+		pool->unmap_head = index;
+		pthread_mutex_unlock(&pool->lock);
+	}
+}
+
+static bool grower_has_work(struct pool *pool)
+{
+	return pool->grow_stop || pool->limit_changed || pool->unmap_head != NIL ||
+	       counter_read(&pool->wanted[0]) || counter_read(&pool->wanted[1]);
+}
+
+static void *grower_main(void *arg)
+{
+	struct pool *pool = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&pool->lock);
+		while (!grower_has_work(pool))
+			pthread_cond_wait(&pool->grow_cond, &pool->lock);
+		if (pool->grow_stop) {
+			pthread_mutex_unlock(&pool->lock);
+			return NULL;
+		}
+		pool->limit_changed = false;
+		pthread_mutex_unlock(&pool->lock);
+
+		grower_unmap(pool);
+		for (unsigned w = 0; w < ARRAY_SIZE(pool->wanted); w++) {
+			uint64_t bits = __atomic_exchange_n(&pool->wanted[w], 0, __ATOMIC_RELAXED);
+
+			for (; bits; bits &= bits - 1)
+				grower_fill(pool, w * 64 + (unsigned)__builtin_ctzll(bits));
+		}
+		grower_drop_spares(pool);
+		grower_unmap(pool);
+	}
+}
+
+int pool_start_grower(struct pool *pool)
+{
+	int r;
+
+	if (pool->background)
+		return 0;
+	/* Empties the inline reserve: background growth keeps spares instead. */
+	pthread_mutex_lock(&pool->lock);
+	for (unsigned i = 0; i < pool->n_reserve; i++)
+		counter_add(&pool->footprint,
+			    -(uint64_t)pool->reserve[i].pages * SWAPDEV_PAGE_SIZE);
+	unmap_chunks(pool->reserve, pool->n_reserve);
+	pool->n_reserve = 0;
+	pool->reserve_bytes = 0;
+	pthread_mutex_unlock(&pool->lock);
+	r = -pthread_create(&pool->grower, NULL, grower_main, pool);
+	if (r < 0)
+		return r;
+	/* Spares come on first use: only classes in use hold one. */
+	pool->background = true;
+	return 0;
+}
+
 int pool_set_limit(struct pool *pool, uint64_t limit_bytes)
 {
 	struct reserve_chunk drop[RESERVE_CHUNKS];
@@ -713,6 +946,10 @@ int pool_set_limit(struct pool *pool, uint64_t limit_bytes)
 	pthread_mutex_lock(&pool->lock);
 	__atomic_store_n(&pool->limit, limit_bytes, __ATOMIC_RELAXED);
 	n_drop = reserve_trim(pool, 0, drop);
+	if (pool->background) {
+		pool->limit_changed = true;
+		pthread_cond_signal(&pool->grow_cond);
+	}
 	pthread_mutex_unlock(&pool->lock);
 	unmap_chunks(drop, n_drop);
 	return 0;
@@ -729,6 +966,7 @@ void pool_get_stats(struct pool *pool, struct pool_stats *ret_stats)
 	    .alloc_failures = counter_read(&pool->alloc_failures),
 	    .limit_hits = counter_read(&pool->limit_hits),
 	    .compactions = counter_read(&pool->compactions),
+	    .grow_misses = counter_read(&pool->grow_misses),
 	};
 }
 
@@ -757,13 +995,17 @@ int pool_new(uint64_t limit_bytes, uint64_t max_bytes, struct pool **ret_pool)
 	pool->table = table;
 	pool->table_len = entries;
 	pool->free_index = NIL;
+	pool->unmap_head = NIL;
 	pool->limit = limit_bytes;
 	pool->max = max_bytes;
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_mutex_init(&pool->compact_lock, NULL);
+	pthread_cond_init(&pool->grow_cond, NULL);
 	classes_init(pool);
-	for (unsigned i = 0; i < pool->n_classes; i++)
+	for (unsigned i = 0; i < pool->n_classes; i++) {
 		pthread_mutex_init(&pool->classes[i].lock, NULL);
+		pool->classes[i].spare = NIL;
+	}
 
 	*ret_pool = pool;
 	return 0;
@@ -773,6 +1015,14 @@ void pool_free(struct pool *pool)
 {
 	if (!pool)
 		return;
+	if (pool->background) {
+		pthread_mutex_lock(&pool->lock);
+		pool->grow_stop = true;
+		pthread_cond_signal(&pool->grow_cond);
+		pthread_mutex_unlock(&pool->lock);
+		pthread_join(pool->grower, NULL);
+	}
+	/* In use, spare or waiting to be unmapped: every mapped chunk has a base. */
 	for (uint32_t i = 0; i < pool->table_used; i++) {
 		struct chunk *c = &pool->table[i];
 
@@ -784,6 +1034,7 @@ void pool_free(struct pool *pool)
 	for (unsigned i = 0; i < pool->n_classes; i++)
 		pthread_mutex_destroy(&pool->classes[i].lock);
 	pthread_mutex_destroy(&pool->compact_lock);
+	pthread_cond_destroy(&pool->grow_cond);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);
 }

@@ -43,6 +43,7 @@ struct pool_stats {
 	uint64_t alloc_failures; /* -ENOMEM from the system, not limit hits */
 	uint64_t limit_hits;	 /* -ENOSPC because of the limit */
 	uint64_t compactions;	 /* objects moved by compaction */
+	uint64_t grow_misses;	 /* -EAGAIN: background growth had no spare ready */
 };
 
 struct pool;
@@ -55,13 +56,23 @@ struct pool;
 int pool_new(uint64_t limit_bytes, uint64_t max_bytes, struct pool **ret_pool);
 void pool_free(struct pool *pool); /* accepts NULL */
 
+/*
+ * Switch to background growth: a thread of the pool maps and populates
+ * chunks ahead of need and unmaps emptied ones, so that pool_alloc and
+ * pool_release make no system call and fault in no memory. pool_alloc then
+ * fails with -EAGAIN when the chunk it needs is not ready yet. Call before
+ * the pool is shared. Returns 0 or -errno.
+ */
+int pool_start_grower(struct pool *pool);
+
 /* Largest object pool_alloc() accepts (a raw page plus its header). */
 size_t pool_max_object(void);
 
 /*
  * Allocate an object of size bytes (sizeof(struct pool_obj) <= size <=
  * pool_max_object()). Returns 0 with *ret_handle set, -ENOSPC when the
- * limit forbids growth, -ENOMEM when the system refuses memory, -EINVAL.
+ * limit forbids growth, -ENOMEM when the system refuses memory, -EAGAIN
+ * (background growth) when no new chunk is ready yet, -EINVAL.
  */
 int pool_alloc(struct pool *pool, size_t size, uint64_t *ret_handle);
 

@@ -103,6 +103,8 @@ static int validate_config(const struct store_config *c)
 {
 	if (c->size == 0 || c->size % SWAPDEV_PAGE_SIZE != 0)
 		return -EINVAL;
+	if (c->background_growth && !c->backing_path)
+		return -EINVAL;
 	if (c->pool_limit == 0 || (c->pool_max != 0 && c->pool_max < c->pool_limit))
 		return -EINVAL;
 	if (c->reject_threshold < 64 || c->reject_threshold > SWAPDEV_PAGE_SIZE)
@@ -153,6 +155,11 @@ int store_new(const struct store_config *config, struct store **ret_store)
 		if (r < 0)
 			goto fail;
 	}
+	if (config->background_growth) {
+		r = pool_start_grower(store->pool);
+		if (r < 0)
+			goto fail;
+	}
 	*ret_store = store;
 	return 0;
 fail:
@@ -187,9 +194,29 @@ int store_start_writeback(struct store *store)
 	return store->writeback ? writeback_start(store->writeback) : 0;
 }
 
+/*
+ * Touch everything a request uses before the first one arrives (buffers,
+ * the codec's state and workspace, which zstd sizes on first use): in the
+ * daemon, a page fault on the request path is charged to its memory cgroup
+ * and may wait for swap writes that only the daemon can serve.
+ */
+static void worker_warm_up(struct store_worker *w, const struct codec_spec *spec)
+{
+	unsigned char *page = w->page;
+	ssize_t n;
+
+	for (size_t i = 0; i < SWAPDEV_PAGE_SIZE; i++)
+		page[i] = (unsigned char)(i % 251 + (i >> 9));
+	memset(w->cbuf, 0, SWAPDEV_PAGE_SIZE);
+	n = codec_compress(w->codec, spec, page, SWAPDEV_PAGE_SIZE, w->cbuf, SWAPDEV_PAGE_SIZE);
+	if (n > 0)
+		codec_decompress(w->codec, spec->kind, w->cbuf, (size_t)n, page, SWAPDEV_PAGE_SIZE);
+}
+
 int store_worker_new(struct store *store, struct store_worker **ret_worker)
 {
 	struct store_worker *w;
+	struct codec_spec spec;
 	int r;
 
 	w = calloc(1, sizeof(*w));
@@ -206,6 +233,8 @@ int store_worker_new(struct store *store, struct store_worker **ret_worker)
 		free(w);
 		return -ENOMEM;
 	}
+	spec = codec_unpack(__atomic_load_n(&store->codec_packed, __ATOMIC_RELAXED));
+	worker_warm_up(w, &spec);
 	pthread_mutex_lock(&store->workers_lock);
 	w->next = store->workers;
 	store->workers = w;

@@ -37,6 +37,9 @@ struct store_config {
 	unsigned high_watermark;    /* percent of pool_limit starting writeback */
 	unsigned low_watermark;	    /* percent where it stops */
 	uint32_t idle_seconds;	    /* write back entries idle this long; 0 = off */
+	/* The pool grows in a thread of its own; a write that finds no chunk
+	 * ready goes to disk (pool_start_grower). Needs backing_path. */
+	bool background_growth;
 };
 
 struct store;

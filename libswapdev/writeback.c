@@ -107,6 +107,8 @@ int writeback_new(struct store *store, struct writeback **ret_wb)
 		writeback_free(wb);
 		return -ENOMEM;
 	}
+	/* Writeback frees memory under pressure: it must not fault to start. */
+	memset(wb->buffers, 0, (size_t)WB_BATCH * SWAPDEV_PAGE_SIZE);
 	for (unsigned i = 0; i < WB_BATCH; i++)
 		wb->iov[i] = (struct iovec){ .iov_base = wb->buffers + (size_t)i * SWAPDEV_PAGE_SIZE,
 					     .iov_len = SWAPDEV_PAGE_SIZE };

@@ -64,11 +64,13 @@ struct scenario {
 	bool whole_slots; /* threads own whole slots and write them whole */
 	struct codec_spec codec;
 	uint64_t pool_limit;
+	bool background_growth; /* the daemon's mode: the pool grows in its own thread */
 };
 
 static const struct scenario scenarios[] = {
 	{ "sectors-lz4-tiny-pool", false, { .kind = CODEC_LZ4 }, 256 * KiB },
 	{ "slots-zstd-small-pool", true, { .kind = CODEC_ZSTD, .level = 1 }, MAX_POOL_LIMIT },
+	{ "sectors-lz4-background-growth", false, { .kind = CODEC_LZ4 }, MAX_POOL_LIMIT, true },
 };
 
 struct racer {
@@ -345,6 +347,7 @@ static void run(const struct scenario *sc)
 		.high_watermark = 90,
 		.low_watermark = 80,
 		.idle_seconds = 1,
+		.background_growth = sc->background_growth,
 	};
 	struct racer racers[NTHREADS];
 	struct churn churn = { 0 };

@@ -21,6 +21,7 @@
 #define MIB	    (1ull << 20)
 #define GIB	    (1ull << 30)
 #define RESERVE_MAX (128 * KIB) /* pool.c keeps at most this many bytes of empty chunks */
+#define SPARES_MAX (2400 * KIB) /* background growth: one spare chunk of each class */
 
 static uint64_t rng_next(uint64_t *state)
 {
@@ -676,6 +677,7 @@ struct mt_ctx {
 	struct mt_slot slots[MT_SLOTS];
 	unsigned damaged;      /* atomic */
 	unsigned enospc;       /* atomic */
+	unsigned eagain;       /* atomic: background growth had no chunk ready */
 	unsigned other_errors; /* atomic */
 	unsigned over_limit;   /* atomic */
 	uint64_t moves;	       /* atomic */
@@ -740,7 +742,9 @@ static void *mt_worker_run(void *arg)
 					     slot->seed);
 			} else {
 				slot->handle = POOL_HANDLE_INVALID;
-				__atomic_fetch_add(r == -ENOSPC ? &ctx->enospc : &ctx->other_errors,
+				__atomic_fetch_add(r == -ENOSPC	  ? &ctx->enospc
+						   : r == -EAGAIN ? &ctx->eagain
+								  : &ctx->other_errors,
 						   1, __ATOMIC_RELAXED);
 			}
 		}
@@ -769,7 +773,22 @@ static void *mt_compactor_run(void *arg)
 	return NULL;
 }
 
-Test(pool, concurrent_compaction, .timeout = 120)
+/* Waits (up to 10 s) until the grower has nothing left to do. */
+static struct pool_stats stats_settled(struct pool *pool)
+{
+	struct pool_stats prev = stats_of(pool), now;
+
+	for (int i = 0; i < 100; i++) {
+		usleep(100 * 1000);
+		now = stats_of(pool);
+		if (now.footprint_bytes == prev.footprint_bytes)
+			return now;
+		prev = now;
+	}
+	return prev;
+}
+
+static void run_concurrent(bool background)
 {
 	struct mt_ctx *ctx = calloc(1, sizeof(*ctx));
 	struct mt_worker workers[MT_THREADS];
@@ -779,6 +798,8 @@ Test(pool, concurrent_compaction, .timeout = 120)
 
 	cr_assert_not_null(ctx);
 	ctx->pool = pool_create(MT_LIMIT, 1 * GIB);
+	if (background)
+		cr_assert_eq(pool_start_grower(ctx->pool), 0);
 	for (unsigned i = 0; i < MT_SLOTS; i++) {
 		pthread_mutex_init(&ctx->slots[i].lock, NULL);
 		ctx->slots[i].handle = POOL_HANDLE_INVALID;
@@ -793,8 +814,10 @@ Test(pool, concurrent_compaction, .timeout = 120)
 	__atomic_store_n(&ctx->stop, true, __ATOMIC_RELAXED);
 	cr_assert_eq(pthread_join(compactor, NULL), 0);
 
-	cr_log_info("concurrent: %" PRIu64 " objects moved, %" PRIu64 " chunks freed, %u ENOSPC",
-		    ctx->moves, ctx->freed, ctx->enospc);
+	cr_log_info("concurrent%s: %" PRIu64 " objects moved, %" PRIu64
+		    " chunks freed, %u ENOSPC, %u EAGAIN",
+		    background ? " (background growth)" : "", ctx->moves, ctx->freed, ctx->enospc,
+		    ctx->eagain);
 	cr_assert_eq(ctx->damaged, 0);
 	cr_assert_eq(ctx->other_errors, 0);
 	cr_assert_eq(ctx->over_limit, 0);
@@ -814,18 +837,106 @@ Test(pool, concurrent_compaction, .timeout = 120)
 	cr_assert_eq(stats.objects, count);
 	cr_assert_eq(stats.object_bytes, bytes);
 	cr_assert_eq(stats.compactions, ctx->moves);
-	cr_assert_eq(stats.limit_hits, ctx->enospc);
 	cr_assert_eq(stats.alloc_failures, 0);
+	if (background) {
+		/* Only the grower meets the limit; an allocation just finds no chunk. */
+		cr_assert_eq(ctx->enospc, 0);
+		cr_assert_eq(stats.grow_misses, ctx->eagain);
+	} else {
+		cr_assert_eq(stats.limit_hits, ctx->enospc);
+		cr_assert_eq(ctx->eagain, 0);
+	}
 
 	for (unsigned i = 0; i < MT_SLOTS; i++) {
 		if (ctx->slots[i].handle != POOL_HANDLE_INVALID)
 			pool_release(ctx->pool, ctx->slots[i].handle);
 		pthread_mutex_destroy(&ctx->slots[i].lock);
 	}
-	stats = stats_of(ctx->pool);
+	stats = background ? stats_settled(ctx->pool) : stats_of(ctx->pool);
 	cr_assert_eq(stats.objects, 0);
 	cr_assert_eq(stats.chunks, 0);
-	cr_assert_leq(stats.footprint_bytes, RESERVE_MAX);
+	/* What is left is the reserve, or with background growth the spares. */
+	cr_assert_leq(stats.footprint_bytes, background ? SPARES_MAX : RESERVE_MAX);
 	pool_free(ctx->pool);
 	free(ctx);
+}
+
+Test(pool, concurrent_compaction, .timeout = 120)
+{
+	run_concurrent(false);
+}
+
+Test(pool, concurrent_background_growth, .timeout = 120)
+{
+	run_concurrent(true);
+}
+
+/*
+ * Background growth: allocations take chunks the grower prepared, fail with
+ * -EAGAIN (never block, never exceed the limit) when none is ready, and
+ * emptied chunks are unmapped by the grower.
+ */
+Test(pool, background_growth, .timeout = 60)
+{
+	const uint64_t limit = 8 * MIB;
+	struct pool *pool = pool_create(limit, 64 * MIB);
+	struct pool_stats stats;
+	struct objects objs;
+	uint64_t rng = 7, spares, eagain = 0, handle = 42;
+	uint32_t n = 0;
+	int r;
+
+	cr_assert_eq(pool_start_grower(pool), 0);
+	/* The first allocation of a class finds no spare, and asks for one. */
+	cr_assert_eq(pool_alloc(pool, 1000, &handle), -EAGAIN);
+	cr_assert_eq(handle, 42);
+	stats = stats_settled(pool);
+	cr_assert_gt(stats.footprint_bytes, 0, "the grower prepared no spare chunk");
+	cr_assert_eq(pool_alloc(pool, 1000, &handle), 0);
+	pool_release(pool, handle);
+	eagain = 1;
+
+	/* Fill to the limit; -EAGAIN only means "not ready yet". */
+	objects_init(&objs, 2 * limit / 100);
+	for (unsigned tries = 0; tries < 200000 && n < objs.n; tries++) {
+		r = object_alloc(pool, &objs, n, rng_range(&rng, 100, pool_max_object()));
+		if (r == 0) {
+			n++;
+			continue;
+		}
+		cr_assert_eq(r, -EAGAIN, "allocation %u: %d", n, r);
+		eagain++;
+		usleep(200);
+		stats = stats_of(pool);
+		if (stats.limit_hits > 0 && eagain > 1000)
+			break; /* the grower stopped at the limit */
+	}
+	stats = stats_of(pool);
+	cr_log_info("background growth: %u objects, %" PRIu64 " EAGAIN", n, eagain);
+	cr_assert_eq(stats.grow_misses, eagain);
+	cr_assert_gt(stats.limit_hits, 0, "the pool never reached its limit");
+	cr_assert_leq(stats.footprint_bytes, limit);
+	cr_assert_geq(stats.footprint_bytes, limit / 2, "stopped far below the limit");
+	cr_assert_eq(stats.alloc_failures, 0);
+	objects_verify_stats(pool, &objs);
+
+	/* Emptied chunks go back to the system through the grower; spares stay. */
+	objects_release_all(pool, &objs);
+	stats = stats_settled(pool);
+	spares = stats.footprint_bytes;
+	cr_log_info("background growth: spare chunks of the classes used: %" PRIu64 " KiB",
+		    spares / (uint64_t)KIB);
+	cr_assert_eq(stats.objects, 0);
+	cr_assert_eq(stats.chunks, 0);
+	cr_assert_leq(spares, SPARES_MAX);
+
+	/* A limit under the spares: the grower drops them and maps none. */
+	cr_assert_eq(pool_set_limit(pool, 0), 0);
+	stats = stats_settled(pool);
+	cr_assert_eq(stats.footprint_bytes, 0);
+	handle = 42;
+	cr_assert_eq(pool_alloc(pool, 1000, &handle), -EAGAIN);
+	cr_assert_eq(handle, 42);
+	free(objs.v);
+	pool_free(pool);
 }
