@@ -360,6 +360,8 @@ static int run_once(struct run *x, struct span t[PASSES], struct store_stats *re
 	if (backing_path[0]) {
 		c.backing_path = backing_path;
 		c.background_growth = true;
+		/* As without a disk tier: only the grower's lag may send pages there. */
+		c.incompressible_to_pool = true;
 	}
 	memset(t, 0, PASSES * sizeof(t[0]));
 	r = store_new(&c, &store);
