@@ -8,8 +8,11 @@
  * The wire format lives in libswapdev/protocol.c; this file only moves
  * bytes, checks permissions and calls into the store.
  *
- * Limits: MAX_CLIENTS connections (further ones wait in the listen
- * backlog), PROTO_MAX_MESSAGE bytes per message (longer ones get an error
+ * Limits: MAX_CLIENTS connections, of which the last ROOT_SLOTS are kept
+ * for root, so that an administrator gets in while idle clients hold the
+ * rest (a connection beyond that is closed at once, as PostgreSQL does
+ * with its reserved superuser slots; once every slot is taken, further
+ * ones wait in the listen backlog), PROTO_MAX_MESSAGE bytes per message (longer ones get an error
  * and the connection closes), TX_MAX bytes of unsent replies, and
  * CLIENT_TIMEOUT_MS without a complete message (slow or silent clients
  * are dropped).
@@ -43,6 +46,9 @@
 #include "protocol.h"
 
 #define MAX_CLIENTS 128
+#define ROOT_SLOTS 4
+/* At most one log line per this interval about refused connections. */
+#define REFUSED_LOG_INTERVAL_MS 60000
 #define LISTEN_BACKLOG 128
 #define CLIENT_TIMEOUT_MS 30000
 #define TX_MAX (1u << 20)
@@ -89,6 +95,8 @@ struct control_server {
 	struct client clients[MAX_CLIENTS];
 	unsigned nr_clients;
 	uint64_t next_client_id;
+	uint64_t refused, refused_logged; /* connections closed for want of a slot */
+	uint64_t refused_log_ms;
 	struct flush_job flush;
 };
 
@@ -498,12 +506,21 @@ static void accept_client(struct control_server *srv)
 	fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	if (cred.uid != 0 && srv->nr_clients >= MAX_CLIENTS - ROOT_SLOTS) {
+		srv->refused++;
+		close(fd);
+		return;
+	}
 	for (unsigned i = 0; i < MAX_CLIENTS; i++)
 		if (srv->clients[i].fd < 0) {
 			c = &srv->clients[i];
 			break;
 		}
-	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+	if (!c) {
 		close(fd);
 		return;
 	}
@@ -564,6 +581,16 @@ static void *server_thread(void *arg)
 		if (fds[1].revents & POLLIN)
 			accept_client(srv);
 		now = now_ms();
+		if (srv->refused > srv->refused_logged &&
+		    now - srv->refused_log_ms >= REFUSED_LOG_INTERVAL_MS) {
+			uint64_t n = srv->refused - srv->refused_logged;
+
+			log_warning("control socket: %" PRIu64 " connection%s refused: the %u slots "
+				    "for users other than root are taken",
+				    n, n == 1 ? "" : "s", MAX_CLIENTS - ROOT_SLOTS);
+			srv->refused_logged = srv->refused;
+			srv->refused_log_ms = now;
+		}
 		for (nfds_t k = 2; k < n; k++) {
 			struct client *c = &srv->clients[idx[k]];
 			bool keep = true;
