@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -76,12 +75,6 @@ struct fuse_export {
 	bool mounted;
 	unsigned conn_id; /* /sys/fs/fuse/connections/N: the mount's st_dev minor */
 	struct serve_thread threads[SERVE_THREADS];
-	/* Leader/followers: one thread at a time waits for the next request;
-	 * it hands the role on as soon as it has one, then serves it. */
-	pthread_mutex_t leader_lock;
-	pthread_cond_t leader_cond;
-	bool leader_taken;
-	unsigned spin_us;
 	/* Request sizes in pages, log2 buckets, for tuning (debug log). */
 	uint64_t read_sizes[10], write_sizes[10];
 };
@@ -358,88 +351,29 @@ static const struct fuse_lowlevel_ops export_ops = {
 	.statfs = op_statfs,
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
- * As the leader, take the next request into t->buf: retry the non-blocking
- * read for spin_us first (a request that arrives meanwhile costs no
- * wake-up), then sleep in poll. Returns its length or -errno.
- */
-static ssize_t receive(struct serve_thread *t, int fd)
-{
-	uint64_t deadline = 0;
-
-	for (;;) {
-		ssize_t n = read(fd, t->buf, RECEIVE_BUFFER);
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-
-		if (n >= 0)
-			return n;
-		/* ENOENT: the kernel dropped an interrupted request. */
-		if (errno == EINTR || errno == ENOENT)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		if (t->export->spin_us) {
-			uint64_t now = now_ns();
-
-			if (!deadline)
-				deadline = now + t->export->spin_us * 1000ull;
-			if (now < deadline) {
-				cpu_relax();
-				continue;
-			}
-		}
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
-			return -errno;
-		deadline = 0;
-	}
-}
-
-/*
- * One serving thread: wait to lead, take a request, hand leadership on, and
- * let libfuse decode the request and call our handlers; until the
- * connection ends (ENODEV after unmount or abort).
+ * One serving thread: read a request from /dev/fuse into its own buffer and
+ * let libfuse decode it and call our handlers, until the connection ends
+ * (ENODEV after unmount or abort).
  */
 static void *serve(void *arg)
 {
 	struct serve_thread *t = arg;
-	struct fuse_export *ex = t->export;
-	struct fuse_session *se = ex->se;
+	struct fuse_session *se = t->export->se;
 	int fd = fuse_session_fd(se);
 
 	current_thread = t;
 	touch_stack();
-	for (;;) {
+	while (!fuse_session_exited(se)) {
+		ssize_t n = read(fd, t->buf, RECEIVE_BUFFER);
 		struct fuse_buf fbuf = { .mem = t->buf };
-		ssize_t n;
-
-		pthread_mutex_lock(&ex->leader_lock);
-		while (ex->leader_taken && !fuse_session_exited(se))
-			pthread_cond_wait(&ex->leader_cond, &ex->leader_lock);
-		if (fuse_session_exited(se)) {
-			pthread_mutex_unlock(&ex->leader_lock);
-			break;
-		}
-		ex->leader_taken = true;
-		pthread_mutex_unlock(&ex->leader_lock);
-
-		n = receive(t, fd);
-
-		pthread_mutex_lock(&ex->leader_lock);
-		ex->leader_taken = false;
-		pthread_cond_signal(&ex->leader_cond);
-		pthread_mutex_unlock(&ex->leader_lock);
 
 		if (n < 0) {
-			if (n != -ENODEV)
-				log_error_errno((int)n, "reading /dev/fuse failed; stopping the export");
+			/* ENOENT: the kernel dropped an interrupted request. */
+			if (errno == EINTR || errno == EAGAIN || errno == ENOENT)
+				continue;
+			if (errno != ENODEV)
+				log_error_errno(-errno, "reading /dev/fuse failed; stopping the export");
 			break;
 		}
 		if ((size_t)n < sizeof(struct fuse_in_header)) {
@@ -449,11 +383,7 @@ static void *serve(void *arg)
 		fbuf.size = (size_t)n;
 		fuse_session_process_buf(se, &fbuf);
 	}
-	/* Every follower must see the end too. */
 	fuse_session_exit(se);
-	pthread_mutex_lock(&ex->leader_lock);
-	pthread_cond_broadcast(&ex->leader_cond);
-	pthread_mutex_unlock(&ex->leader_lock);
 	return NULL;
 }
 
@@ -466,9 +396,6 @@ static int serve_threads_start(struct fuse_export *ex)
 	if (r < 0)
 		return r;
 	r = -pthread_attr_setstacksize(&attr, SERVE_STACK);
-	/* Only the leader waits on the device, and it must be able to spin. */
-	if (r == 0 && fcntl(fuse_session_fd(ex->se), F_SETFL, O_NONBLOCK) < 0)
-		r = -errno;
 	for (unsigned i = 0; r == 0 && i < SERVE_THREADS; i++) {
 		struct serve_thread *t = &ex->threads[i];
 
@@ -509,12 +436,6 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 	if (!ex)
 		return -ENOMEM;
 	ex->daemon = d;
-	pthread_mutex_init(&ex->leader_lock, NULL);
-	pthread_cond_init(&ex->leader_cond, NULL);
-	{
-		const char *e = getenv("SWAPDEV_SPIN_US");
-		ex->spin_us = e ? (unsigned)atoi(e) : 0;
-	}
 	r = serve_threads_alloc(ex);
 	if (r < 0) {
 		log_error_errno(r, "cannot allocate the request buffers");
@@ -620,7 +541,5 @@ void fuse_export_stop(struct fuse_export *ex)
 		if (ex->threads[i].buf)
 			munmap(ex->threads[i].buf, RECEIVE_BUFFER);
 	}
-	pthread_cond_destroy(&ex->leader_cond);
-	pthread_mutex_destroy(&ex->leader_lock);
 	free(ex);
 }
