@@ -100,14 +100,6 @@ struct control_server {
 	struct flush_job flush;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void wake(int fd)
 {
 	uint64_t one = 1;
@@ -482,7 +474,7 @@ static bool client_read(struct control_server *srv, struct client *c)
 			return false;
 		memmove(c->rx, c->rx + msg_len + 1, c->rx_len - msg_len - 1);
 		c->rx_len -= msg_len + 1;
-		c->last_progress_ms = now_ms();
+		c->last_progress_ms = monotonic_ms();
 	}
 	if (r == -EMSGSIZE) {
 		char *msg = NULL;
@@ -528,7 +520,7 @@ static void accept_client(struct control_server *srv)
 		.fd = fd,
 		.id = ++srv->next_client_id,
 		.rx = malloc(PROTO_MAX_MESSAGE + 1),
-		.last_progress_ms = now_ms(),
+		.last_progress_ms = monotonic_ms(),
 	};
 	if (!c->rx) {
 		close(fd);
@@ -580,7 +572,7 @@ static void *server_thread(void *arg)
 		}
 		if (fds[1].revents & POLLIN)
 			accept_client(srv);
-		now = now_ms();
+		now = monotonic_ms();
 		if (srv->refused > srv->refused_logged &&
 		    now - srv->refused_log_ms >= REFUSED_LOG_INTERVAL_MS) {
 			uint64_t n = srv->refused - srv->refused_logged;

@@ -478,18 +478,10 @@ static void report_io_errors(struct daemon *d)
 		   st.ops.io_errors);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Wait for SIGTERM/SIGINT; feed the watchdog, check errors, update STATUS. */
 static int run_signal_loop(struct daemon *d, int sfd)
 {
-	uint64_t watchdog_usec = 0, next_status = now_ms() + STATUS_INTERVAL_MS;
+	uint64_t watchdog_usec = 0, next_status = monotonic_ms() + STATUS_INTERVAL_MS;
 	int timeout_ms = ERROR_CHECK_MS;
 	struct signalfd_siginfo si;
 
@@ -504,10 +496,12 @@ static int run_signal_loop(struct daemon *d, int sfd)
 		if (watchdog_usec)
 			sd_notify(0, "WATCHDOG=1");
 		if (n <= 0) {
+			uint64_t now = monotonic_ms();
+
 			report_io_errors(d);
-			if (now_ms() >= next_status) {
+			if (now >= next_status) {
 				notify_status(d);
-				next_status = now_ms() + STATUS_INTERVAL_MS;
+				next_status = now + STATUS_INTERVAL_MS;
 			}
 			continue;
 		}

@@ -540,6 +540,16 @@ static int chunk_new(struct pool *pool, unsigned cls, uint32_t *ret_index)
 	return 0;
 }
 
+/* Background growth: hand an empty chunk to the grower to unmap. */
+static void unmap_list_push(struct pool *pool, uint32_t index)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->table[index].next = pool->unmap_head;
+	pool->unmap_head = index;
+	pthread_cond_signal(&pool->grow_cond);
+	pthread_mutex_unlock(&pool->lock);
+}
+
 /* Give back an empty chunk that is on no list. Caller holds the class lock. */
 static void chunk_release(struct pool *pool, struct size_class *sc, uint32_t index)
 {
@@ -559,11 +569,7 @@ static void chunk_release(struct pool *pool, struct size_class *sc, uint32_t ind
 			sc->spare = index;
 			return;
 		}
-		pthread_mutex_lock(&pool->lock);
-		c->next = pool->unmap_head;
-		pool->unmap_head = index;
-		pthread_cond_signal(&pool->grow_cond);
-		pthread_mutex_unlock(&pool->lock);
+		unmap_list_push(pool, index);
 		return;
 	}
 	c->base = NULL;
@@ -821,12 +827,8 @@ static void grower_drop_spares(struct pool *pool)
 		index = sc->spare;
 		sc->spare = NIL;
 		pthread_mutex_unlock(&sc->lock);
-		if (index == NIL)
-			continue;
-		pthread_mutex_lock(&pool->lock);
-		pool->table[index].next = pool->unmap_head;
-		pool->unmap_head = index;
-		pthread_mutex_unlock(&pool->lock);
+		if (index != NIL)
+			unmap_list_push(pool, index);
 	}
 }
 
@@ -872,12 +874,8 @@ static void grower_fill(struct pool *pool, unsigned cls)
 	if (spare == NIL)
 		sc->spare = index;
 	pthread_mutex_unlock(&sc->lock);
-	if (spare != NIL) { /* a release made one meanwhile */
-		pthread_mutex_lock(&pool->lock);
-		pool->table[index].next = pool->unmap_head;
-		pool->unmap_head = index;
-		pthread_mutex_unlock(&pool->lock);
-	}
+	if (spare != NIL) /* a release made one meanwhile */
+		unmap_list_push(pool, index);
 }
 
 static bool grower_has_work(struct pool *pool)
