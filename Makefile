@@ -2,7 +2,7 @@
 # machine install what they need first (as root, with apt-get).
 BUILD ?= build
 MESON_OPTS ?= -Dwerror=true
-DEB_PACKAGES = meson ninja-build pkg-config gcc libfuse3-dev fuse3 liblz4-dev libzstd-dev \
+DEB_PACKAGES = meson ninja-build pkg-config gcc libfuse3-dev fuse3 liburing-dev liblz4-dev libzstd-dev \
 	libsystemd-dev libjson-c-dev libcriterion-dev util-linux kmod \
 	systemd man-db
 SWAPDEVD_ARGS ?= --foreground

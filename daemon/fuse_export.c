@@ -39,6 +39,7 @@
 
 #include "common.h"
 #include "daemon.h"
+#include "fuse_ring.h"
 #include "log.h"
 
 #define SWAP_INO 2
@@ -50,6 +51,10 @@
 /* Threads serving requests: the loop device keeps many requests in flight,
  * but with two cores more threads only add wake-ups. */
 #define SERVE_THREADS 8
+/* Entries per FUSE ring thread: one, so that a request goes to an idle
+ * thread. There are SERVE_THREADS ring threads in all, at least one per
+ * CPU queue. */
+#define RING_DEPTH 1
 /* Stack of a serving thread, all of it touched at start: the deepest path
  * (a zstd compression) uses a few KiB. */
 #define SERVE_STACK (256u << 10)
@@ -75,10 +80,16 @@ struct fuse_export {
 	bool mounted;
 	unsigned conn_id; /* /sys/fs/fuse/connections/N: the mount's st_dev minor */
 	struct serve_thread threads[SERVE_THREADS];
+	/* FUSE over io_uring: one thread per CPU queue, or none. */
+	struct fuse_ring *ring;
+	struct serve_thread *ring_threads;
+	unsigned nr_ring_threads;
+	uint64_t dev_requests; /* requests read from /dev/fuse */
 	/* Request sizes in pages, log2 buckets, for tuning (debug log). */
 	uint64_t read_sizes[10], write_sizes[10];
 };
 
+/* The thread serving the request at hand: its store worker and buffer. */
 static __thread struct serve_thread *current_thread;
 
 /* Anonymous memory, faulted in (and so locked by mlockall) right away. */
@@ -381,10 +392,91 @@ static void *serve(void *arg)
 			break;
 		}
 		fbuf.size = (size_t)n;
+		counter_add(&t->export->dev_requests, 1);
 		fuse_session_process_buf(se, &fbuf);
 	}
 	fuse_session_exit(se);
 	return NULL;
+}
+
+static void ring_thread_start(void *ctx)
+{
+	current_thread = ctx;
+	touch_stack();
+}
+
+/* A request from a ring entry; a read's reply is built in the entry. */
+static void ring_handle(void *ctx, const struct fuse_buf *request, void *reply_buf)
+{
+	struct serve_thread *t = ctx;
+	struct fuse_buf buf = *request;
+
+	t->buf = reply_buf;
+	fuse_session_process_buf(t->export->se, &buf);
+}
+
+static const struct fuse_ring_ops ring_ops = {
+	.thread_start = ring_thread_start,
+	.handle = ring_handle,
+};
+
+static ssize_t plain_read(int fd, void *buf, size_t len, void *userdata)
+{
+	return read(fd, buf, len);
+}
+
+/* libfuse's replies go through fuse_ring_writev: a ring request's into its entry. */
+static const struct fuse_custom_io ring_io = {
+	.writev = fuse_ring_writev,
+	.read = plain_read,
+};
+
+/* device.io_uring, and the kernel's switch (off by default). */
+static bool ring_wanted(const struct daemon *d)
+{
+	if (!d->config.io_uring) {
+		log_info("serving FUSE through /dev/fuse (device.io_uring = no)");
+		return false;
+	}
+	if (!fuse_ring_kernel_enabled()) {
+		log_info("serving FUSE through /dev/fuse: FUSE over io_uring is off in the kernel "
+			 "(fuse.enable_uring=1 turns it on)");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Serve through io_uring when the kernel offers it. Any failure leaves the
+ * requests on /dev/fuse, which the serving threads keep reading anyway.
+ */
+static void ring_start(struct fuse_export *ex)
+{
+	unsigned queues = fuse_ring_queues(), per_queue = MAX(1u, SERVE_THREADS / MAX(queues, 1u));
+	unsigned n = queues * per_queue;
+	void **ctx;
+	int r;
+
+	if (!ring_wanted(ex->daemon))
+		return;
+	ex->ring_threads = calloc(n, sizeof(*ex->ring_threads));
+	ctx = calloc(n, sizeof(*ctx));
+	r = ex->ring_threads && ctx ? 0 : -ENOMEM;
+	for (unsigned i = 0; r == 0 && i < n; i++) {
+		ex->ring_threads[i].export = ex;
+		r = store_worker_new(ex->daemon->store, &ex->ring_threads[i].worker);
+		ex->nr_ring_threads = i + 1;
+		ctx[i] = &ex->ring_threads[i];
+	}
+	if (r == 0)
+		r = fuse_ring_start(ex->se, per_queue, RING_DEPTH, MAX_REQUEST, SERVE_STACK, &ring_ops,
+				    ctx, &ex->ring);
+	free(ctx);
+	if (r < 0)
+		log_warning("serving FUSE through /dev/fuse: cannot set up FUSE over io_uring: %s",
+			    strerror(-r));
+	else
+		log_info("serving FUSE through io_uring: %u queues, %u threads", queues, n);
 }
 
 static int serve_threads_start(struct fuse_export *ex)
@@ -453,6 +545,12 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 		goto fail;
 	}
 	ex->mounted = true;
+	if (d->config.io_uring && fuse_ring_kernel_enabled() &&
+	    fuse_session_custom_io(ex->se, &ring_io, fuse_session_fd(ex->se)) != 0) {
+		r = -EIO;
+		log_error("cannot route FUSE replies for io_uring");
+		goto fail;
+	}
 	r = serve_threads_start(ex);
 	if (r < 0) {
 		log_error_errno(r, "cannot start the FUSE threads");
@@ -461,6 +559,8 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 	/* Only now: stat() of the mount is a request that the threads serve. */
 	if (stat(d->config.mountpoint, &st) == 0)
 		ex->conn_id = minor(st.st_dev);
+	/* The connection is initialized now: the rings can be registered. */
+	ring_start(ex);
 	*ret_export = ex;
 	return 0;
 fail:
@@ -502,6 +602,7 @@ static void abort_connection(struct fuse_export *ex)
 void fuse_export_stop(struct fuse_export *ex)
 {
 	struct timespec deadline;
+	uint64_t ring_requests;
 	bool aborted = false;
 
 	if (!ex)
@@ -532,6 +633,12 @@ void fuse_export_stop(struct fuse_export *ex)
 		if (aborted)
 			pthread_join(t->thread, NULL);
 	}
+	/* The connection has ended: the ring threads have too, or are about to. */
+	ring_requests = fuse_ring_stop(ex->ring);
+	if (ex->mounted)
+		log_info("FUSE requests served: %" PRIu64 " through io_uring, %" PRIu64
+			 " through /dev/fuse",
+			 ring_requests, counter_read(&ex->dev_requests));
 	if (ex->se)
 		fuse_session_destroy(ex->se);
 	log_sizes("read", ex->read_sizes);
@@ -541,5 +648,8 @@ void fuse_export_stop(struct fuse_export *ex)
 		if (ex->threads[i].buf)
 			munmap(ex->threads[i].buf, RECEIVE_BUFFER);
 	}
+	for (unsigned i = 0; i < ex->nr_ring_threads; i++)
+		store_worker_free(ex->ring_threads[i].worker);
+	free(ex->ring_threads);
 	free(ex);
 }

@@ -28,6 +28,7 @@ struct swapdev_config {
 	bool activate;
 	int priority; /* -1..32767 as swapon(2) takes it */
 	bool discard;
+	bool io_uring; /* serve FUSE over io_uring where the kernel allows it */
 	/* [pool] */
 	uint64_t pool_limit; /* resolved bytes */
 	struct codec_spec compressor;

@@ -17,6 +17,9 @@
 #   discard-heavy   workloads exit and restart: swap slots are discarded
 #                   (swapon --discard) and reused
 #   restart         stop and start the daemon between two workloads
+#   io-uring        FUSE over io_uring (the kernel's switch turned on for
+#                   the test and restored after), with a restart between
+#                   two workloads; most requests must take the ring
 #
 # Environment: E2E_SEED (default 1), E2E_WORKLOAD_TIMEOUT (seconds, 600).
 
@@ -84,9 +87,30 @@ check_counter_positive()
 	e2e_log "$1 = $v"
 }
 
+uring_param=/sys/module/fuse/parameters/enable_uring
+restore_uring_param()
+{
+	echo "$uring_saved" >"$uring_param" || e2e_log "cannot restore $uring_param to $uring_saved"
+}
+
+# uring_counts : "RING DEV" request counts of each daemon run, from its log.
+uring_counts()
+{
+	sed -n 's/.*FUSE requests served: \([0-9]*\) through io_uring, \([0-9]*\) through \/dev\/fuse.*/\1 \2/p' \
+		"$SD_LOG"
+}
+
 daemon_args=()
 case "$variant" in
 default | two-workloads | discard-heavy | restart) ;;
+io-uring)
+	[ -w "$uring_param" ] ||
+		e2e_skip "this kernel has no FUSE over io_uring ($uring_param is missing)"
+	uring_saved=$(cat "$uring_param")
+	cleanup_fn restore_uring_param
+	echo 1 >"$uring_param"
+	daemon_args=(--set device.io_uring=yes)
+	;;
 zstd) daemon_args=(--set pool.compressor=zstd:3) ;;
 tiny-pool) daemon_args=(--set pool.limit=1M) ;;
 exclusive-on) daemon_args=(--set pool.limit=48M --set pool.exclusive_loads=yes) ;;
@@ -120,10 +144,10 @@ discard-heavy)
 	done
 	check_counter_positive discards
 	;;
-restart)
+restart | io-uring)
 	run_workload "$cg" "$seed" || e2e_fail "workload before the restart failed"
 	swapdevd_stop
-	swapdevd_start
+	swapdevd_start "${daemon_args[@]}"
 	run_workload "$cg" $((seed + 1)) || e2e_fail "workload after the restart failed"
 	;;
 *)
@@ -149,4 +173,14 @@ exclusive-off)
 esac
 swapdevd_check_idle
 swapdevd_stop
+if [ "$variant" = io-uring ]; then
+	runs=0
+	while read -r ring dev; do
+		runs=$((runs + 1))
+		e2e_log "run $runs: $ring requests through io_uring, $dev through /dev/fuse"
+		[ "$ring" -gt "$dev" ] ||
+			e2e_fail "run $runs served $ring requests through io_uring and $dev through /dev/fuse"
+	done < <(uring_counts)
+	[ "$runs" -eq 2 ] || e2e_fail "expected request counts from 2 daemon runs, found $runs"
+fi
 echo "PASS: test-swap.sh $variant"
