@@ -52,8 +52,8 @@
  * but with two cores more threads only add wake-ups. */
 #define SERVE_THREADS 8
 /* Entries per FUSE ring thread: one, so that a request goes to an idle
- * thread. There are SERVE_THREADS ring threads in all, at least one per
- * CPU queue. */
+ * thread. Each CPU queue gets the same number of threads, SERVE_THREADS
+ * in all or more. */
 #define RING_DEPTH 1
 /* Stack of a serving thread, all of it touched at start: the deepest path
  * (a zstd compression) uses a few KiB. */
@@ -452,8 +452,8 @@ static bool ring_wanted(const struct daemon *d)
  */
 static void ring_start(struct fuse_export *ex)
 {
-	unsigned queues = fuse_ring_queues(), per_queue = MAX(1u, SERVE_THREADS / MAX(queues, 1u));
-	unsigned n = queues * per_queue;
+	unsigned queues = fuse_ring_queues();
+	unsigned per_queue = DIV_ROUND_UP(SERVE_THREADS, MAX(queues, 1u)), n = queues * per_queue;
 	void **ctx;
 	int r;
 

@@ -10,6 +10,10 @@
 #   swapdev-lz4    swapdevd on its defaults (lz4; incompressible pages to the
 #                  backing file under $E2E_TMPROOT, /var/tmp)
 #   swapdev-zstd   the same with pool.compressor=$BENCH_ZSTD (zstd:1)
+#   swapdev-lz4-devfuse
+#                  swapdev-lz4 with device.io_uring=no: requests read from
+#                  /dev/fuse, to measure FUSE over io_uring in the same run
+#                  (not in the default set)
 #   zram-lz4       a zram device (hot_add) with comp_algorithm lz4, swapon
 #                  --discard as zram-generator does
 #   zswap-lzo-rle  zswap (compressor lzo-rle, read back; max_pool_percent
@@ -54,7 +58,12 @@
 #   BENCH_SWAPDEV_SET  extra SECTION.KEY=VALUE settings, space-separated,
 #                  for both swapdev configurations (none): to try a tuning
 #                  against the same baselines in one run
-#   BENCH_CONFIGS  configurations to run, in this order (all five)
+#   BENCH_CONFIGS  configurations to run, in this order (all five above
+#                  but swapdev-lz4-devfuse)
+#   BENCH_IO_URING on (default): FUSE over io_uring is turned on in the
+#                  kernel for the run (fuse.enable_uring, restored at the
+#                  end) where the kernel has it, so that the swapdev
+#                  configurations serve through it; off: turned off
 #   BENCH_TIMEOUT  seconds allowed for one workload run or one fill (1800)
 #   BENCH_PLOT     PNG to write (docs/bench-e2e.png in the source tree);
 #                  empty: no plot
@@ -110,7 +119,7 @@ done
 	e2e_fail "BENCH_SWAP is too small for BENCH_WS - BENCH_LIMIT"
 for c in "${configs[@]}"; do
 	case "$c" in
-	swapdev-lz4 | swapdev-zstd | zram-lz4 | zswap-lzo-rle | disk) ;;
+	swapdev-lz4 | swapdev-zstd | swapdev-lz4-devfuse | zram-lz4 | zswap-lzo-rle | disk) ;;
 	*) e2e_fail "unknown configuration '$c' in BENCH_CONFIGS" ;;
 	esac
 done
@@ -135,6 +144,29 @@ swapdevd_setup
 SD_SIZE=$swap_size
 others=$(awk 'NR > 1 { print $1 }' /proc/swaps)
 [ -z "$others" ] || e2e_skip "other swap areas are active ($others); they would share the load"
+
+uring_param=/sys/module/fuse/parameters/enable_uring
+uring_saved=''
+restore_uring_param()
+{
+	[ -z "$uring_saved" ] || echo "$uring_saved" >"$uring_param" ||
+		e2e_log "cannot restore $uring_param to $uring_saved"
+}
+case "${BENCH_IO_URING:-on}" in
+on | off)
+	if [ -w "$uring_param" ]; then
+		uring_saved=$(cat "$uring_param")
+		cleanup_fn restore_uring_param
+		if [ "${BENCH_IO_URING:-on}" = on ]; then
+			echo 1 >"$uring_param"
+		else
+			echo 0 >"$uring_param"
+		fi
+	fi
+	;;
+*) e2e_fail "BENCH_IO_URING takes on or off" ;;
+esac
+transport="FUSE over io_uring $(cat "$uring_param" 2>/dev/null || echo absent) in the kernel"
 
 raw=$E2E_TMPDIR/raw
 : >"$raw"
@@ -271,12 +303,12 @@ area_up()
 	local sys i
 
 	case "$1" in
-	swapdev-lz4 | swapdev-zstd)
-		if [ "$1" = swapdev-lz4 ]; then
-			swapdevd_start "${swapdev_args[@]}"
-		else
-			swapdevd_start --set pool.compressor="$zstd" "${swapdev_args[@]}"
-		fi
+	swapdev-lz4 | swapdev-zstd | swapdev-lz4-devfuse)
+		case "$1" in
+		swapdev-lz4) swapdevd_start "${swapdev_args[@]}" ;;
+		swapdev-zstd) swapdevd_start --set pool.compressor="$zstd" "${swapdev_args[@]}" ;;
+		*) swapdevd_start "${swapdev_args[@]}" --set device.io_uring=no ;;
+		esac
 		area=$SD_LOOP
 		sd_idle_rss=$(vmrss_bytes "$SD_PID")
 		;;
@@ -772,7 +804,7 @@ subtitle+=" swap $((swap_size >> 20)) MiB, $reps repetitions, $(nproc) CPUs,"
 subtitle+=" kernel $(uname -r)"
 echo "bench-e2e: $subtitle"
 echo "bench-e2e: configurations: ${configs[*]} (swapdev-zstd: $zstd;" \
-	"swapdev settings: ${swapdev_set[*]:-defaults})"
+	"swapdev settings: ${swapdev_set[*]:-defaults}; $transport)"
 echo "bench-e2e: vm.page-cluster=$(cat /proc/sys/vm/page-cluster)," \
 	"vm.swappiness=$(cat /proc/sys/vm/swappiness), cgroup v$_e2e_cgroup_version," \
 	"swap files and backing file in $E2E_TMPDIR"
