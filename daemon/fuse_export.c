@@ -362,6 +362,16 @@ static const struct fuse_lowlevel_ops export_ops = {
 	.statfs = op_statfs,
 };
 
+/* What a serving thread touches first, done before the first request. */
+static void warm_up_thread(struct serve_thread *t)
+{
+	current_thread = t;
+	touch_stack();
+	/* libfuse callocs each request; the first one sets up this thread's
+	 * malloc cache (and maybe an arena). */
+	free(calloc(1, 256));
+}
+
 /*
  * One serving thread: read a request from /dev/fuse into its own buffer and
  * let libfuse decode it and call our handlers, until the connection ends
@@ -373,8 +383,7 @@ static void *serve(void *arg)
 	struct fuse_session *se = t->export->se;
 	int fd = fuse_session_fd(se);
 
-	current_thread = t;
-	touch_stack();
+	warm_up_thread(t);
 	while (!fuse_session_exited(se)) {
 		ssize_t n = read(fd, t->buf, RECEIVE_BUFFER);
 		struct fuse_buf fbuf = { .mem = t->buf };
@@ -393,6 +402,8 @@ static void *serve(void *arg)
 		}
 		fbuf.size = (size_t)n;
 		counter_add(&t->export->dev_requests, 1);
+		if (t->export->ring)
+			fuse_ring_dev_request(t->buf, fbuf.size);
 		fuse_session_process_buf(se, &fbuf);
 	}
 	fuse_session_exit(se);
@@ -401,8 +412,7 @@ static void *serve(void *arg)
 
 static void ring_thread_start(void *ctx)
 {
-	current_thread = ctx;
-	touch_stack();
+	warm_up_thread(ctx);
 }
 
 /* A request from a ring entry; a read's reply is built in the entry. */
@@ -432,7 +442,7 @@ static const struct fuse_custom_io ring_io = {
 };
 
 /* device.io_uring, and the kernel's switch (off by default). */
-static bool ring_wanted(const struct daemon *d)
+static bool ring_wanted(const struct daemon *d, unsigned queues)
 {
 	if (!d->config.io_uring) {
 		log_info("serving FUSE through /dev/fuse (device.io_uring = no)");
@@ -443,21 +453,27 @@ static bool ring_wanted(const struct daemon *d)
 			 "(fuse.enable_uring=1 turns it on)");
 		return false;
 	}
+	if (queues == 0 || queues > FUSE_RING_MAX_QUEUES) {
+		log_info("serving FUSE through /dev/fuse: FUSE over io_uring would need %u CPU "
+			 "queues (at most %u here)",
+			 queues, FUSE_RING_MAX_QUEUES);
+		return false;
+	}
 	return true;
 }
 
 /*
- * Serve through io_uring when the kernel offers it. Any failure leaves the
- * requests on /dev/fuse, which the serving threads keep reading anyway.
+ * Right after the mount: make the rings that the INIT reply will announce.
+ * Any failure leaves the requests on /dev/fuse.
  */
-static void ring_start(struct fuse_export *ex)
+static void ring_prepare(struct fuse_export *ex)
 {
 	unsigned queues = fuse_ring_queues();
 	unsigned per_queue = DIV_ROUND_UP(SERVE_THREADS, MAX(queues, 1u)), n = queues * per_queue;
 	void **ctx;
 	int r;
 
-	if (!ring_wanted(ex->daemon))
+	if (!ring_wanted(ex->daemon, queues))
 		return;
 	ex->ring_threads = calloc(n, sizeof(*ex->ring_threads));
 	ctx = calloc(n, sizeof(*ctx));
@@ -468,15 +484,16 @@ static void ring_start(struct fuse_export *ex)
 		ex->nr_ring_threads = i + 1;
 		ctx[i] = &ex->ring_threads[i];
 	}
+	/* Replies go through fuse_ring_writev from now on. */
+	if (r == 0 && fuse_session_custom_io(ex->se, &ring_io, fuse_session_fd(ex->se)) != 0)
+		r = -EINVAL;
 	if (r == 0)
-		r = fuse_ring_start(ex->se, per_queue, RING_DEPTH, MAX_REQUEST, SERVE_STACK, &ring_ops,
-				    ctx, &ex->ring);
+		r = fuse_ring_prepare(ex->se, per_queue, RING_DEPTH, MAX_REQUEST, SERVE_STACK,
+				      &ring_ops, ctx, &ex->ring);
 	free(ctx);
 	if (r < 0)
 		log_warning("serving FUSE through /dev/fuse: cannot set up FUSE over io_uring: %s",
 			    strerror(-r));
-	else
-		log_info("serving FUSE through io_uring: %u queues, %u threads", queues, n);
 }
 
 static int serve_threads_start(struct fuse_export *ex)
@@ -545,12 +562,7 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 		goto fail;
 	}
 	ex->mounted = true;
-	if (d->config.io_uring && fuse_ring_kernel_enabled() &&
-	    fuse_session_custom_io(ex->se, &ring_io, fuse_session_fd(ex->se)) != 0) {
-		r = -EIO;
-		log_error("cannot route FUSE replies for io_uring");
-		goto fail;
-	}
+	ring_prepare(ex);
 	r = serve_threads_start(ex);
 	if (r < 0) {
 		log_error_errno(r, "cannot start the FUSE threads");
@@ -559,8 +571,6 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 	/* Only now: stat() of the mount is a request that the threads serve. */
 	if (stat(d->config.mountpoint, &st) == 0)
 		ex->conn_id = minor(st.st_dev);
-	/* The connection is initialized now: the rings can be registered. */
-	ring_start(ex);
 	*ret_export = ex;
 	return 0;
 fail:
@@ -582,13 +592,17 @@ static void log_sizes(const char *what, const uint64_t *buckets)
 /*
  * Abort our FUSE connection through fusectl: the kernel fails every
  * pending and future request, and the worker threads' reads return.
+ * Returns true: the caller treats the connection as ended.
  */
-static void abort_connection(struct fuse_export *ex)
+static bool abort_connection(struct fuse_export *ex)
 {
 	static const char conns[] = "/sys/fs/fuse/connections";
 	char path[128];
 	int fd;
 
+	log_warning("%s is still open (a loop device attached by hand?): aborting the FUSE "
+		    "connection",
+		    ex->daemon->file_path);
 	snprintf(path, sizeof(path), "%s/%u/abort", conns, ex->conn_id);
 	if (access(path, F_OK) < 0)
 		mount("fusectl", conns, "fusectl", 0, NULL);
@@ -597,6 +611,7 @@ static void abort_connection(struct fuse_export *ex)
 		log_error_errno(-errno, "cannot abort FUSE connection %u", ex->conn_id);
 	if (fd >= 0)
 		close(fd);
+	return true;
 }
 
 void fuse_export_stop(struct fuse_export *ex)
@@ -624,16 +639,14 @@ void fuse_export_stop(struct fuse_export *ex)
 
 		if (!t->running)
 			continue;
-		if (!aborted && pthread_timedjoin_np(t->thread, NULL, &deadline) != 0) {
-			log_warning("%s is still open (a loop device attached by hand?): aborting "
-				    "the FUSE connection", ex->daemon->file_path);
-			abort_connection(ex);
-			aborted = true;
-		}
+		if (!aborted && pthread_timedjoin_np(t->thread, NULL, &deadline) != 0)
+			aborted = abort_connection(ex);
 		if (aborted)
 			pthread_join(t->thread, NULL);
 	}
-	/* The connection has ended: the ring threads have too, or are about to. */
+	/* The ring threads end with the connection too. */
+	if (!aborted && fuse_ring_join(ex->ring, &deadline) < 0)
+		abort_connection(ex);
 	ring_requests = fuse_ring_stop(ex->ring);
 	if (ex->mounted)
 		log_info("FUSE requests served: %" PRIu64 " through io_uring, %" PRIu64

@@ -22,10 +22,17 @@
  * the entry's header, everything else in its payload) instead of
  * /dev/fuse.
  *
- * The INIT reply stays libfuse's, without the io_uring flag: the kernel
- * then does not hold requests back while the rings are armed, and keeps
- * sending them to /dev/fuse until every queue has an entry. Forgets and
- * interrupts always come through /dev/fuse; the /dev/fuse threads stay.
+ * The rings and their threads are made right after the mount, before the
+ * kernel's INIT request is answered; the threads wait. The INIT reply is
+ * libfuse's with the io_uring flag added (libfuse 3.14 does not know it),
+ * only when the rings exist and the kernel offered the flag: the
+ * connection is then an io_uring one for its whole life, whatever becomes
+ * of the kernel's switch later (without the flag, turning the switch off
+ * would make every later commit fail and strand the requests held). Once
+ * the reply is written, the threads register their entries; the kernel
+ * holds new requests back until every CPU queue has one, or sends them to
+ * /dev/fuse for good if registering fails. Forgets and interrupts always
+ * come through /dev/fuse, whose threads stay.
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include <errno.h>
@@ -47,6 +54,7 @@
 /* The io_uring interface of FUSE (protocol 7.42, Linux 6.14), newer than
  * the distribution's linux/fuse.h. */
 #ifndef FUSE_URING_IN_OUT_HEADER_SZ
+#define FUSE_OVER_IO_URING_FLAGS2   (1u << 9) /* FUSE_OVER_IO_URING, bit 41 */
 #define FUSE_URING_IN_OUT_HEADER_SZ 128
 #define FUSE_URING_OP_IN_OUT_SZ	    128
 
@@ -78,6 +86,15 @@ struct fuse_uring_cmd_req {
 };
 #endif
 
+#ifndef FUSE_INIT_EXT
+#define FUSE_INIT_EXT (1u << 30)
+#endif
+/* Byte offsets in fuse_init_in and fuse_init_out (protocol 7.36 and later). */
+#define INIT_IN_FLAGS2	 16
+#define INIT_OUT_FLAGS	 12
+#define INIT_OUT_FLAGS2	 32
+#define INIT_OUT_MIN_LEN 36
+
 #define ENABLE_PARAM "/sys/module/fuse/parameters/enable_uring"
 #define POSSIBLE_CPUS "/sys/devices/system/cpu/possible"
 /* Each entry's memory: the ring header at the start, the request's
@@ -102,7 +119,7 @@ struct ring_thread {
 	struct io_uring uring;
 	bool uring_ready;
 	pthread_t thread;
-	bool running;
+	bool running, joined;
 	void *ctx;
 	struct ring_entry *entries;
 	unsigned char *mem;
@@ -111,15 +128,27 @@ struct ring_thread {
 
 struct fuse_ring {
 	struct fuse_session *se;
-	int fd;
+	int fd; /* our own: libfuse closes its descriptor at unmount */
 	unsigned depth, nr_queues, nr_threads;
+	/* Until the INIT reply: 0, the threads wait; then RUN or EXIT. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int go;
 	size_t payload_size;
 	const struct fuse_ring_ops *ops;
 	uint64_t requests;
 	struct ring_thread threads[];
 };
 
+enum { GO_WAIT, GO_RUN, GO_EXIT };
+
 static __thread struct ring_entry *current_entry;
+/* The INIT request a /dev/fuse thread is handling: its unique, and
+ * whether the kernel offered io_uring in it. */
+static __thread uint64_t init_unique;
+static __thread bool init_offers_ring;
+/* The rings waiting for the INIT reply (one FUSE session per daemon). */
+static struct fuse_ring *init_ring;
 
 bool fuse_ring_kernel_enabled(void)
 {
@@ -248,6 +277,71 @@ static void handle_request(struct ring_thread *t, struct ring_entry *e)
 	counter_add(&ring->requests, 1);
 }
 
+static void release_threads(struct fuse_ring *ring, int go)
+{
+	pthread_mutex_lock(&ring->lock);
+	ring->go = go;
+	pthread_cond_broadcast(&ring->cond);
+	pthread_mutex_unlock(&ring->lock);
+}
+
+void fuse_ring_dev_request(const void *request, size_t len)
+{
+	const struct fuse_in_header *in = request;
+	uint32_t flags2 = 0;
+
+	init_unique = 0;
+	if (len < sizeof(*in) || in->opcode != FUSE_INIT)
+		return;
+	if (len >= sizeof(*in) + INIT_IN_FLAGS2 + sizeof(flags2))
+		memcpy(&flags2, (const char *)request + sizeof(*in) + INIT_IN_FLAGS2,
+		       sizeof(flags2));
+	init_unique = in->unique;
+	init_offers_ring = flags2 & FUSE_OVER_IO_URING_FLAGS2;
+}
+
+/*
+ * The INIT reply: add the io_uring flag if the rings are ready and the
+ * kernel offered it, then let the ring threads go, or end them.
+ */
+static ssize_t reply_init(int fd, struct iovec *iov, int count)
+{
+	struct fuse_ring *ring = __atomic_exchange_n(&init_ring, NULL, __ATOMIC_ACQ_REL);
+	unsigned char out[256];
+	struct iovec patched[2];
+	uint32_t flags, flags2;
+	ssize_t n;
+
+	init_unique = 0;
+	if (!ring)
+		return writev(fd, iov, count);
+	if (!init_offers_ring || count != 2 || iov[1].iov_len < INIT_OUT_MIN_LEN ||
+	    iov[1].iov_len > sizeof(out)) {
+		log_info("serving FUSE through /dev/fuse: the kernel's INIT did not offer "
+			 "io_uring");
+		release_threads(ring, GO_EXIT);
+		return writev(fd, iov, count);
+	}
+	memcpy(out, iov[1].iov_base, iov[1].iov_len);
+	memcpy(&flags, out + INIT_OUT_FLAGS, sizeof(flags));
+	memcpy(&flags2, out + INIT_OUT_FLAGS2, sizeof(flags2));
+	flags |= FUSE_INIT_EXT;
+	flags2 |= FUSE_OVER_IO_URING_FLAGS2;
+	memcpy(out + INIT_OUT_FLAGS, &flags, sizeof(flags));
+	memcpy(out + INIT_OUT_FLAGS2, &flags2, sizeof(flags2));
+	patched[0] = iov[0];
+	patched[1] = (struct iovec){ out, iov[1].iov_len };
+	n = writev(fd, patched, 2);
+	if (n < 0) {
+		release_threads(ring, GO_EXIT);
+		return n;
+	}
+	log_info("serving FUSE through io_uring: %u CPU queues, %u threads", ring->nr_queues,
+		 ring->nr_threads);
+	release_threads(ring, GO_RUN);
+	return n;
+}
+
 ssize_t fuse_ring_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	struct ring_entry *e = current_entry;
@@ -255,9 +349,14 @@ ssize_t fuse_ring_writev(int fd, struct iovec *iov, int count, void *userdata)
 	size_t total = 0;
 
 	(void)userdata;
-	if (!e || count < 1 || iov[0].iov_len != sizeof(out))
+	if (count < 1 || iov[0].iov_len != sizeof(out))
 		return writev(fd, iov, count);
 	memcpy(&out, iov[0].iov_base, sizeof(out));
+	if (!e) {
+		if (init_unique && out.unique == init_unique)
+			return reply_init(fd, iov, count);
+		return writev(fd, iov, count);
+	}
 	if (out.unique != e->unique || e->replied)
 		return writev(fd, iov, count);
 	for (int i = 1; i < count; i++) {
@@ -279,6 +378,29 @@ ssize_t fuse_ring_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return (ssize_t)out.len;
 }
 
+static bool wait_for_init(struct fuse_ring *ring)
+{
+	int go;
+
+	pthread_mutex_lock(&ring->lock);
+	while (ring->go == GO_WAIT)
+		pthread_cond_wait(&ring->cond, &ring->lock);
+	go = ring->go;
+	pthread_mutex_unlock(&ring->lock);
+	return go == GO_RUN;
+}
+
+static const char *command_name(uint32_t cmd)
+{
+	return cmd == FUSE_IO_URING_CMD_REGISTER ? "register" : "commit";
+}
+
+/*
+ * Serve this thread's entries until the connection ends (the kernel
+ * completes their commands with ENOTCONN or ECONNABORTED). The thread must
+ * not end before: the kernel cancels the entries of a thread that exits,
+ * and a CPU queue left without entries would hold its requests forever.
+ */
 static void *thread_main(void *arg)
 {
 	struct ring_thread *t = arg;
@@ -286,6 +408,8 @@ static void *thread_main(void *arg)
 	bool failure_logged = false, enter_logged = false;
 
 	t->ring->ops->thread_start(t->ctx);
+	if (!wait_for_init(t->ring))
+		return NULL;
 	for (unsigned i = 0; i < t->ring->depth; i++)
 		if (!prep_command(&t->entries[i], FUSE_IO_URING_CMD_REGISTER))
 			armed--;
@@ -293,10 +417,6 @@ static void *thread_main(void *arg)
 		struct io_uring_cqe *cqe;
 		int r = io_uring_submit_and_wait(&t->uring, 1);
 
-		/*
-		 * Leaving would cancel this thread's entries, and a queue
-		 * without entries would hold its CPU's requests forever: retry.
-		 */
 		if (r < 0 && r != -EINTR) {
 			if (!enter_logged)
 				log_error_errno(r, "FUSE ring %u: io_uring_enter failed; retrying",
@@ -307,27 +427,35 @@ static void *thread_main(void *arg)
 		while (io_uring_peek_cqe(&t->uring, &cqe) == 0) {
 			struct ring_entry *e = (struct ring_entry *)(uintptr_t)cqe->user_data;
 			int res = cqe->res;
+			uint32_t next = FUSE_IO_URING_CMD_COMMIT_AND_FETCH;
 
 			io_uring_cqe_seen(&t->uring, cqe);
 			if (res == 0) {
 				handle_request(t, e);
-				if (!prep_command(e, FUSE_IO_URING_CMD_COMMIT_AND_FETCH))
-					armed--;
 			} else if (res == -EAGAIN || res == -EINTR) {
-				/* The connection is not initialized yet. */
-				if (!prep_command(e, e->cmd))
-					armed--;
+				/* Not initialized yet (or interrupted): again, shortly. */
+				usleep(1000);
+				next = e->cmd;
+			} else if (res == -ENOTCONN || res == -ECONNABORTED || res == -ECANCELED) {
+				armed--; /* the connection ended */
+				continue;
+			} else if (e->cmd == FUSE_IO_URING_CMD_COMMIT_AND_FETCH) {
+				/* The kernel dropped the entry: give it a new one. */
+				if (!failure_logged)
+					log_error("FUSE ring %u: commit failed: %s; registering again",
+						  t->qid, strerror(-res));
+				failure_logged = true;
+				next = FUSE_IO_URING_CMD_REGISTER;
 			} else {
-				/* ENOTCONN, ECONNABORTED: the connection ended. */
-				if (res != -ENOTCONN && res != -ECONNABORTED && !failure_logged) {
-					log_warning("FUSE ring %u: %s %s; its requests go through "
-						    "/dev/fuse",
-						    t->qid,
-						    e->cmd == FUSE_IO_URING_CMD_REGISTER ? "register"
-											  : "commit",
-						    strerror(-res));
-					failure_logged = true;
-				}
+				log_warning("FUSE ring %u: register failed: %s; the kernel sends "
+					    "its requests through /dev/fuse",
+					    t->qid, strerror(-res));
+				armed--;
+				continue;
+			}
+			if (!prep_command(e, next)) {
+				log_error("FUSE ring %u: no submission slot to %s", t->qid,
+					  command_name(next));
 				armed--;
 			}
 		}
@@ -385,34 +513,61 @@ static void thread_free(struct ring_thread *t)
 	free(t->entries);
 }
 
-int fuse_ring_start(struct fuse_session *se, unsigned threads_per_queue, unsigned depth,
-		    size_t payload_size, size_t stack_size, const struct fuse_ring_ops *ops,
-		    void *const *thread_ctx, struct fuse_ring **ret_ring)
+static void join_thread(struct ring_thread *t)
+{
+	if (t->running && !t->joined)
+		pthread_join(t->thread, NULL);
+	t->joined = true;
+}
+
+static void ring_free(struct fuse_ring *ring)
+{
+	struct fuse_ring *expected = ring;
+
+	__atomic_compare_exchange_n(&init_ring, &expected, NULL, false, __ATOMIC_ACQ_REL,
+				    __ATOMIC_ACQUIRE);
+	release_threads(ring, GO_EXIT); /* those still waiting for INIT */
+	for (unsigned i = 0; i < ring->nr_threads; i++) {
+		join_thread(&ring->threads[i]);
+		thread_free(&ring->threads[i]);
+	}
+	if (ring->fd >= 0)
+		close(ring->fd);
+	pthread_cond_destroy(&ring->cond);
+	pthread_mutex_destroy(&ring->lock);
+	free(ring);
+}
+
+int fuse_ring_prepare(struct fuse_session *se, unsigned threads_per_queue, unsigned depth,
+		      size_t payload_size, size_t stack_size, const struct fuse_ring_ops *ops,
+		      void *const *thread_ctx, struct fuse_ring **ret_ring)
 {
 	unsigned nr_queues = fuse_ring_queues(), nr_threads;
 	struct fuse_ring *ring;
 	pthread_attr_t attr;
 	int r;
 
-	if (nr_queues == 0 || nr_queues > 4096 || depth == 0 || threads_per_queue == 0)
+	if (nr_queues == 0 || nr_queues > FUSE_RING_MAX_QUEUES || depth == 0 ||
+	    threads_per_queue == 0)
 		return -EINVAL;
 	nr_threads = nr_queues * threads_per_queue;
 	ring = calloc(1, sizeof(*ring) + nr_threads * sizeof(ring->threads[0]));
 	if (!ring)
 		return -ENOMEM;
+	pthread_mutex_init(&ring->lock, NULL);
+	pthread_cond_init(&ring->cond, NULL);
 	ring->se = se;
-	ring->fd = fuse_session_fd(se);
+	ring->fd = fcntl(fuse_session_fd(se), F_DUPFD_CLOEXEC, 3);
 	ring->depth = depth;
 	ring->nr_queues = nr_queues;
 	ring->nr_threads = nr_threads;
 	ring->payload_size = payload_size;
 	ring->ops = ops;
-	for (unsigned t = 0; t < nr_threads; t++) {
+	r = ring->fd < 0 ? -errno : 0;
+	for (unsigned t = 0; r == 0 && t < nr_threads; t++)
 		r = thread_init(ring, &ring->threads[t], t % nr_queues, thread_ctx[t]);
-		if (r < 0)
-			goto fail;
-	}
-	r = -pthread_attr_init(&attr);
+	if (r == 0)
+		r = -pthread_attr_init(&attr);
 	if (r < 0)
 		goto fail;
 	r = -pthread_attr_setstacksize(&attr, stack_size);
@@ -423,12 +578,28 @@ int fuse_ring_start(struct fuse_session *se, unsigned threads_per_queue, unsigne
 	pthread_attr_destroy(&attr);
 	if (r < 0)
 		goto fail;
+	init_ring = ring;
 	*ret_ring = ring;
 	return 0;
 fail:
-	/* Threads already started end with the connection: stop joins them then. */
-	*ret_ring = ring;
+	ring_free(ring);
 	return r;
+}
+
+int fuse_ring_join(struct fuse_ring *ring, const struct timespec *deadline)
+{
+	if (!ring)
+		return 0;
+	for (unsigned i = 0; i < ring->nr_threads; i++) {
+		struct ring_thread *t = &ring->threads[i];
+
+		if (!t->running || t->joined)
+			continue;
+		if (pthread_timedjoin_np(t->thread, NULL, deadline) != 0)
+			return -ETIMEDOUT;
+		t->joined = true;
+	}
+	return 0;
 }
 
 uint64_t fuse_ring_stop(struct fuse_ring *ring)
@@ -437,12 +608,10 @@ uint64_t fuse_ring_stop(struct fuse_ring *ring)
 
 	if (!ring)
 		return 0;
-	for (unsigned i = 0; i < ring->nr_threads; i++) {
-		if (ring->threads[i].running)
-			pthread_join(ring->threads[i].thread, NULL);
-		thread_free(&ring->threads[i]);
-	}
+	release_threads(ring, GO_EXIT); /* if INIT never came */
+	for (unsigned i = 0; i < ring->nr_threads; i++)
+		join_thread(&ring->threads[i]);
 	requests = ring->requests;
-	free(ring);
+	ring_free(ring);
 	return requests;
 }
