@@ -18,8 +18,10 @@
 #                   (swapon --discard) and reused
 #   restart         stop and start the daemon between two workloads
 #   io-uring        FUSE over io_uring (the kernel's switch turned on for
-#                   the test and restored after), with a restart between
-#                   two workloads; most requests must take the ring
+#                   the test and restored after): the switch is turned off
+#                   under the first workload (the running connection must
+#                   not care), then on again for a restart and a second
+#                   workload; in both runs most requests must take the ring
 #
 # Environment: E2E_SEED (default 1), E2E_WORKLOAD_TIMEOUT (seconds, 600).
 
@@ -144,9 +146,23 @@ discard-heavy)
 	done
 	check_counter_positive discards
 	;;
-restart | io-uring)
+restart)
 	run_workload "$cg" "$seed" || e2e_fail "workload before the restart failed"
 	swapdevd_stop
+	swapdevd_start
+	run_workload "$cg" $((seed + 1)) || e2e_fail "workload after the restart failed"
+	;;
+io-uring)
+	run_workload "$cg" "$seed" &
+	pid1=$!
+	sleep 2
+	echo 0 >"$uring_param"
+	status1=0
+	wait "$pid1" || status1=$?
+	[ "$status1" -eq 0 ] ||
+		e2e_fail "workload failed (status $status1) with the kernel's switch turned off under it"
+	swapdevd_stop
+	echo 1 >"$uring_param"
 	swapdevd_start "${daemon_args[@]}"
 	run_workload "$cg" $((seed + 1)) || e2e_fail "workload after the restart failed"
 	;;
