@@ -80,7 +80,7 @@ struct fuse_export {
 	bool mounted;
 	unsigned conn_id; /* /sys/fs/fuse/connections/N: the mount's st_dev minor */
 	struct serve_thread threads[SERVE_THREADS];
-	/* FUSE over io_uring: one thread per CPU queue, or none. */
+	/* FUSE over io_uring: its rings and their threads, or none. */
 	struct fuse_ring *ring;
 	struct serve_thread *ring_threads;
 	unsigned nr_ring_threads;
@@ -363,9 +363,9 @@ static const struct fuse_lowlevel_ops export_ops = {
 };
 
 /* What a serving thread touches first, done before the first request. */
-static void warm_up_thread(struct serve_thread *t)
+static void warm_up_thread(void *thread)
 {
-	current_thread = t;
+	current_thread = thread;
 	touch_stack();
 	/* libfuse callocs each request; the first one sets up this thread's
 	 * malloc cache (and maybe an arena). */
@@ -410,11 +410,6 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void ring_thread_start(void *ctx)
-{
-	warm_up_thread(ctx);
-}
-
 /* A request from a ring entry; a read's reply is built in the entry. */
 static void ring_handle(void *ctx, const struct fuse_buf *request, void *reply_buf)
 {
@@ -426,7 +421,7 @@ static void ring_handle(void *ctx, const struct fuse_buf *request, void *reply_b
 }
 
 static const struct fuse_ring_ops ring_ops = {
-	.thread_start = ring_thread_start,
+	.thread_start = warm_up_thread,
 	.handle = ring_handle,
 };
 

@@ -127,7 +127,6 @@ struct ring_thread {
 };
 
 struct fuse_ring {
-	struct fuse_session *se;
 	int fd; /* our own: libfuse closes its descriptor at unmount */
 	unsigned depth, nr_queues, nr_threads;
 	/* Until the INIT reply: 0, the threads wait; then RUN or EXIT. */
@@ -161,18 +160,6 @@ bool fuse_ring_kernel_enabled(void)
 		c = 0;
 	close(fd);
 	return c == 'Y' || c == '1';
-}
-
-int fuse_ring_kernel_enable(void)
-{
-	int fd = open(ENABLE_PARAM, O_WRONLY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, "1", 1) != 1)
-		r = -errno;
-	close(fd);
-	return r;
 }
 
 /* The number of CPUs in the kernel's possible mask ("0-3,8-11"). */
@@ -556,7 +543,6 @@ int fuse_ring_prepare(struct fuse_session *se, unsigned threads_per_queue, unsig
 		return -ENOMEM;
 	pthread_mutex_init(&ring->lock, NULL);
 	pthread_cond_init(&ring->cond, NULL);
-	ring->se = se;
 	ring->fd = fcntl(fuse_session_fd(se), F_DUPFD_CLOEXEC, 3);
 	ring->depth = depth;
 	ring->nr_queues = nr_queues;

@@ -19,8 +19,8 @@ struct fuse_buf;
 /*
  * Called on a ring thread for each request, laid out as a read of
  * /dev/fuse returns it (in_header, the op's arguments, its data).
- * reply_buf (payload_size bytes) may hold a read's reply data: the reply
- * is copied from there without a copy.
+ * reply_buf (payload_size bytes) is where a read's reply data should be
+ * built: a reply whose data already sits there is not copied.
  */
 typedef void (*fuse_ring_handler)(void *thread_ctx, const struct fuse_buf *request,
 				  void *reply_buf);
@@ -32,9 +32,6 @@ struct fuse_ring_ops {
 
 /* Does the kernel offer FUSE over io_uring (fuse.enable_uring set)? */
 bool fuse_ring_kernel_enabled(void);
-
-/* Turn the kernel's switch on (root); 0 or negative errno. */
-int fuse_ring_kernel_enable(void);
 
 /* Queues the kernel creates: one per possible CPU. */
 unsigned fuse_ring_queues(void);

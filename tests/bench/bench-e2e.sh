@@ -145,28 +145,12 @@ SD_SIZE=$swap_size
 others=$(awk 'NR > 1 { print $1 }' /proc/swaps)
 [ -z "$others" ] || e2e_skip "other swap areas are active ($others); they would share the load"
 
-uring_param=/sys/module/fuse/parameters/enable_uring
-uring_saved=''
-restore_uring_param()
-{
-	[ -z "$uring_saved" ] || echo "$uring_saved" >"$uring_param" ||
-		e2e_log "cannot restore $uring_param to $uring_saved"
-}
 case "${BENCH_IO_URING:-on}" in
-on | off)
-	if [ -w "$uring_param" ]; then
-		uring_saved=$(cat "$uring_param")
-		cleanup_fn restore_uring_param
-		if [ "${BENCH_IO_URING:-on}" = on ]; then
-			echo 1 >"$uring_param"
-		else
-			echo 0 >"$uring_param"
-		fi
-	fi
-	;;
+on) fuse_uring_switch 1 || true ;;
+off) fuse_uring_switch 0 || true ;;
 *) e2e_fail "BENCH_IO_URING takes on or off" ;;
 esac
-transport="FUSE over io_uring $(cat "$uring_param" 2>/dev/null || echo absent) in the kernel"
+transport="FUSE over io_uring $(cat "$FUSE_URING_PARAM" 2>/dev/null || echo absent) in the kernel"
 
 raw=$E2E_TMPDIR/raw
 : >"$raw"

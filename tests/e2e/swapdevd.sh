@@ -116,3 +116,23 @@ swapdevd_check_idle()
 	[ "$ticks" -lt 10 ] || e2e_fail "idle daemon used $ticks clock ticks of CPU in 2 s"
 	e2e_log "idle CPU: $ticks ticks in 2 s"
 }
+
+# fuse_uring_switch 0|1 : set the kernel's switch for FUSE over io_uring,
+# saved on first use and restored at teardown. Fails without the switch.
+FUSE_URING_PARAM=/sys/module/fuse/parameters/enable_uring
+_fuse_uring_saved=
+fuse_uring_switch()
+{
+	[ -w "$FUSE_URING_PARAM" ] || return 1
+	if [ -z "$_fuse_uring_saved" ]; then
+		_fuse_uring_saved=$(cat "$FUSE_URING_PARAM")
+		cleanup_fn _fuse_uring_restore
+	fi
+	echo "$1" >"$FUSE_URING_PARAM"
+}
+
+_fuse_uring_restore()
+{
+	echo "$_fuse_uring_saved" >"$FUSE_URING_PARAM" ||
+		e2e_log "cannot restore $FUSE_URING_PARAM to $_fuse_uring_saved"
+}

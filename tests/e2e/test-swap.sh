@@ -89,12 +89,6 @@ check_counter_positive()
 	e2e_log "$1 = $v"
 }
 
-uring_param=/sys/module/fuse/parameters/enable_uring
-restore_uring_param()
-{
-	echo "$uring_saved" >"$uring_param" || e2e_log "cannot restore $uring_param to $uring_saved"
-}
-
 # uring_counts : "RING DEV" request counts of each daemon run, from its log.
 uring_counts()
 {
@@ -106,11 +100,8 @@ daemon_args=()
 case "$variant" in
 default | two-workloads | discard-heavy | restart) ;;
 io-uring)
-	[ -w "$uring_param" ] ||
-		e2e_skip "this kernel has no FUSE over io_uring ($uring_param is missing)"
-	uring_saved=$(cat "$uring_param")
-	cleanup_fn restore_uring_param
-	echo 1 >"$uring_param"
+	fuse_uring_switch 1 ||
+		e2e_skip "this kernel has no FUSE over io_uring ($FUSE_URING_PARAM is missing)"
 	daemon_args=(--set device.io_uring=yes)
 	;;
 zstd) daemon_args=(--set pool.compressor=zstd:3) ;;
@@ -156,13 +147,13 @@ io-uring)
 	run_workload "$cg" "$seed" &
 	pid1=$!
 	sleep 2
-	echo 0 >"$uring_param"
+	fuse_uring_switch 0
 	status1=0
 	wait "$pid1" || status1=$?
 	[ "$status1" -eq 0 ] ||
 		e2e_fail "workload failed (status $status1) with the kernel's switch turned off under it"
 	swapdevd_stop
-	echo 1 >"$uring_param"
+	fuse_uring_switch 1
 	swapdevd_start "${daemon_args[@]}"
 	run_workload "$cg" $((seed + 1)) || e2e_fail "workload after the restart failed"
 	;;
