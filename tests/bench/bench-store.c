@@ -38,6 +38,15 @@
  * packed back to back (denser than any pool) into one hot page, as the
  * store reads here.
  *
+ * Fresh memory: at the end of each repetition, as many bytes as the
+ * pool's footprint after the write pass are mapped in 128 KiB pieces,
+ * populated with populate_write() and touched once per page, alone and
+ * timed, then unmapped. That is what the write pass paid the kernel (and, on a
+ * virtual machine, the hypervisor) for memory, measured at a conservative
+ * size: the pool's smaller chunks cost more mappings. Subtracting it
+ * from the write pass tells the store's own cost from the machine's
+ * (inline growth only: with --grower another thread pays it).
+ *
  * Targets are informational (benchmarks are not timed tests): they are
  * printed as MET or MISSED, and the exit status only reports errors.
  */
@@ -47,6 +56,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <zstd.h>
 
@@ -60,6 +70,7 @@
 #define BOUND MAX((size_t)LZ4_COMPRESSBOUND(PAGE), (size_t)ZSTD_COMPRESSBOUND(PAGE))
 #define MAX_REPS 99
 #define CHUNK 32 /* pages: raw and store sides alternate every 128 KiB */
+#define FRESH_MAP (128 * 1024) /* bytes per mapping when timing fresh memory */
 #define REJECT_THRESHOLD 3584 /* the daemon's default pool.reject_threshold */
 
 #define TARGET_SPEED 0.85     /* store write/read >= 0.85 x raw compress/decompress */
@@ -115,6 +126,9 @@ struct result {
 	double rate[PASSES];	       /* pages/s, median */
 	double write, read, overwrite; /* store / raw, median of per-repetition ratios */
 	double write_cpu, read_cpu, overwrite_cpu; /* the same by thread CPU time */
+	double fresh_share;	       /* fresh memory / store write time, median */
+	double fresh_usec;	       /* fresh memory per 4 KiB page, median */
+	double write_net;	       /* raw / (store write - fresh memory), median */
 	uint64_t raw_compr_bytes;      /* sum of raw compressed sizes */
 	struct store_stats stats;      /* after the write pass of the last store */
 };
@@ -126,6 +140,8 @@ struct run {
 	const struct mix *mix;
 	struct store_worker *worker;
 	bool warmup;	/* keep compressed copies, verify everything read */
+	struct span fresh; /* fresh memory as large as the pool after the write pass */
+	uint64_t fresh_bytes;
 	uint64_t bytes; /* compressed bytes of the kept copies */
 };
 
@@ -341,6 +357,50 @@ static int run_pair(struct run *x, enum pass raw_pass, struct span t[PASSES])
 	return r;
 }
 
+/*
+ * Read a byte of every page, untimed: the raw side's compressed copies were
+ * last used a pass ago, while the store's pool was just written. Under a
+ * hypervisor with shadow page tables a page left alone while others were
+ * mapped can fault again on its next use, which would bill the raw side.
+ */
+static void touch_pages(const unsigned char *p, size_t len)
+{
+	for (size_t off = 0; off < len; off += PAGE)
+		(void)*(volatile const unsigned char *)(p + off);
+}
+
+/* Map, populate and touch bytes of fresh memory, timed; then give it back. */
+static int fresh_memory(uint64_t bytes, struct span *ret)
+{
+	size_t n = (size_t)DIV_ROUND_UP(bytes, FRESH_MAP);
+	struct span start;
+	void **maps;
+	int r = 0;
+
+	*ret = (struct span){ 0 };
+	maps = calloc(n ? n : 1, sizeof(*maps));
+	if (!maps)
+		return -ENOMEM;
+	start = span_start();
+	for (size_t i = 0; i < n; i++) {
+		maps[i] = mmap(NULL, FRESH_MAP, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (maps[i] == MAP_FAILED) {
+			maps[i] = NULL;
+			r = -ENOMEM;
+			break;
+		}
+		populate_write(maps[i], FRESH_MAP);
+		for (size_t off = 0; off < FRESH_MAP; off += PAGE)
+			((volatile char *)maps[i])[off] = 1;
+	}
+	*ret = span_end(start);
+	for (size_t i = 0; i < n && maps[i]; i++)
+		munmap(maps[i], FRESH_MAP);
+	free(maps);
+	return r;
+}
+
 /* One repetition on a new store without a disk tier. */
 static int run_once(struct run *x, struct span t[PASSES], struct store_stats *ret_stats)
 {
@@ -372,12 +432,17 @@ static int run_once(struct run *x, struct span t[PASSES], struct store_stats *re
 		r = run_pair(x, RAW_COMPRESS, t);
 	if (r == 0) {
 		store_get_stats(store, ret_stats);
+		touch_pages(x->raw->comp, x->bytes);
 		r = run_pair(x, RAW_DECOMPRESS, t);
 	}
 	if (r == 0)
 		r = run_pair(x, RAW_RECOMPRESS, t);
 	if (r == 0 && x->warmup)
 		r = run_pair(x, RAW_DECOMPRESS, t);
+	/* Last: mapping more memory can make what the passes use cold again. */
+	x->fresh_bytes = ret_stats->pool_footprint_bytes;
+	if (r == 0 && !backing_path[0])
+		r = fresh_memory(x->fresh_bytes, &x->fresh);
 	store_free(store);
 	if (backing_path[0])
 		unlink(backing_path);
@@ -388,7 +453,7 @@ static int bench_one(struct raw *raw, const struct codec_case *cc, const struct 
 		     struct result *res)
 {
 	struct run x = { .raw = raw, .spec = &cc->spec, .mix = mix, .warmup = true };
-	double rate[PASSES][MAX_REPS], ratio[6][MAX_REPS];
+	double rate[PASSES][MAX_REPS], ratio[9][MAX_REPS];
 	struct span t[PASSES];
 	int r;
 
@@ -406,6 +471,9 @@ static int bench_one(struct raw *raw, const struct codec_case *cc, const struct 
 		ratio[3][i] = t[RAW_COMPRESS].cpu / t[STORE_WRITE].cpu;
 		ratio[4][i] = t[RAW_DECOMPRESS].cpu / t[STORE_READ].cpu;
 		ratio[5][i] = t[RAW_RECOMPRESS].cpu / t[STORE_OVERWRITE].cpu;
+		ratio[6][i] = x.fresh.wall / t[STORE_WRITE].wall;
+		ratio[7][i] = x.fresh.wall * 1e6 / ((double)x.fresh_bytes / PAGE);
+		ratio[8][i] = t[RAW_COMPRESS].wall / (t[STORE_WRITE].wall - x.fresh.wall);
 	}
 	if (r < 0)
 		return r;
@@ -417,6 +485,9 @@ static int bench_one(struct raw *raw, const struct codec_case *cc, const struct 
 	res->write_cpu = median(ratio[3], reps);
 	res->read_cpu = median(ratio[4], reps);
 	res->overwrite_cpu = median(ratio[5], reps);
+	res->fresh_share = median(ratio[6], reps);
+	res->fresh_usec = median(ratio[7], reps);
+	res->write_net = median(ratio[8], reps);
 	return 0;
 }
 
@@ -448,6 +519,13 @@ static void print_space(const char *codec, const struct mix *mix, const struct r
 	       div0((double)st->orig_bytes, (double)st->compr_bytes),
 	       100.0 * (double)st->ops.incompressible / (double)nr_pages,
 	       div0((double)st->pool_footprint_bytes, (double)st->compr_bytes));
+}
+
+static void print_fresh(const char *codec, const struct mix *mix, const struct result *res)
+{
+	printf("%-6s %-6s %8.1f %8.2f %7.0f%%   %5.2f\n", codec, mix->name,
+	       (double)res->stats.pool_footprint_bytes / MiB, res->fresh_usec,
+	       100.0 * res->fresh_share, res->write_net);
 }
 
 static const char *verdict(bool met)
@@ -482,6 +560,10 @@ static void print_targets(struct result results[][2])
 
 		printf("  %-6s write %.2f (%.2f) x raw compress, >= %.2f: %s\n", codecs[c].name,
 		       h->write, h->write_cpu, TARGET_SPEED, speed_verdict(h->write, h->write_cpu));
+		if (!backing_path[0])
+			printf("  %-6s        %.0f%% of the write pass was fresh memory, %.2f us per "
+			       "4 KiB; without it: %.2f\n",
+			       "", 100.0 * h->fresh_share, h->fresh_usec, h->write_net);
 		printf("  %-6s read %.2f (%.2f) x raw decompress, >= %.2f: %s\n", "", h->read,
 		       h->read_cpu, TARGET_SPEED, speed_verdict(h->read, h->read_cpu));
 		printf("  %-6s steady state: overwrite %.2f (%.2f) x raw compress, >= %.2f: %s\n",
@@ -645,6 +727,17 @@ int main(int argc, char **argv)
 		for (size_t m = 0; m < 2; m++)
 			if (codec_selected(codecs[c].name))
 				print_space(codecs[c].name, &mixes[m], &results[c][m]);
+	if (!backing_path[0]) {
+		printf("\nfresh memory: as many bytes as the pool held after the write pass, mapped "
+		       "in\n128 KiB pieces, populated and touched, timed alone; share = of the store's "
+		       "write\ntime; w-net = raw compress / (store write - fresh memory)\n");
+		printf("%-6s %-6s %8s %8s %8s   %5s\n", "codec", "mix", "MiB", "us/4K", "share",
+		       "w-net");
+		for (size_t c = 0; c < ARRAY_SIZE(codecs); c++)
+			for (size_t m = 0; m < 2; m++)
+				if (codec_selected(codecs[c].name))
+					print_fresh(codecs[c].name, &mixes[m], &results[c][m]);
+	}
 	if (only_codec)
 		printf("\none codec only: targets not judged\n");
 	else
