@@ -87,12 +87,17 @@
  *
  * Background growth (pool_start_grower, used by the daemon): allocation
  * and release then make no system call and touch no new memory. Each class
- * keeps one spare chunk, mapped, populated and entered in the table by the
- * grower thread once the class is first used (a class costs its spare
- * from then on: 2.3 MiB if all 115 are); an allocation that needs a new chunk takes the spare and
- * asks for another, or, with none ready, fails with -EAGAIN at once (the
- * store writes that page to disk instead). An emptied chunk becomes the
- * class's spare, or goes on a list that the grower unmaps. Why: in the
+ * keeps up to SPARE_DEPTH spare chunks, mapped, populated, touched and
+ * entered in the table by the grower thread once the class is first used;
+ * an allocation that needs a new chunk takes a spare and asks for more,
+ * or, with none ready, fails with -EAGAIN at once (the store writes that
+ * page to disk instead). An emptied chunk becomes a spare, or goes on a
+ * list that the grower unmaps. A class's first spare costs up to 2.3 MiB
+ * if all 115 classes are in use; the others share limit / 64, so that a
+ * small pool keeps its headroom for the classes that are written. Why
+ * four: with one, a burst of writes emptied a class's spare before the
+ * grower (5-6 us per page on a VM with shadow page tables) had the next
+ * one ready, and pages went to disk. Why: in the
  * daemon, a page fault or mmap on the request path is charged to its memory
  * cgroup and may wait for swap writes that only the daemon can serve, and
  * munmap could wait for the mmap lock that such a fault holds. Spares count
@@ -131,6 +136,8 @@
 #define GROUP_NONE	     0xffu /* full, or taken off its list by compaction */
 #define RESERVE_CHUNKS	     4u
 #define RESERVE_BYTES	     (128u << 10)
+#define SPARE_DEPTH	     4u	   /* background growth: ready chunks per class */
+#define SPARE_EXTRA_SHARE    64u   /* spares beyond a class's first: limit / 64 */
 #define NIL		     UINT32_MAX /* no chunk index */
 
 /* The chunk table entry. base and obj_size are read by pool_map without a lock. */
@@ -153,7 +160,8 @@ struct size_class {
 	uint16_t pages;		  /* chunk length */
 	uint16_t capacity;	  /* slots per chunk */
 	uint32_t head[NR_GROUPS]; /* partly used chunks, [0] sparsest; caller holds lock */
-	uint32_t spare;		  /* background growth: a ready empty chunk, or NIL */
+	uint32_t spare;		  /* background growth: ready empty chunks (by next), or NIL */
+	uint32_t nr_spares;	  /* chunks on the spare list, at most SPARE_DEPTH */
 	uint64_t chunks;	  /* caller holds lock */
 	uint64_t objects;	  /* caller holds lock */
 } __attribute__((aligned(64)));	  /* class locks on separate cache lines */
@@ -199,6 +207,7 @@ struct pool {
 	pthread_t grower;
 	uint64_t wanted[2]; /* classes whose spare was taken; relaxed atomics */
 	uint64_t grow_misses;
+	uint64_t extra_spare_bytes; /* spares beyond each class's first; relaxed atomic */
 
 	pthread_mutex_t compact_lock; /* one compaction at a time */
 	uint32_t compact_gen;	      /* caller holds compact_lock */
@@ -474,18 +483,58 @@ static void spare_want(struct pool *pool, unsigned cls)
 		grower_wake(pool);
 }
 
-/* Background growth: the class's spare, else -EAGAIN. Caller holds the class lock. */
+/*
+ * A class's spare list. Its first spare is always allowed; the next ones,
+ * up to SPARE_DEPTH, only within a share of the limit, so that a small
+ * pool does not hold its headroom in chunks of classes nobody writes.
+ * Caller holds the class lock.
+ */
+static bool spare_room(struct pool *pool, const struct size_class *sc)
+{
+	uint64_t len = (uint64_t)sc->pages * SWAPDEV_PAGE_SIZE;
+
+	if (sc->nr_spares == 0)
+		return true;
+	return sc->nr_spares < SPARE_DEPTH &&
+	       counter_read(&pool->extra_spare_bytes) + len <=
+		   counter_read(&pool->limit) / SPARE_EXTRA_SHARE;
+}
+
+static bool spare_push(struct pool *pool, struct size_class *sc, uint32_t index)
+{
+	if (!spare_room(pool, sc))
+		return false;
+	if (sc->nr_spares > 0)
+		counter_add(&pool->extra_spare_bytes, (uint64_t)sc->pages * SWAPDEV_PAGE_SIZE);
+	pool->table[index].next = sc->spare;
+	sc->spare = index;
+	sc->nr_spares++;
+	return true;
+}
+
+static uint32_t spare_pop(struct pool *pool, struct size_class *sc)
+{
+	uint32_t index = sc->spare;
+
+	if (index == NIL)
+		return NIL;
+	sc->spare = pool->table[index].next;
+	if (--sc->nr_spares > 0)
+		counter_add(&pool->extra_spare_bytes, -(uint64_t)sc->pages * SWAPDEV_PAGE_SIZE);
+	return index;
+}
+
+/* Background growth: a spare of the class, else -EAGAIN. Caller holds the class lock. */
 static int chunk_take_spare(struct pool *pool, unsigned cls, uint32_t *ret_index)
 {
 	struct size_class *sc = &pool->classes[cls];
-	uint32_t index = sc->spare;
+	uint32_t index = spare_pop(pool, sc);
 
 	spare_want(pool, cls);
 	if (index == NIL) {
 		counter_add(&pool->grow_misses, 1);
 		return -EAGAIN;
 	}
-	sc->spare = NIL;
 	sc->chunks++;
 	counter_add(&pool->chunks, 1);
 	*ret_index = index;
@@ -562,13 +611,11 @@ static void chunk_release(struct pool *pool, struct size_class *sc, uint32_t ind
 	sc->chunks--;
 	counter_add(&pool->chunks, -1);
 	if (pool->background) {
-		/* No munmap here: keep it as the spare, or let the grower unmap it. */
-		if (sc->spare == NIL &&
-		    counter_read(&pool->footprint) <= counter_read(&pool->limit)) {
-			c->gen = 0;
-			sc->spare = index;
+		/* No munmap here: keep it as a spare, or let the grower unmap it. */
+		c->gen = 0;
+		if (counter_read(&pool->footprint) <= counter_read(&pool->limit) &&
+		    spare_push(pool, sc, index))
 			return;
-		}
 		unmap_list_push(pool, index);
 		return;
 	}
@@ -824,27 +871,26 @@ static void grower_drop_spares(struct pool *pool)
 		if (counter_read(&pool->footprint) <= counter_read(&pool->limit))
 			return;
 		pthread_mutex_lock(&sc->lock);
-		index = sc->spare;
-		sc->spare = NIL;
-		pthread_mutex_unlock(&sc->lock);
-		if (index != NIL)
+		while ((index = spare_pop(pool, sc)) != NIL)
 			unmap_list_push(pool, index);
+		pthread_mutex_unlock(&sc->lock);
 	}
 }
 
-/* Grower: map a spare chunk for class cls, if it has none and the limit allows. */
-static void grower_fill(struct pool *pool, unsigned cls)
+/* Grower: map one more spare chunk for class cls, if it has room for one. */
+static bool grower_fill_one(struct pool *pool, unsigned cls)
 {
 	struct size_class *sc = &pool->classes[cls];
 	uint64_t len = (uint64_t)sc->pages * SWAPDEV_PAGE_SIZE;
-	uint32_t index, spare;
+	uint32_t index;
+	bool kept;
 	void *base;
 
 	pthread_mutex_lock(&sc->lock);
-	spare = sc->spare;
+	kept = spare_room(pool, sc);
 	pthread_mutex_unlock(&sc->lock);
-	if (spare != NIL)
-		return;
+	if (!kept)
+		return false;
 	pthread_mutex_lock(&pool->lock);
 	index = NIL;
 	if (counter_read(&pool->footprint) + len <= counter_read(&pool->limit)) {
@@ -855,7 +901,7 @@ static void grower_fill(struct pool *pool, unsigned cls)
 	pthread_mutex_unlock(&pool->lock);
 	if (index == NIL) {
 		counter_add(&pool->limit_hits, 1);
-		return;
+		return false;
 	}
 	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base == MAP_FAILED) {
@@ -864,18 +910,24 @@ static void grower_fill(struct pool *pool, unsigned cls)
 		index_put(pool, index);
 		counter_add(&pool->footprint, -len);
 		pthread_mutex_unlock(&pool->lock);
-		return;
+		return false;
 	}
 	/* The faults happen here, off the request path; they may wait on reclaim. */
 	populate_write(base, len);
 	chunk_init(pool, index, cls, base, sc->pages);
 	pthread_mutex_lock(&sc->lock);
-	spare = sc->spare;
-	if (spare == NIL)
-		sc->spare = index;
+	kept = spare_push(pool, sc, index);
 	pthread_mutex_unlock(&sc->lock);
-	if (spare != NIL) /* a release made one meanwhile */
+	if (!kept) /* releases made spares meanwhile, or the share is used up */
 		unmap_list_push(pool, index);
+	return kept;
+}
+
+/* Grower: fill the spare list of class cls. */
+static void grower_fill(struct pool *pool, unsigned cls)
+{
+	while (grower_fill_one(pool, cls))
+		;
 }
 
 static bool grower_has_work(struct pool *pool)
@@ -1003,6 +1055,7 @@ int pool_new(uint64_t limit_bytes, uint64_t max_bytes, struct pool **ret_pool)
 	for (unsigned i = 0; i < pool->n_classes; i++) {
 		pthread_mutex_init(&pool->classes[i].lock, NULL);
 		pool->classes[i].spare = NIL;
+		pool->classes[i].nr_spares = 0;
 	}
 
 	*ret_pool = pool;
