@@ -92,16 +92,16 @@
  * an allocation that needs a new chunk takes a spare and asks for more,
  * or, with none ready, fails with -EAGAIN at once (the store writes that
  * page to disk instead). An emptied chunk becomes a spare, or goes on a
- * list that the grower unmaps. A class's first spare costs up to 2.3 MiB
- * if all 115 classes are in use; the others share limit / 64, so that a
- * small pool keeps its headroom for the classes that are written. Why
- * four: with one, a burst of writes emptied a class's spare before the
- * grower (5-6 us per page on a VM with shadow page tables) had the next
- * one ready, and pages went to disk. Why: in the
- * daemon, a page fault or mmap on the request path is charged to its memory
- * cgroup and may wait for swap writes that only the daemon can serve, and
- * munmap could wait for the mmap lock that such a fault holds. Spares count
- * in the footprint; above the limit the grower maps none and drops them.
+ * list that the grower unmaps. Why: in the daemon, a page fault or mmap on
+ * the request path is charged to its memory cgroup and may wait for swap
+ * writes that only the daemon can serve, and munmap could wait for the
+ * mmap lock that such a fault holds. Spares count in the footprint; above
+ * the limit the grower maps none and drops them. A class's first spare
+ * costs up to 2.3 MiB if all 115 classes are in use; the others share
+ * limit / 64, so that a small pool keeps its headroom for the classes that
+ * are written. Why up to four: with one, a burst of writes used up a
+ * class's spare before the grower (5-6 us per page on a VM with shadow
+ * page tables) had the next one ready, and pages went to disk.
  *
  * Statistics: global relaxed atomics, so that pool_get_stats is cheap
  * enough for the store to call on every write (watermark check). Their
@@ -939,6 +939,7 @@ static bool grower_has_work(struct pool *pool)
 static void *grower_main(void *arg)
 {
 	struct pool *pool = arg;
+	uint64_t wanted[ARRAY_SIZE(pool->wanted)];
 
 	for (;;) {
 		pthread_mutex_lock(&pool->lock);
@@ -952,12 +953,15 @@ static void *grower_main(void *arg)
 		pthread_mutex_unlock(&pool->lock);
 
 		grower_unmap(pool);
-		for (unsigned w = 0; w < ARRAY_SIZE(pool->wanted); w++) {
-			uint64_t bits = __atomic_exchange_n(&pool->wanted[w], 0, __ATOMIC_RELAXED);
-
-			for (; bits; bits &= bits - 1)
+		for (unsigned w = 0; w < ARRAY_SIZE(pool->wanted); w++)
+			wanted[w] = __atomic_exchange_n(&pool->wanted[w], 0, __ATOMIC_RELAXED);
+		/* One chunk for every class that asked before more for any. */
+		for (unsigned w = 0; w < ARRAY_SIZE(wanted); w++)
+			for (uint64_t bits = wanted[w]; bits; bits &= bits - 1)
+				grower_fill_one(pool, w * 64 + (unsigned)__builtin_ctzll(bits));
+		for (unsigned w = 0; w < ARRAY_SIZE(wanted); w++)
+			for (uint64_t bits = wanted[w]; bits; bits &= bits - 1)
 				grower_fill(pool, w * 64 + (unsigned)__builtin_ctzll(bits));
-		}
 		grower_drop_spares(pool);
 		grower_unmap(pool);
 	}

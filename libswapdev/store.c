@@ -179,6 +179,7 @@ void store_free(struct store *store)
 		codec_ctx_free(w->codec);
 		free(w->page);
 		free(w->cbuf);
+		free(w->batch_pages);
 		free(w);
 	}
 	disk_tier_close(store->disk);
@@ -208,6 +209,7 @@ static void worker_warm_up(struct store_worker *w, const struct codec_spec *spec
 	for (size_t i = 0; i < SWAPDEV_PAGE_SIZE; i++)
 		page[i] = (unsigned char)(i % 251 + (i >> 9));
 	memset(w->cbuf, 0, SWAPDEV_PAGE_SIZE);
+	memset(w->batch_pages, 0, STORE_DISK_BATCH * SWAPDEV_PAGE_SIZE);
 	n = codec_compress(w->codec, spec, page, SWAPDEV_PAGE_SIZE, w->cbuf, SWAPDEV_PAGE_SIZE);
 	if (n > 0)
 		codec_decompress(w->codec, spec->kind, w->cbuf, (size_t)n, page, SWAPDEV_PAGE_SIZE);
@@ -225,11 +227,13 @@ int store_worker_new(struct store *store, struct store_worker **ret_worker)
 	w->store = store;
 	w->page = aligned_alloc(SWAPDEV_PAGE_SIZE, SWAPDEV_PAGE_SIZE);
 	w->cbuf = malloc(SWAPDEV_PAGE_SIZE);
+	w->batch_pages = aligned_alloc(SWAPDEV_PAGE_SIZE, STORE_DISK_BATCH * SWAPDEV_PAGE_SIZE);
 	r = codec_ctx_new(&w->codec);
-	if (r < 0 || !w->page || !w->cbuf) {
+	if (r < 0 || !w->page || !w->cbuf || !w->batch_pages) {
 		codec_ctx_free(w->codec);
 		free(w->page);
 		free(w->cbuf);
+		free(w->batch_pages);
 		free(w);
 		return -ENOMEM;
 	}
@@ -273,6 +277,7 @@ void store_worker_free(struct store_worker *worker)
 	codec_ctx_free(worker->codec);
 	free(worker->page);
 	free(worker->cbuf);
+	free(worker->batch_pages);
 	free(worker);
 }
 
@@ -314,10 +319,17 @@ static bool pool_above_high_watermark(struct store *store)
 	       ps.limit_bytes * __atomic_load_n(&store->config.high_watermark, __ATOMIC_RELAXED);
 }
 
+/* What encode_page() asks of its caller when the page belongs on disk. */
+enum {
+	TO_DISK = 1,		  /* incompressible, and such pages go to disk */
+	TO_DISK_WRITETHROUGH = 2, /* the pool had no room */
+};
+
 /*
- * Build the home for one page of slot idx: a same-filled word, a pool
- * object or a disk block. Nothing is visible to readers until the caller
- * installs *ret_word.
+ * Build the in-memory home for one page of slot idx: a same-filled word or
+ * a pool object, in *ret_word; or return TO_DISK or TO_DISK_WRITETHROUGH
+ * for the caller to write the page to the disk tier. Nothing is visible
+ * to readers until the caller installs the word.
  */
 static int encode_page(struct store_worker *w, uint64_t idx, const void *page, uint64_t *ret_word)
 {
@@ -350,7 +362,7 @@ static int encode_page(struct store_worker *w, uint64_t idx, const void *page, u
 	if (len == -ENOBUFS) {
 		worker_count(w, incompressible, 1);
 		if (!store->config.incompressible_to_pool && store->disk)
-			return encode_disk(w, page, ret_word);
+			return TO_DISK;
 		data = page;
 		len = SWAPDEV_PAGE_SIZE;
 	} else if (len < 0) {
@@ -364,10 +376,7 @@ static int encode_page(struct store_worker *w, uint64_t idx, const void *page, u
 		if (!store->disk)
 			return -ENOSPC;
 		writeback_poke(store->writeback);
-		r = encode_disk(w, page, ret_word);
-		if (r == 0)
-			worker_count(w, writethrough_pages, 1);
-		return r;
+		return TO_DISK_WRITETHROUGH;
 	}
 	obj = pool_map(store->pool, handle);
 	/* Compaction may read a recycled object's owner: publish atomically. */
@@ -378,6 +387,22 @@ static int encode_page(struct store_worker *w, uint64_t idx, const void *page, u
 	if (store->writeback && pool_above_high_watermark(store))
 		writeback_poke(store->writeback);
 	*ret_word = slot_make_pool(handle, (unsigned)len, spec.kind);
+	return 0;
+}
+
+/* encode_page(), writing a page bound for disk at once. */
+static int encode_page_now(struct store_worker *w, uint64_t idx, const void *page,
+			   uint64_t *ret_word)
+{
+	int r = encode_page(w, idx, page, ret_word), to_disk = r;
+
+	if (r <= 0)
+		return r;
+	r = encode_disk(w, page, ret_word);
+	if (r < 0)
+		return r;
+	if (to_disk == TO_DISK_WRITETHROUGH)
+		worker_count(w, writethrough_pages, 1);
 	return 0;
 }
 
@@ -474,6 +499,68 @@ static int read_slot(struct store_worker *w, uint64_t idx, void *dst)
 	return r;
 }
 
+/*
+ * Write the batched pages to one run of disk blocks after another (one
+ * pwritev each; the allocator may hand out shorter runs than asked), then
+ * make each block its slot's home. On failure the pages not yet written
+ * keep their old homes, as a failed write leaves them, and their blocks
+ * are given back.
+ */
+static int disk_batch_flush(struct store_worker *w)
+{
+	struct store *store = w->store;
+	unsigned done = 0, n = w->nr_batch;
+	uint64_t first, old, word;
+	int r = 0, got;
+
+	w->nr_batch = 0;
+	while (done < n) {
+		got = disk_alloc(store->disk, n - done, &first);
+		if (got < 0)
+			return got;
+		r = disk_write(store->disk, first, &w->batch_iov[done], (unsigned)got);
+		if (r < 0) {
+			for (int i = 0; i < got; i++)
+				disk_release(store->disk, first + (unsigned)i);
+			worker_count(w, io_errors, (unsigned)got);
+			return r;
+		}
+		for (int i = 0; i < got; i++, done++) {
+			word = slot_make_disk(first + (unsigned)i);
+			old = slot_lock(store->words, w->batch_idx[done]);
+			install_locked(store, w->batch_idx[done], old, word);
+			worker_count(w, writes_disk, 1);
+			if (w->batch_writethrough[done])
+				worker_count(w, writethrough_pages, 1);
+		}
+	}
+	return 0;
+}
+
+/* Queue a whole page of slot idx for the disk; data stays valid until the flush. */
+static int disk_batch_add(struct store_worker *w, uint64_t idx, const void *page,
+			  bool writethrough)
+{
+	unsigned i;
+	int r;
+
+	if (w->nr_batch == STORE_DISK_BATCH) {
+		r = disk_batch_flush(w);
+		if (r < 0)
+			return r;
+	}
+	i = w->nr_batch++;
+	if ((uintptr_t)page % SWAPDEV_PAGE_SIZE != 0) { /* O_DIRECT wants aligned memory */
+		memcpy(w->batch_pages + (size_t)i * SWAPDEV_PAGE_SIZE, page, SWAPDEV_PAGE_SIZE);
+		page = w->batch_pages + (size_t)i * SWAPDEV_PAGE_SIZE;
+	}
+	w->batch_idx[i] = idx;
+	w->batch_writethrough[i] = writethrough;
+	w->batch_iov[i] = (struct iovec){ .iov_base = (void *)page, .iov_len = SWAPDEV_PAGE_SIZE };
+	return 0;
+}
+
+/* A whole page: in memory at once, or queued for the disk batch. */
 static int write_slot(struct store_worker *w, uint64_t idx, const void *page)
 {
 	struct store *store = w->store;
@@ -483,6 +570,8 @@ static int write_slot(struct store_worker *w, uint64_t idx, const void *page)
 	r = encode_page(w, idx, page, &word);
 	if (r < 0)
 		return r;
+	if (r > 0)
+		return disk_batch_add(w, idx, page, r == TO_DISK_WRITETHROUGH);
 	old = slot_lock(store->words, idx);
 	install_locked(store, idx, old, word);
 	return 0;
@@ -511,7 +600,7 @@ static int patch_slot(struct store_worker *w, uint64_t idx, const void *src, siz
 		memcpy(w->page + offset, src, len);
 	else
 		memset(w->page + offset, 0, len);
-	r = encode_page(w, idx, w->page, &word);
+	r = encode_page_now(w, idx, w->page, &word);
 	if (r < 0)
 		goto out_unlock;
 	install_locked(store, idx, old, word);
@@ -584,9 +673,16 @@ ssize_t store_write(struct store_worker *w, const void *buf, size_t len, uint64_
 			worker_count(w, partial_writes, 1);
 			r = patch_slot(w, idx, p + done, in_slot, n);
 		}
+		if (r < 0) {
+			w->nr_batch = 0; /* the write fails: queued pages keep their old homes */
+			return r;
+		}
+		done += n;
+	}
+	if (w->nr_batch > 0) {
+		r = disk_batch_flush(w);
 		if (r < 0)
 			return r;
-		done += n;
 	}
 	worker_count(w, writes, 1);
 	latency_record(&w->write_latency, usec_since(&start));

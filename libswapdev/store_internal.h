@@ -18,11 +18,23 @@
 
 struct writeback;
 
+/* Pages of one write that go to disk together: 64 KiB in one pwritev. */
+#define STORE_DISK_BATCH 16
+
 struct store_worker {
 	struct store *store;
 	struct codec_ctx *codec;
 	unsigned char *page;  /* aligned scratch page: read-modify-write, disk I/O */
 	unsigned char *cbuf;  /* compression output */
+	/*
+	 * Whole pages of the write in progress that go to the disk tier,
+	 * written with one pwritev when the write ends (store.c, disk_batch_*).
+	 */
+	unsigned nr_batch;
+	uint64_t batch_idx[STORE_DISK_BATCH];
+	bool batch_writethrough[STORE_DISK_BATCH]; /* pool full, not incompressible */
+	struct iovec batch_iov[STORE_DISK_BATCH];
+	unsigned char *batch_pages; /* aligned copies of data that was not */
 	struct store_counters counters;
 	struct latency_hist read_latency, write_latency;
 	struct store_worker *next;

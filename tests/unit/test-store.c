@@ -459,6 +459,98 @@ Test(store, disk_errors_are_returned_and_lose_nothing, .init = make_backing,
 	store_free(s);
 }
 
+/* pwritev calls and pages through the disk_ops seam. */
+static unsigned disk_writes, disk_pages_written;
+
+static ssize_t counting_pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+	if (__atomic_load_n(&fail_writes, __ATOMIC_RELAXED))
+		return -EIO;
+	disk_writes++;
+	disk_pages_written += (unsigned)n;
+	return disk_ops_posix.pwritev(fd, iov, n, off);
+}
+
+#define BATCH_PAGES 40 /* more than one batch (16 pages) of incompressible pages */
+
+/* Page i of version v: every third page text (to the pool), the rest random (to disk). */
+static void batch_page(unsigned char *p, unsigned i, unsigned v)
+{
+	pagegen_fill_kind(p, 4096, i % 3 == 0 ? PAGE_TEXT : PAGE_RANDOM, 1000 * v + i);
+}
+
+/*
+ * The incompressible pages of one write go to disk in a few large
+ * pwritev calls, from aligned and unaligned buffers alike, and read back;
+ * when that disk write fails, they keep their old data and no disk block
+ * stays taken.
+ */
+Test(store, disk_pages_of_one_write_are_written_together, .init = make_backing,
+     .fini = remove_backing)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct disk_ops ops = faulty_ops;
+	unsigned char *buf = aligned_alloc(4096, BATCH_PAGES * 4096);
+	unsigned char *other = aligned_alloc(4096, (BATCH_PAGES + 1) * 4096);
+	unsigned char *unaligned = other + 8, page[4096], back[4096];
+	unsigned to_disk = 0;
+	struct store_worker *w;
+	struct store_stats st;
+	struct store *s;
+
+	cr_assert(buf && other);
+	ops.pwritev = counting_pwritev;
+	ops.fallocate = disk_ops_posix.fallocate;
+	c.backing_path = backing_path;
+	c.disk_ops = &ops;
+	s = new_store(&c);
+	w = new_worker(s);
+	for (unsigned i = 0; i < BATCH_PAGES; i++) {
+		batch_page(unaligned + i * 4096, i, 1);
+		batch_page(buf + i * 4096, i, 2);
+		to_disk += i % 3 != 0;
+	}
+	disk_writes = disk_pages_written = 0;
+	cr_assert_eq(store_write(w, unaligned, BATCH_PAGES * 4096, 0), BATCH_PAGES * 4096);
+	cr_assert_eq(disk_pages_written, to_disk);
+	cr_assert_eq(disk_writes, (to_disk + 15) / 16, "%u pwritev calls for %u pages", disk_writes,
+		     to_disk);
+	disk_writes = disk_pages_written = 0;
+	cr_assert_eq(store_write(w, buf, BATCH_PAGES * 4096, BATCH_PAGES * 4096),
+		     BATCH_PAGES * 4096);
+	cr_assert_eq(disk_writes, (to_disk + 15) / 16);
+	for (unsigned i = 0; i < 2 * BATCH_PAGES; i++) {
+		batch_page(page, i % BATCH_PAGES, 1 + i / BATCH_PAGES);
+		cr_assert_eq(store_read(w, back, 4096, (uint64_t)i * 4096), 4096);
+		cr_assert_arr_eq(back, page, 4096, "page %u", i);
+	}
+	store_get_stats(s, &st);
+	cr_assert_eq(st.disk_slots, 2 * to_disk);
+	cr_assert_eq(st.ops.writes_disk, 2 * to_disk);
+
+	/* A new version of the first range whose disk write fails. */
+	for (unsigned i = 0; i < BATCH_PAGES; i++)
+		batch_page(buf + i * 4096, i, 3);
+	fail_writes = 1;
+	cr_assert_eq(store_write(w, buf, BATCH_PAGES * 4096, 0), -EIO);
+	fail_writes = 0;
+	for (unsigned i = 0; i < BATCH_PAGES; i++) {
+		cr_assert_eq(store_read(w, back, 4096, (uint64_t)i * 4096), 4096);
+		batch_page(page, i, 1);
+		if (i % 3 != 0) /* bound for disk: the old data stays */
+			cr_assert_arr_eq(back, page, 4096, "page %u lost its old data", i);
+		else if (memcmp(back, page, 4096) != 0) /* the pool's pages: old or new */
+			cr_assert_arr_eq(back, buf + i * 4096, 4096, "page %u is torn", i);
+	}
+	store_get_stats(s, &st);
+	cr_assert_eq(st.disk_slots, 2 * to_disk);
+	cr_assert_eq(st.disk_bytes, 2 * to_disk * 4096, "disk blocks leaked");
+	cr_assert_geq(st.ops.io_errors, 1);
+	store_free(s);
+	free(buf);
+	free(other);
+}
+
 /*
  * Threads racing on the same slots. Each thread owns the sectors whose
  * number modulo NTHREADS is its id and keeps an exact shadow of them;
