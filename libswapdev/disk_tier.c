@@ -403,13 +403,15 @@ int disk_read(struct disk_tier *disk, uint64_t block, void *buf)
 	return disk_io(disk, false, &iov, 1, block);
 }
 
-int disk_write(struct disk_tier *disk, uint64_t first, const struct iovec *iov, unsigned count)
+/* count consecutive blocks from first, IOV_MAX iovecs per system call. */
+static int disk_io_run(struct disk_tier *disk, bool write, uint64_t first,
+		       const struct iovec *iov, unsigned count)
 {
 	assert(count > 0 && first < disk->nr_blocks && count <= disk->nr_blocks - first);
 
 	while (count > 0) {
 		unsigned n = MIN(count, (unsigned)IOV_MAX);
-		int r = disk_io(disk, true, iov, (int)n, first);
+		int r = disk_io(disk, write, iov, (int)n, first);
 
 		if (r < 0)
 			return r;
@@ -418,6 +420,16 @@ int disk_write(struct disk_tier *disk, uint64_t first, const struct iovec *iov, 
 		count -= n;
 	}
 	return 0;
+}
+
+int disk_write(struct disk_tier *disk, uint64_t first, const struct iovec *iov, unsigned count)
+{
+	return disk_io_run(disk, true, first, iov, count);
+}
+
+int disk_readv(struct disk_tier *disk, uint64_t first, const struct iovec *iov, unsigned count)
+{
+	return disk_io_run(disk, false, first, iov, count);
 }
 
 uint64_t disk_blocks_total(const struct disk_tier *disk)

@@ -53,6 +53,9 @@ void disk_release(struct disk_tier *disk, uint64_t block);
 /* Read one block. Returns 0, -EIO (also for a short read), other -errno. */
 int disk_read(struct disk_tier *disk, uint64_t block, void *buf);
 
+/* Read count consecutive blocks starting at first into iovecs, as disk_write. */
+int disk_readv(struct disk_tier *disk, uint64_t first, const struct iovec *iov, unsigned count);
+
 /*
  * Write count consecutive blocks starting at first from iovecs (each
  * SWAPDEV_PAGE_SIZE, aligned). Returns 0 or -errno; a short write is -EIO.

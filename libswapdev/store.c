@@ -476,19 +476,13 @@ static int decode_locked(struct store_worker *w, uint64_t idx, uint64_t *word, v
 	return -EINVAL;
 }
 
-static int read_slot(struct store_worker *w, uint64_t idx, void *dst)
+/* Decode a slot locked with word, unlock it, tell writeback of a first load. */
+static int read_locked(struct store_worker *w, uint64_t idx, uint64_t word, void *dst)
 {
 	struct store *store = w->store;
-	uint64_t word, before;
+	uint64_t before = word;
 	int r;
 
-	/* Never-written slots need no lock (and do not touch the table). */
-	if (slot_peek(store->words, idx) == 0) {
-		memset(dst, 0, SWAPDEV_PAGE_SIZE);
-		worker_count(w, reads_empty, 1);
-		return 0;
-	}
-	before = word = slot_lock(store->words, idx);
 	r = decode_locked(w, idx, &word, dst);
 	if (r == 0 && slot_state(word) == SLOT_POOL &&
 	    __atomic_load_n(&store->exclusive_loads, __ATOMIC_RELAXED))
@@ -497,6 +491,89 @@ static int read_slot(struct store_worker *w, uint64_t idx, void *dst)
 	if ((word & SLOT_LOADED) && !(before & SLOT_LOADED))
 		writeback_note_loaded(store->writeback, idx);
 	return r;
+}
+
+static int read_slot(struct store_worker *w, uint64_t idx, void *dst)
+{
+	struct store *store = w->store;
+
+	/* Never-written slots need no lock (and do not touch the table). */
+	if (slot_peek(store->words, idx) == 0) {
+		memset(dst, 0, SWAPDEV_PAGE_SIZE);
+		worker_count(w, reads_empty, 1);
+		return 0;
+	}
+	return read_locked(w, idx, slot_lock(store->words, idx), dst);
+}
+
+/*
+ * Read the run of DISK slots with one preadv, then unlock them. Their
+ * words are unchanged: a disk read marks nothing.
+ */
+static int disk_run_flush(struct store_worker *w)
+{
+	struct store *store = w->store;
+	unsigned n = w->nr_run;
+	int r;
+
+	if (n == 0)
+		return 0;
+	w->nr_run = 0;
+	r = disk_readv(store->disk, w->run_first, w->run_iov, n);
+	for (unsigned i = 0; i < n; i++)
+		slot_unlock(store->words, w->run_idx[i], w->run_word[i]);
+	if (r < 0)
+		worker_count(w, io_errors, n);
+	else
+		worker_count(w, reads_disk, n);
+	return r;
+}
+
+/*
+ * A whole-page read into page-aligned dst. A DISK slot whose block follows
+ * the run's last joins the run and stays locked until disk_run_flush(): the
+ * slots of a read are locked in ascending order, and no other path holds
+ * two slot locks, so holding several cannot deadlock.
+ */
+static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
+{
+	struct store *store = w->store;
+	uint64_t word, block;
+	unsigned i;
+	int r;
+
+	if (slot_peek(store->words, idx) == 0) {
+		memset(dst, 0, SWAPDEV_PAGE_SIZE);
+		worker_count(w, reads_empty, 1);
+		return 0;
+	}
+	word = slot_lock(store->words, idx);
+	if (slot_state(word) != SLOT_DISK)
+		return read_locked(w, idx, word, dst);
+	block = slot_disk_block(word);
+	if (w->nr_run > 0 &&
+	    (block != w->run_first + w->nr_run || w->nr_run == STORE_DISK_BATCH)) {
+		r = disk_run_flush(w);
+		if (r < 0) {
+			slot_unlock(store->words, idx, word);
+			return r;
+		}
+	}
+	if (w->nr_run == 0)
+		w->run_first = block;
+	i = w->nr_run++;
+	w->run_idx[i] = idx;
+	w->run_word[i] = word;
+	w->run_iov[i] = (struct iovec){ .iov_base = dst, .iov_len = SWAPDEV_PAGE_SIZE };
+	return 0;
+}
+
+/* Give up the run after an error elsewhere in the read: unlock without I/O. */
+static void disk_run_abandon(struct store_worker *w)
+{
+	for (unsigned i = 0; i < w->nr_run; i++)
+		slot_unlock(w->store->words, w->run_idx[i], w->run_word[i]);
+	w->nr_run = 0;
 }
 
 /*
@@ -634,17 +711,24 @@ ssize_t store_read(struct store_worker *w, void *buf, size_t len, uint64_t offse
 		size_t in_slot = pos % SWAPDEV_PAGE_SIZE;
 		size_t n = MIN(SWAPDEV_PAGE_SIZE - in_slot, len - done);
 
-		if (n == SWAPDEV_PAGE_SIZE) {
+		if (n == SWAPDEV_PAGE_SIZE && (uintptr_t)(p + done) % SWAPDEV_PAGE_SIZE == 0) {
+			r = read_slot_run(w, idx, p + done); /* O_DIRECT wants aligned memory */
+		} else if (n == SWAPDEV_PAGE_SIZE) {
 			r = read_slot(w, idx, p + done);
 		} else {
 			r = read_slot(w, idx, w->page);
 			if (r == 0)
 				memcpy(p + done, w->page + in_slot, n);
 		}
-		if (r < 0)
+		if (r < 0) {
+			disk_run_abandon(w);
 			return r;
+		}
 		done += n;
 	}
+	r = disk_run_flush(w);
+	if (r < 0)
+		return r;
 	worker_count(w, reads, 1);
 	latency_record(&w->read_latency, usec_since(&start));
 	return (ssize_t)len;

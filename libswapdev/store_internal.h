@@ -18,7 +18,7 @@
 
 struct writeback;
 
-/* Pages of one write that go to disk together: 64 KiB in one pwritev. */
+/* Disk pages of one write (or read) that go together: 64 KiB in one pwritev (preadv). */
 #define STORE_DISK_BATCH 16
 
 struct store_worker {
@@ -35,6 +35,14 @@ struct store_worker {
 	bool batch_writethrough[STORE_DISK_BATCH]; /* pool full, not incompressible */
 	struct iovec batch_iov[STORE_DISK_BATCH];
 	unsigned char *batch_pages; /* aligned copies of data that was not */
+	/*
+	 * Whole-page DISK slots of the read in progress whose blocks follow
+	 * each other, held locked until one preadv reads them all.
+	 */
+	unsigned nr_run;
+	uint64_t run_first; /* block of run_idx[0] */
+	uint64_t run_idx[STORE_DISK_BATCH], run_word[STORE_DISK_BATCH];
+	struct iovec run_iov[STORE_DISK_BATCH];
 	struct store_counters counters;
 	struct latency_hist read_latency, write_latency;
 	struct store_worker *next;

@@ -24,7 +24,10 @@
  *               daemon at its pool limit: the pool becomes a write buffer
  *               that writeback drains in batches). The mix has no
  *               same-filled or zero pages, so that every write-through
- *               page is one disk write.
+ *               page goes to disk. Write-through once more with 64 KiB
+ *               store_write()s (16 pages, as the kernel's swap-out writes
+ *               come), whose disk pages the store writes together, against
+ *               raw O_DIRECT 64 KiB pwrite()s.
  *
  * Every repetition starts from freshly created and fallocated files on
  * both sides (a new store, or the raw file truncated and preallocated
@@ -49,6 +52,7 @@
 #include "store.h"
 
 #define MiB (UINT64_C(1) << 20)
+#define WRITE_64K 16 /* pages per store_write in the 64 KiB case */
 #define PAGE SWAPDEV_PAGE_SIZE
 #define MAX_REPS 99
 #define RAW_BATCH_PAGES 64 /* 256 KiB, as one writeback batch */
@@ -155,12 +159,15 @@ static int store_open(size_t nr_pages, uint64_t pool_limit, bool writeback,
 	return 0;
 }
 
-static int write_pages(struct store_worker *w, const unsigned char *pages, size_t n)
+/* store_write of n pages, per_write pages per call. */
+static int write_pages(struct store_worker *w, const unsigned char *pages, size_t n,
+		       size_t per_write)
 {
-	for (size_t i = 0; i < n; i++) {
-		ssize_t r = store_write(w, pages + i * PAGE, PAGE, i * PAGE);
+	for (size_t i = 0; i < n; i += per_write) {
+		size_t len = MIN(per_write, n - i) * PAGE;
+		ssize_t r = store_write(w, pages + i * PAGE, len, i * PAGE);
 
-		if (r != PAGE)
+		if (r != (ssize_t)len)
 			return r < 0 ? (int)r : -EIO;
 	}
 	return 0;
@@ -244,7 +251,7 @@ static int flush_once(const unsigned char *pages, bool verify, double *ret_store
 	r = store_open(flush_pages, 256 * MiB, true, &store, &w);
 	if (r < 0)
 		return r;
-	r = write_pages(w, pages, flush_pages);
+	r = write_pages(w, pages, flush_pages, 1);
 	if (r < 0)
 		goto out;
 	start = now_seconds();
@@ -296,19 +303,23 @@ enum wt_case {
 	WT_POOL,	 /* 256 MiB pool */
 	WT_LIMIT,	 /* 1 MiB pool, writeback running */
 	WT_THROUGH,	 /* 1 MiB pool, no writeback: write-through */
+	WT_THROUGH_64K,	 /* the same, 64 KiB per store_write */
 	WT_RAW,		 /* raw O_DIRECT, 4 KiB per pwrite */
+	WT_RAW_64K,	 /* raw O_DIRECT, 64 KiB per pwrite */
 	WT_CASES,
 };
 
 struct wt_result {
 	double rate[WT_CASES];	/* pages/s, medians */
 	double through_vs_pool, through_vs_raw, limit_vs_pool; /* medians of ratios */
+	double through_64k_vs_raw, through_64k_vs_4k;
 	struct store_stats stats[WT_RAW]; /* after the last repetition */
 };
 
-/* Time store_write of every page on a fresh store. */
+/* Time store_write of every page, per_write pages per call, on a fresh store. */
 static int store_write_rate(const unsigned char *pages, uint64_t pool_limit, bool writeback,
-			    bool verify, double *ret_rate, struct store_stats *ret_stats)
+			    size_t per_write, bool verify, double *ret_rate,
+			    struct store_stats *ret_stats)
 {
 	struct store *store = NULL;
 	struct store_worker *w = NULL;
@@ -319,7 +330,7 @@ static int store_write_rate(const unsigned char *pages, uint64_t pool_limit, boo
 	if (r < 0)
 		return r;
 	start = now_seconds();
-	r = write_pages(w, pages, wt_pages);
+	r = write_pages(w, pages, wt_pages, per_write);
 	if (r == 0) {
 		*ret_rate = (double)wt_pages / (now_seconds() - start);
 		store_get_stats(store, ret_stats);
@@ -336,26 +347,33 @@ static int wt_once(const unsigned char *pages, bool verify, double rate[WT_CASES
 	double t;
 	int r;
 
-	r = store_write_rate(pages, 256 * MiB, true, verify, &rate[WT_POOL],
+	r = store_write_rate(pages, 256 * MiB, true, 1, verify, &rate[WT_POOL],
 			     &res->stats[WT_POOL]);
 	if (r == 0)
-		r = store_write_rate(pages, 1 * MiB, true, verify, &rate[WT_LIMIT],
+		r = store_write_rate(pages, 1 * MiB, true, 1, verify, &rate[WT_LIMIT],
 				     &res->stats[WT_LIMIT]);
 	if (r == 0)
-		r = store_write_rate(pages, 1 * MiB, false, verify, &rate[WT_THROUGH],
+		r = store_write_rate(pages, 1 * MiB, false, 1, verify, &rate[WT_THROUGH],
 				     &res->stats[WT_THROUGH]);
+	if (r == 0)
+		r = store_write_rate(pages, 1 * MiB, false, WRITE_64K, verify,
+				     &rate[WT_THROUGH_64K], &res->stats[WT_THROUGH_64K]);
 	if (r < 0)
 		return r;
 	t = raw_write(pages, wt_pages, 1);
 	if (t < 0)
 		return (int)t;
 	rate[WT_RAW] = (double)wt_pages / t;
+	t = raw_write(pages, wt_pages, WRITE_64K);
+	if (t < 0)
+		return (int)t;
+	rate[WT_RAW_64K] = (double)wt_pages / t;
 	return 0;
 }
 
 static int bench_writethrough(const unsigned char *pages, struct wt_result *res)
 {
-	double rate[MAX_REPS][WT_CASES], col[MAX_REPS], ratio[3][MAX_REPS];
+	double rate[MAX_REPS][WT_CASES], col[MAX_REPS], ratio[5][MAX_REPS];
 	int r;
 
 	r = wt_once(pages, true, rate[0], res);
@@ -364,6 +382,8 @@ static int bench_writethrough(const unsigned char *pages, struct wt_result *res)
 		ratio[0][i] = rate[i][WT_THROUGH] / rate[i][WT_POOL];
 		ratio[1][i] = rate[i][WT_THROUGH] / rate[i][WT_RAW];
 		ratio[2][i] = rate[i][WT_LIMIT] / rate[i][WT_POOL];
+		ratio[3][i] = rate[i][WT_THROUGH_64K] / rate[i][WT_RAW_64K];
+		ratio[4][i] = rate[i][WT_THROUGH_64K] / rate[i][WT_THROUGH];
 	}
 	if (r < 0)
 		return r;
@@ -375,6 +395,8 @@ static int bench_writethrough(const unsigned char *pages, struct wt_result *res)
 	res->through_vs_pool = median(ratio[0], reps);
 	res->through_vs_raw = median(ratio[1], reps);
 	res->limit_vs_pool = median(ratio[2], reps);
+	res->through_64k_vs_raw = median(ratio[3], reps);
+	res->through_64k_vs_4k = median(ratio[4], reps);
 	return 0;
 }
 
@@ -516,5 +538,10 @@ int main(int argc, char **argv)
 	printf("  write-through / pool path        %8.2f\n", wr.through_vs_pool);
 	printf("  write-through / raw 4 KiB        %8.2f\n", wr.through_vs_raw);
 	printf("  at the limit / pool path         %8.2f\n", wr.limit_vs_pool);
+	printf("  write-through, 64 KiB writes     %8.0f pages/s (%" PRIu64 " straight to disk)\n",
+	       wr.rate[WT_THROUGH_64K], wr.stats[WT_THROUGH_64K].ops.writes_disk);
+	printf("  raw O_DIRECT 64 KiB pwrite       %8.0f pages/s\n", wr.rate[WT_RAW_64K]);
+	printf("  write-through 64 KiB / raw 64 KiB %7.2f\n", wr.through_64k_vs_raw);
+	printf("  write-through 64 KiB / 4 KiB     %8.2f\n", wr.through_64k_vs_4k);
 	return 0;
 }

@@ -459,8 +459,8 @@ Test(store, disk_errors_are_returned_and_lose_nothing, .init = make_backing,
 	store_free(s);
 }
 
-/* pwritev calls and pages through the disk_ops seam. */
-static unsigned disk_writes, disk_pages_written;
+/* pwritev and preadv calls and pages through the disk_ops seam. */
+static unsigned disk_writes, disk_pages_written, disk_reads, disk_pages_read;
 
 static ssize_t counting_pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
@@ -469,6 +469,15 @@ static ssize_t counting_pwritev(int fd, const struct iovec *iov, int n, off_t of
 	disk_writes++;
 	disk_pages_written += (unsigned)n;
 	return disk_ops_posix.pwritev(fd, iov, n, off);
+}
+
+static ssize_t counting_preadv(int fd, const struct iovec *iov, int n, off_t off)
+{
+	if (__atomic_load_n(&fail_reads, __ATOMIC_RELAXED))
+		return -EIO;
+	disk_reads++;
+	disk_pages_read += (unsigned)n;
+	return disk_ops_posix.preadv(fd, iov, n, off);
 }
 
 #define BATCH_PAGES 40 /* more than one batch (16 pages) of incompressible pages */
@@ -546,6 +555,65 @@ Test(store, disk_pages_of_one_write_are_written_together, .init = make_backing,
 	cr_assert_eq(st.disk_slots, 2 * to_disk);
 	cr_assert_eq(st.disk_bytes, 2 * to_disk * 4096, "disk blocks leaked");
 	cr_assert_geq(st.ops.io_errors, 1);
+	store_free(s);
+	free(buf);
+	free(other);
+}
+
+/*
+ * A read of DISK slots whose blocks follow each other reads them with one
+ * preadv per 16 pages, into aligned buffers; unaligned ones get a page at
+ * a time. A failed read returns the error and leaves every slot unlocked.
+ */
+Test(store, disk_pages_of_one_read_are_read_together, .init = make_backing,
+     .fini = remove_backing)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct disk_ops ops = faulty_ops;
+	unsigned char *buf = aligned_alloc(4096, BATCH_PAGES * 4096);
+	unsigned char *other = aligned_alloc(4096, (BATCH_PAGES + 1) * 4096);
+	unsigned char page[4096];
+	unsigned to_disk = 0;
+	struct store_worker *w;
+	struct store *s;
+
+	cr_assert(buf && other);
+	ops.pwritev = counting_pwritev;
+	ops.preadv = counting_preadv;
+	ops.fallocate = disk_ops_posix.fallocate;
+	c.backing_path = backing_path;
+	c.disk_ops = &ops;
+	s = new_store(&c);
+	w = new_worker(s);
+	for (unsigned i = 0; i < BATCH_PAGES; i++) {
+		batch_page(buf + i * 4096, i, 1);
+		to_disk += i % 3 != 0;
+	}
+	cr_assert_eq(store_write(w, buf, BATCH_PAGES * 4096, 0), BATCH_PAGES * 4096);
+
+	disk_reads = disk_pages_read = 0;
+	memset(other, 0, BATCH_PAGES * 4096);
+	cr_assert_eq(store_read(w, other, BATCH_PAGES * 4096, 0), BATCH_PAGES * 4096);
+	cr_assert_arr_eq(other, buf, BATCH_PAGES * 4096);
+	cr_assert_eq(disk_pages_read, to_disk);
+	cr_assert_eq(disk_reads, (to_disk + 15) / 16, "%u preadv calls for %u pages", disk_reads,
+		     to_disk);
+
+	disk_reads = 0;
+	cr_assert_eq(store_read(w, other + 8, BATCH_PAGES * 4096, 0), BATCH_PAGES * 4096);
+	cr_assert_arr_eq(other + 8, buf, BATCH_PAGES * 4096);
+	cr_assert_eq(disk_reads, to_disk);
+
+	/* Failing reads: an error, then every slot reads again (none left locked). */
+	fail_reads = 1;
+	cr_assert_eq(store_read(w, other, BATCH_PAGES * 4096, 0), -EIO);
+	fail_reads = 0;
+	cr_assert_eq(store_read(w, other, BATCH_PAGES * 4096, 0), BATCH_PAGES * 4096);
+	cr_assert_arr_eq(other, buf, BATCH_PAGES * 4096);
+	batch_page(page, 1, 2);
+	cr_assert_eq(store_write(w, page, 4096, 4096), 4096);
+	cr_assert_eq(store_read(w, other, 4096, 4096), 4096);
+	cr_assert_arr_eq(other, page, 4096);
 	store_free(s);
 	free(buf);
 	free(other);
