@@ -3,10 +3,10 @@
  * slot_table.c - the lazily backed array of slot words (see slot_table.h).
  *
  * The lock is a test-and-test-and-set spinlock on bit 63. Holders keep it
- * for one page's work (a decompression or one 4 KiB disk read), so a short
- * spin followed by sched_yield() beats a futex: contention on one slot is
- * rare (the kernel does not issue overlapping I/O to a swap slot; writeback
- * only try-locks).
+ * for one page's work (a decompression, or one disk read of up to 64 KiB
+ * for a run of slots), so a short spin followed by sched_yield() beats a
+ * futex: contention on one slot is rare (the kernel does not issue
+ * overlapping I/O to a swap slot; writeback only try-locks).
  */
 #include <sched.h>
 #include <sys/mman.h>

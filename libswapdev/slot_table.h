@@ -25,9 +25,10 @@
  * only backed by memory once a slot in it is written, so a 64 GiB device
  * does not pay for its table up front.
  *
- * Locking: the lock bit is a spinlock taken with acquire/release atomics;
- * holders never sleep on another slot, and the slot lock nests outside the
- * pool class locks and the disk allocator lock.
+ * Locking: the lock bit is a spinlock taken with acquire/release atomics.
+ * Only a read holds several (a run of DISK slots read with one preadv),
+ * taken in ascending slot order; the slot lock nests outside the pool
+ * class locks and the disk allocator lock.
  */
 #pragma once
 

@@ -21,6 +21,12 @@
  * other's bytes. Reads lock the slot for the decompression or
  * the disk read: the home cannot be freed or moved underneath them.
  *
+ * Disk I/O goes in runs: the pages of one write bound for disk are queued
+ * and written with one pwritev to consecutive blocks before their slots
+ * get their words; a read keeps DISK slots whose blocks follow each other
+ * locked (in ascending slot order, the only place that holds two slot
+ * locks) and reads them with one preadv.
+ *
  * A read never frees anything. With exclusive loads on, a read from the
  * pool only marks the slot LOADED and tells writeback, which gives the
  * page a durable disk copy and only then releases the pool object (and
@@ -36,8 +42,9 @@
 #include "store_internal.h"
 
 /* Extra disk blocks beyond one per slot: room for writeback batches in
- * flight and write-through replacing a DISK slot before its old block is
- * freed. */
+ * flight (64 blocks) and for writes replacing DISK slots before their old
+ * blocks are freed (up to STORE_DISK_BATCH blocks per worker: 72 workers
+ * with 64 FUSE ring queues take 1152). */
 #define DISK_SLACK_BLOCKS 4096
 
 static uint32_t codec_pack(const struct codec_spec *spec)
@@ -599,7 +606,7 @@ static int disk_batch_flush(struct store_worker *w)
 		if (r < 0) {
 			for (int i = 0; i < got; i++)
 				disk_release(store->disk, first + (unsigned)i);
-			worker_count(w, io_errors, (unsigned)got);
+			worker_count(w, io_errors, n - done); /* pages not written */
 			return r;
 		}
 		for (int i = 0; i < got; i++, done++) {

@@ -5,6 +5,8 @@
  * Lock order (outermost first):
  *   writeback.batch_lock  >  slot lock  >  pool class lock / disk allocator
  *   store.workers_lock and writeback.wake_lock are leaves.
+ * Only a read holds several slot locks (a run of DISK slots), taken in
+ * ascending slot order.
  */
 #pragma once
 

@@ -25,9 +25,9 @@
  *               that writeback drains in batches). The mix has no
  *               same-filled or zero pages, so that every write-through
  *               page goes to disk. Write-through once more with 64 KiB
- *               store_write()s (16 pages, as the kernel's swap-out writes
- *               come), whose disk pages the store writes together, against
- *               raw O_DIRECT 64 KiB pwrite()s.
+ *               store_write()s (16 pages per call), whose disk pages the
+ *               store writes together, against raw O_DIRECT 64 KiB
+ *               pwrite()s.
  *
  * Every repetition starts from freshly created and fallocated files on
  * both sides (a new store, or the raw file truncated and preallocated
@@ -524,7 +524,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("\nwrite-through: %zu MiB (%zu pages) of mix nosame, store_write one page at a "
-	       "time\n",
+	       "time (64 KiB at a time where it says so)\n",
 	       wt_pages * PAGE / MiB, wt_pages);
 	printf("  pool path, 256 MiB pool          %8.0f pages/s (%" PRIu64 " to the pool)\n",
 	       wr.rate[WT_POOL], wr.stats[WT_POOL].ops.writes_pool);
