@@ -70,8 +70,8 @@ static inline uint64_t monotonic_ms(void)
 #define counter_read(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 
 /*
- * Fault in fresh anonymous memory for writing, so that its first use does
- * not page-fault. MAP_POPULATE is not enough: the kernel skips populating
+ * Fault in memory for writing (fresh anonymous memory, or io_uring rings
+ * before their first use), so that its first use does not page-fault. MAP_POPULATE is not enough: the kernel skips populating
  * mappings that mlockall(MCL_FUTURE | MCL_ONFAULT) marks lock-on-fault.
  * Kernels before 5.14 lack MADV_POPULATE_WRITE: the touch alone faults.
  * The touch matters after the madvise too: a hypervisor with shadow page
@@ -82,6 +82,11 @@ static inline uint64_t monotonic_ms(void)
 static inline void populate_write(void *p, size_t len)
 {
 	(void)madvise(p, len, MADV_POPULATE_WRITE);
-	for (size_t i = 0; i < len; i += SWAPDEV_PAGE_SIZE)
-		((volatile char *)p)[i] = 0;
+	/* Rewrite each byte with itself: ring memory shared with the kernel
+	 * keeps what it was initialised with (nothing runs on it yet). */
+	for (size_t i = 0; i < len; i += SWAPDEV_PAGE_SIZE) {
+		volatile char *c = (volatile char *)p + i;
+
+		*c = *c;
+	}
 }
