@@ -103,18 +103,24 @@ stat_value()
 }
 
 # swapdevd_check_idle : an idle daemon must not burn CPU (a spinning thread
-# steals a core from the workloads it serves). Samples 2 seconds.
+# steals a core from the workloads it serves). Samples 2 seconds, up to
+# three times: right after a workload exits, the kernel's discards of its
+# swap slots and the pool's unmapping of emptied chunks may still be
+# running for a moment, while a spinning thread fails every sample.
 swapdevd_check_idle()
 {
-	local before after ticks
+	local before after ticks sample
 
-	before=$(awk '{ print $14 + $15 }' "/proc/$SD_PID/stat")
-	sleep 2
-	after=$(awk '{ print $14 + $15 }' "/proc/$SD_PID/stat")
-	ticks=$((after - before))
-	# 2 s at 100 Hz is 200 ticks; idle housekeeping needs well under 10.
-	[ "$ticks" -lt 10 ] || e2e_fail "idle daemon used $ticks clock ticks of CPU in 2 s"
-	e2e_log "idle CPU: $ticks ticks in 2 s"
+	for sample in 1 2 3; do
+		before=$(awk '{ print $14 + $15 }' "/proc/$SD_PID/stat")
+		sleep 2
+		after=$(awk '{ print $14 + $15 }' "/proc/$SD_PID/stat")
+		ticks=$((after - before))
+		e2e_log "idle CPU: $ticks ticks in 2 s (sample $sample)"
+		# 2 s at 100 Hz is 200 ticks; idle housekeeping needs well under 10.
+		[ "$ticks" -lt 10 ] && return 0
+	done
+	e2e_fail "idle daemon used $ticks clock ticks of CPU in 2 s, three times in a row"
 }
 
 # fuse_uring_switch 0|1 : set the kernel's switch for FUSE over io_uring,
