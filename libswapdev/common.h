@@ -71,8 +71,9 @@ static inline uint64_t monotonic_ms(void)
 
 /*
  * Fault in memory for writing (fresh anonymous memory, or io_uring rings
- * before their first use), so that its first use does not page-fault. MAP_POPULATE is not enough: the kernel skips populating
- * mappings that mlockall(MCL_FUTURE | MCL_ONFAULT) marks lock-on-fault.
+ * before their first use), so that its first use does not page-fault.
+ * MAP_POPULATE is not enough: the kernel skips populating mappings that
+ * mlockall(MCL_FUTURE | MCL_ONFAULT) marks lock-on-fault.
  * Kernels before 5.14 lack MADV_POPULATE_WRITE: the touch alone faults.
  * The touch matters after the madvise too: a hypervisor with shadow page
  * tables fills them at the first access from user space (5 us per page

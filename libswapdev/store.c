@@ -500,35 +500,41 @@ static int read_locked(struct store_worker *w, uint64_t idx, uint64_t word, void
 	return r;
 }
 
-static int read_slot(struct store_worker *w, uint64_t idx, void *dst)
+/* Never-written slots read as zeros with no lock (and do not touch the table). */
+static bool read_never_written(struct store_worker *w, uint64_t idx, void *dst)
 {
-	struct store *store = w->store;
-
-	/* Never-written slots need no lock (and do not touch the table). */
-	if (slot_peek(store->words, idx) == 0) {
-		memset(dst, 0, SWAPDEV_PAGE_SIZE);
-		worker_count(w, reads_empty, 1);
-		return 0;
-	}
-	return read_locked(w, idx, slot_lock(store->words, idx), dst);
+	if (slot_peek(w->store->words, idx) != 0)
+		return false;
+	memset(dst, 0, SWAPDEV_PAGE_SIZE);
+	worker_count(w, reads_empty, 1);
+	return true;
 }
 
-/*
- * Read the run of DISK slots with one preadv, then unlock them. Their
- * words are unchanged: a disk read marks nothing.
- */
+static int read_slot(struct store_worker *w, uint64_t idx, void *dst)
+{
+	if (read_never_written(w, idx, dst))
+		return 0;
+	return read_locked(w, idx, slot_lock(w->store->words, idx), dst);
+}
+
+/* Unlock the run's slots, read or not; their words are unchanged. */
+static void disk_run_unlock(struct store_worker *w)
+{
+	for (unsigned i = 0; i < w->nr_run; i++)
+		slot_unlock(w->store->words, w->run_idx[i], w->run_word[i]);
+	w->nr_run = 0;
+}
+
+/* Read the run of DISK slots with one preadv, then unlock them. */
 static int disk_run_flush(struct store_worker *w)
 {
-	struct store *store = w->store;
 	unsigned n = w->nr_run;
 	int r;
 
 	if (n == 0)
 		return 0;
-	w->nr_run = 0;
-	r = disk_readv(store->disk, w->run_first, w->run_iov, n);
-	for (unsigned i = 0; i < n; i++)
-		slot_unlock(store->words, w->run_idx[i], w->run_word[i]);
+	r = disk_readv(w->store->disk, w->run_first, w->run_iov, n);
+	disk_run_unlock(w);
 	if (r < 0)
 		worker_count(w, io_errors, n);
 	else
@@ -549,11 +555,8 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 	unsigned i;
 	int r;
 
-	if (slot_peek(store->words, idx) == 0) {
-		memset(dst, 0, SWAPDEV_PAGE_SIZE);
-		worker_count(w, reads_empty, 1);
+	if (read_never_written(w, idx, dst))
 		return 0;
-	}
 	word = slot_lock(store->words, idx);
 	if (slot_state(word) != SLOT_DISK)
 		return read_locked(w, idx, word, dst);
@@ -573,14 +576,6 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 	w->run_word[i] = word;
 	w->run_iov[i] = (struct iovec){ .iov_base = dst, .iov_len = SWAPDEV_PAGE_SIZE };
 	return 0;
-}
-
-/* Give up the run after an error elsewhere in the read: unlock without I/O. */
-static void disk_run_abandon(struct store_worker *w)
-{
-	for (unsigned i = 0; i < w->nr_run; i++)
-		slot_unlock(w->store->words, w->run_idx[i], w->run_word[i]);
-	w->nr_run = 0;
 }
 
 /*
@@ -728,7 +723,7 @@ ssize_t store_read(struct store_worker *w, void *buf, size_t len, uint64_t offse
 				memcpy(p + done, w->page + in_slot, n);
 		}
 		if (r < 0) {
-			disk_run_abandon(w);
+			disk_run_unlock(w); /* give the run up without reading it */
 			return r;
 		}
 		done += n;

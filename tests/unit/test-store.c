@@ -488,6 +488,30 @@ static void batch_page(unsigned char *p, unsigned i, unsigned v)
 	pagegen_fill_kind(p, 4096, i % 3 == 0 ? PAGE_TEXT : PAGE_RANDOM, 1000 * v + i);
 }
 
+/* Pages of BATCH_PAGES that go to disk. */
+static unsigned batch_to_disk(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < BATCH_PAGES; i++)
+		n += i % 3 != 0;
+	return n;
+}
+
+/* A 4 MiB store with a backing file whose disk I/O goes through ops, counted. */
+static struct store *counting_store(struct disk_ops *ops)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+
+	*ops = faulty_ops;
+	ops->pwritev = counting_pwritev;
+	ops->preadv = counting_preadv;
+	ops->fallocate = disk_ops_posix.fallocate;
+	c.backing_path = backing_path;
+	c.disk_ops = ops;
+	return new_store(&c);
+}
+
 /*
  * The incompressible pages of one write go to disk in a few large
  * pwritev calls, from aligned and unaligned buffers alike, and read back;
@@ -497,27 +521,21 @@ static void batch_page(unsigned char *p, unsigned i, unsigned v)
 Test(store, disk_pages_of_one_write_are_written_together, .init = make_backing,
      .fini = remove_backing)
 {
-	struct store_config c = base_config(4 * MiB, 4 * MiB);
-	struct disk_ops ops = faulty_ops;
 	unsigned char *buf = aligned_alloc(4096, BATCH_PAGES * 4096);
 	unsigned char *other = aligned_alloc(4096, (BATCH_PAGES + 1) * 4096);
 	unsigned char *unaligned = other + 8, page[4096], back[4096];
-	unsigned to_disk = 0;
+	unsigned to_disk = batch_to_disk();
 	struct store_worker *w;
 	struct store_stats st;
+	struct disk_ops ops;
 	struct store *s;
 
 	cr_assert(buf && other);
-	ops.pwritev = counting_pwritev;
-	ops.fallocate = disk_ops_posix.fallocate;
-	c.backing_path = backing_path;
-	c.disk_ops = &ops;
-	s = new_store(&c);
+	s = counting_store(&ops);
 	w = new_worker(s);
 	for (unsigned i = 0; i < BATCH_PAGES; i++) {
 		batch_page(unaligned + i * 4096, i, 1);
 		batch_page(buf + i * 4096, i, 2);
-		to_disk += i % 3 != 0;
 	}
 	disk_writes = disk_pages_written = 0;
 	cr_assert_eq(store_write(w, unaligned, BATCH_PAGES * 4096, 0), BATCH_PAGES * 4096);
@@ -568,27 +586,19 @@ Test(store, disk_pages_of_one_write_are_written_together, .init = make_backing,
 Test(store, disk_pages_of_one_read_are_read_together, .init = make_backing,
      .fini = remove_backing, .timeout = 30) /* a slot left locked would hang */
 {
-	struct store_config c = base_config(4 * MiB, 4 * MiB);
-	struct disk_ops ops = faulty_ops;
 	unsigned char *buf = aligned_alloc(4096, BATCH_PAGES * 4096);
 	unsigned char *other = aligned_alloc(4096, (BATCH_PAGES + 1) * 4096);
 	unsigned char page[4096];
-	unsigned to_disk = 0;
+	unsigned to_disk = batch_to_disk();
 	struct store_worker *w;
+	struct disk_ops ops;
 	struct store *s;
 
 	cr_assert(buf && other);
-	ops.pwritev = counting_pwritev;
-	ops.preadv = counting_preadv;
-	ops.fallocate = disk_ops_posix.fallocate;
-	c.backing_path = backing_path;
-	c.disk_ops = &ops;
-	s = new_store(&c);
+	s = counting_store(&ops);
 	w = new_worker(s);
-	for (unsigned i = 0; i < BATCH_PAGES; i++) {
+	for (unsigned i = 0; i < BATCH_PAGES; i++)
 		batch_page(buf + i * 4096, i, 1);
-		to_disk += i % 3 != 0;
-	}
 	cr_assert_eq(store_write(w, buf, BATCH_PAGES * 4096, 0), BATCH_PAGES * 4096);
 
 	disk_reads = disk_pages_read = 0;
