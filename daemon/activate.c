@@ -26,6 +26,7 @@
  *
  * Nothing here logs; errors are -errno for the caller to report.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/loop.h>
 #include <stddef.h>
@@ -367,6 +368,111 @@ static void unescape_octal(char *s)
 		}
 	}
 	*out = '\0';
+}
+
+/*
+ * path with its directory resolved (the last component need not exist, and
+ * is not followed: a dead FUSE mount there would fail the lookup). Returns
+ * NULL when the directory cannot be resolved.
+ */
+static char *resolve_parent(const char *path)
+{
+	_cleanup_free_ char *dir = strdup(path), *real = NULL;
+	const char *base;
+	char *slash, *out;
+
+	if (!dir)
+		return NULL;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return NULL;
+	base = path + (slash - dir) + 1;
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	real = realpath(dir, NULL);
+	if (!real)
+		return NULL;
+	if (asprintf(&out, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base) < 0)
+		return NULL;
+	return out;
+}
+
+int activate_mount_at(const char *path, char *ret_fstype, size_t size)
+{
+	_cleanup_free_ char *resolved = NULL, *line = NULL;
+	size_t line_size = 0, len = strlen(path);
+	int r = 0;
+	FILE *f;
+
+	/* "/mnt/x/" names the same mount point as "/mnt/x". */
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	resolved = strndup(path, len);
+	if (resolved) {
+		char *real = resolve_parent(resolved);
+
+		if (real) {
+			free(resolved);
+			resolved = real;
+		}
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	/* "36 35 98:0 /root /mnt/point rw,noatime shared:1 - ext4 /dev/sda1 rw" */
+	while (getline(&line, &line_size, f) >= 0) {
+		char *fields[5], *sep, *save = NULL, *p = line;
+		unsigned n = 0;
+
+		while (n < ARRAY_SIZE(fields) && (fields[n] = strtok_r(p, " \n", &save))) {
+			p = NULL;
+			n++;
+		}
+		if (n < ARRAY_SIZE(fields))
+			continue;
+		unescape_octal(fields[4]);
+		if (strncmp(fields[4], path, len) != 0 || fields[4][len] != '\0') {
+			if (!resolved || strcmp(fields[4], resolved) != 0)
+				continue;
+		}
+		r = 1;
+		sep = strstr(save ? save : "", " - ");
+		snprintf(ret_fstype, size, "%s", sep ? strtok_r(sep + 3, " \n", &save) : "?");
+		/* The last match is the topmost mount. */
+	}
+	fclose(f);
+	return r;
+}
+
+int activate_loop_swapping_on(const char *file, char *ret_dev, size_t size)
+{
+	char path[300], backing[4096];
+	struct dirent *de;
+	DIR *dir;
+	FILE *f;
+	int found = 0;
+
+	dir = opendir("/sys/block");
+	if (!dir)
+		return -errno;
+	while (!found && (de = readdir(dir))) {
+		if (strncmp(de->d_name, "loop", 4) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(backing, sizeof(backing), f) && strtok(backing, "\n") &&
+		    strcmp(backing, file) == 0) {
+			snprintf(ret_dev, size, "/dev/%s", de->d_name);
+			found = activate_swap_is_active(ret_dev) > 0;
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return found;
 }
 
 int activate_swap_is_active(const char *path)

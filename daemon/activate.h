@@ -20,6 +20,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Volume label written into every swap signature (blkid LABEL=). */
@@ -135,3 +136,18 @@ int activate_swapoff(const char *device);
  * /proc not mounted or kernel without swap support).
  */
 int activate_swap_is_active(const char *path);
+
+/*
+ * Whether a loop device backed by file is an active swap area (someone
+ * attached one by hand to an exported file). Returns 1 with the device's
+ * path in ret_dev, 0, or -errno reading /sys/block.
+ */
+int activate_loop_swapping_on(const char *file, char *ret_dev, size_t size);
+
+/*
+ * Whether something is mounted on path, according to /proc/self/mountinfo
+ * (never stat(): a hung FUSE mount there would hang us too). path is
+ * compared as given and with its directory resolved. Returns 1 with the
+ * file system type of the topmost mount in ret_fstype, 0, or -errno.
+ */
+int activate_mount_at(const char *path, char *ret_fstype, size_t size);

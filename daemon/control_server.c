@@ -88,6 +88,7 @@ struct control_server {
 	int wake_fd; /* eventfd: stop request or flush progress */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	pthread_t thread;
+	bool bound; /* the socket file is ours to unlink */
 	bool thread_running;
 	bool stop;
 	gid_t group_gid;
@@ -652,7 +653,7 @@ static int claim_socket_path(const char *path)
 	return unlink(path) < 0 ? -errno : 0;
 }
 
-int control_server_start(struct daemon *d, struct control_server **ret_server)
+int control_server_bind(struct daemon *d, struct control_server **ret_server)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = d->config.control_socket;
@@ -719,18 +720,22 @@ int control_server_start(struct daemon *d, struct control_server **ret_server)
 		unlink(path);
 		goto fail;
 	}
-	r = -pthread_create(&srv->thread, NULL, server_thread, srv);
-	if (r < 0) {
-		log_error_errno(r, "cannot start the control thread");
-		unlink(path);
-		goto fail;
-	}
-	srv->thread_running = true;
+	srv->bound = true;
 	*ret_server = srv;
 	return 0;
 fail:
 	control_server_stop(srv);
 	return r;
+}
+
+int control_server_serve(struct control_server *srv)
+{
+	int r = -pthread_create(&srv->thread, NULL, server_thread, srv);
+
+	if (r < 0)
+		return log_error_errno(r, "cannot start the control thread");
+	srv->thread_running = true;
+	return 0;
 }
 
 void control_server_stop(struct control_server *srv)
@@ -741,8 +746,9 @@ void control_server_stop(struct control_server *srv)
 		__atomic_store_n(&srv->stop, true, __ATOMIC_RELEASE);
 		wake(srv->wake_fd);
 		pthread_join(srv->thread, NULL);
-		unlink(srv->path);
 	}
+	if (srv->bound)
+		unlink(srv->path);
 	/* A flush in progress finishes its batch and stops at the next progress call. */
 	if (srv->flush.running)
 		pthread_join(srv->flush.thread, NULL);

@@ -9,6 +9,13 @@
 struct daemon;
 struct control_server;
 
-/* Bind control.socket and start serving. Logs its own errors. */
-int control_server_start(struct daemon *d, struct control_server **ret_server);
+/*
+ * Bind control.socket, refusing one that another process serves (a
+ * running swapdevd). Done before anything else changes state at start;
+ * clients queue in the backlog until control_server_serve(). Logs its own
+ * errors.
+ */
+int control_server_bind(struct daemon *d, struct control_server **ret_server);
+/* Start the thread that serves the bound socket. Logs its own errors. */
+int control_server_serve(struct control_server *server);
 void control_server_stop(struct control_server *server); /* accepts NULL */

@@ -41,4 +41,9 @@ struct daemon {
 /* FUSE export (fuse_export.c): mount and serve until fuse_export_stop(). */
 int fuse_export_start(struct daemon *d, struct fuse_export **ret_export);
 void fuse_export_stop(struct fuse_export *export); /* unmounts; accepts NULL */
+/*
+ * From now on only the daemon's own open files may write (the loop device
+ * is attached): other opens for writing and writes get ETXTBSY.
+ */
+void fuse_export_seal_writers(struct fuse_export *export);
 

@@ -20,7 +20,17 @@
  * faulted in per request.
  *
  * Only root can reach the mount (no allow_other; the file is 0600 and
- * default_permissions makes the kernel check it).
+ * default_permissions makes the kernel check it). Root itself must not
+ * write into a live swap area either: the kernel refuses to open an active
+ * swap device for writing (ETXTBSY), and so does this file once its loop
+ * device is attached. Only the opens of the daemon's own process before
+ * that (the swap signature, the loop device's backing file) may write;
+ * every later open for writing and every write through another open file
+ * gets ETXTBSY. When someone else attached the loop device (--no-activate),
+ * the daemon cannot tell whose open is the loop device's, so it refuses
+ * opens for writing while a loop device on the file is an active swap area,
+ * as the kernel does for the device. O_TRUNC is refused always: the file
+ * has a fixed size.
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include <fuse3/fuse_lowlevel.h>
@@ -74,10 +84,18 @@ struct serve_thread {
 	unsigned char *buf;
 };
 
+/* fi->fh of an open swap file: who opened it, and for what. */
+enum open_kind {
+	OPEN_READ_ONLY,
+	OPEN_OWN_WRITER,   /* by the daemon itself: the signature, the loop device */
+	OPEN_OTHER_WRITER, /* by anyone else, before swap was active */
+};
+
 struct fuse_export {
 	struct daemon *daemon;
 	struct fuse_session *se;
 	bool mounted;
+	bool writers_sealed; /* the loop device is attached: see the top of this file */
 	unsigned conn_id; /* /sys/fs/fuse/connections/N: the mount's st_dev minor */
 	struct serve_thread threads[SERVE_THREADS];
 	/* FUSE over io_uring: its rings and their threads, or none. */
@@ -197,12 +215,47 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
 }
 
+static bool writers_sealed(const struct fuse_export *ex)
+{
+	return __atomic_load_n(&ex->writers_sealed, __ATOMIC_ACQUIRE);
+}
+
+/* Whether a new open for writing would reach a live swap area. */
+static bool swap_area_live(struct fuse_export *ex)
+{
+	char dev[64];
+
+	if (writers_sealed(ex))
+		return true;
+	return !ex->daemon->activate &&
+	       activate_loop_swapping_on(ex->daemon->file_path, dev, sizeof(dev)) > 0;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fuse_export *ex = fuse_req_userdata(req);
+	pid_t pid = fuse_req_ctx(req)->pid;
+	bool writes = (fi->flags & O_ACCMODE) != O_RDONLY;
+
 	if (ino != SWAP_INO) {
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
+	if (fi->flags & O_TRUNC) {
+		log_warning("refused to truncate %s (opened with O_TRUNC by PID %d): its size is "
+			    "fixed",
+			    ex->daemon->file_path, (int)pid);
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (writes && swap_area_live(ex)) {
+		log_warning("refused to open %s for writing (PID %d): it is an active swap area",
+			    ex->daemon->file_path, (int)pid);
+		fuse_reply_err(req, ETXTBSY);
+		return;
+	}
+	/* The kernel names the opening thread; the daemon opens from its main one. */
+	fi->fh = !writes ? OPEN_READ_ONLY : pid == getpid() ? OPEN_OWN_WRITER : OPEN_OTHER_WRITER;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fuse_reply_open(req, fi);
@@ -245,6 +298,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, ENOSPC);
 		return;
 	}
+	if (fi->fh != OPEN_OWN_WRITER && writers_sealed(ex)) {
+		fuse_reply_err(req, ETXTBSY);
+		return;
+	}
 	count_size(ex->write_sizes, size);
 	r = store_write(current_thread->worker, buf, size, (uint64_t)off);
 	if (r < 0)
@@ -262,6 +319,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 
 	if (off < 0 || len <= 0) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (fi->fh != OPEN_OWN_WRITER && writers_sealed(ex)) {
+		fuse_reply_err(req, ETXTBSY);
 		return;
 	}
 	/* Plain allocation inside the file: every slot always has a home. */
@@ -607,6 +668,11 @@ static bool abort_connection(struct fuse_export *ex)
 	if (fd >= 0)
 		close(fd);
 	return true;
+}
+
+void fuse_export_seal_writers(struct fuse_export *ex)
+{
+	__atomic_store_n(&ex->writers_sealed, true, __ATOMIC_RELEASE);
 }
 
 void fuse_export_stop(struct fuse_export *ex)

@@ -4,7 +4,10 @@
  *
  * Start-up order matters because the daemon ends up on the kernel's
  * memory-reclaim path: memory is locked and the I/O-flusher flag set
- * before anything else allocates; the store (with its disk tier
+ * before anything else allocates; every check that can refuse a start (a
+ * mount point in use, a control socket or backing file another daemon
+ * holds) comes before anything that changes state, so that a second
+ * daemon started by mistake exits without touching the first; the store (with its disk tier
  * preallocated) exists before the FUSE file appears; the FUSE loop runs
  * before the loop device is attached (attaching reads the file); swapon
  * comes last and READY=1 only after it. Shutdown runs the other way, and
@@ -14,7 +17,6 @@
  * Signals are taken synchronously from a signalfd in the main thread, so
  * no handler runs on a thread that might be serving the kernel.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -221,6 +223,33 @@ static int parent_dir(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+/*
+ * A second daemon on a live mount point would stack its export on the
+ * first one's, whose status would then name the other's file. Refused
+ * before anything changes state, as is a mount point that is no directory.
+ */
+static int check_mountpoint(const char *mountpoint)
+{
+	char fstype[64];
+	struct stat st;
+	int r;
+
+	r = activate_mount_at(mountpoint, fstype, sizeof(fstype));
+	if (r > 0) {
+		log_error("refusing device.mountpoint %s: a %s file system is mounted there already "
+			  "(another swapdevd?); unmount it or choose another mount point",
+			  mountpoint, fstype);
+		return -EBUSY;
+	}
+	if (r < 0)
+		log_warning_errno(r, "cannot read /proc/self/mountinfo to check %s", mountpoint);
+	if (stat(mountpoint, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		log_error("refusing device.mountpoint %s: it is not a directory", mountpoint);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
 /* The daemon is on the reclaim path: nothing of it may be swapped out,
  * and its own writes must not wait on the reclaim they serve. */
 static void prepare_for_reclaim(void)
@@ -260,18 +289,45 @@ static int open_store(struct daemon *d)
 	if (r < 0)
 		return log_error_errno(r, "cannot create the directory of %s", c->backing_file);
 	r = store_new(&sc, &d->store);
-	if (r == -ENOSPC)
-		return log_error_errno(r, "cannot preallocate the backing file %s (%" PRIu64
-					  " MiB): the file system is too small; set "
-					  "writeback.backing_file to a larger one",
-				       c->backing_file, c->device_size >> 20);
-	if (r == -ELOOP)
-		return log_error_errno(r, "refusing backing file %s: it is a symbolic link",
-				       c->backing_file);
-	if (r == -EINVAL || r == -EISDIR)
-		return log_error_errno(r, "refusing backing file %s: it must be a regular file on "
-					  "a file system that supports O_DIRECT (not tmpfs)",
-				       c->backing_file);
+	switch (r) {
+	case 0:
+		break;
+	case -EBUSY:
+		log_error("backing file %s is in use by another process (is swapdevd already "
+			  "running with it?); give each daemon its own writeback.backing_file",
+			  c->backing_file);
+		return r;
+	case -ENOSPC:
+		log_error("cannot preallocate the backing file %s: it needs %" PRIu64
+			  " MiB (device.size + 16 MiB) and the file system is too small; set "
+			  "writeback.backing_file to a larger one",
+			  c->backing_file, store_backing_file_bytes(c->device_size) >> 20);
+		return r;
+	case -ELOOP:
+		log_error("refusing backing file %s: it is a symbolic link", c->backing_file);
+		return r;
+	case -EISDIR:
+		log_error("refusing backing file %s: it is a directory", c->backing_file);
+		return r;
+	case -ENODEV:
+		log_error("refusing backing file %s: it is not a regular file", c->backing_file);
+		return r;
+	case -EPERM:
+		log_error("refusing backing file %s: it must be owned by root (it holds other "
+			  "processes' memory)",
+			  c->backing_file);
+		return r;
+	case -EINVAL:
+		log_error("refusing backing file %s: its file system does not support O_DIRECT "
+			  "(tmpfs, ramfs); put it on a disk file system",
+			  c->backing_file);
+		return r;
+	case -EOPNOTSUPP:
+		log_error("refusing backing file %s: its file system cannot preallocate it "
+			  "(fallocate)",
+			  c->backing_file);
+		return r;
+	}
 	if (r < 0)
 		return log_error_errno(r, "cannot set up the store with backing file %s",
 				       c->backing_file);
@@ -299,6 +355,7 @@ static int activate_swap(struct daemon *d)
 	r = activate_loop_attach(d->file_path, &d->loop);
 	if (r < 0)
 		return log_error_errno(r, "cannot attach a loop device to %s", d->file_path);
+	fuse_export_seal_writers(d->export);
 	if (!d->loop.direct_io)
 		log_warning("%s does not use direct I/O: pages pass through the page cache",
 			    d->loop.path);
@@ -424,40 +481,6 @@ static int write_pidfile(const char *path)
 }
 
 /*
- * With --no-activate someone else may have put a loop device and swap on
- * our file. Unmounting then would take the only copy of swapped pages:
- * name the device instead. Returns 1 (and the device) when in use.
- */
-static int export_swapped_by_others(const struct daemon *d, char *ret_dev, size_t size)
-{
-	char path[300], backing[4096];
-	struct dirent *de;
-	DIR *dir;
-	FILE *f;
-	int found = 0;
-
-	dir = opendir("/sys/block");
-	if (!dir)
-		return -errno;
-	while (!found && (de = readdir(dir))) {
-		if (strncmp(de->d_name, "loop", 4) != 0)
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(backing, sizeof(backing), f) && strtok(backing, "\n") &&
-		    strcmp(backing, d->file_path) == 0) {
-			snprintf(ret_dev, size, "/dev/%s", de->d_name);
-			found = activate_swap_is_active(ret_dev) > 0;
-		}
-		fclose(f);
-	}
-	closedir(dir);
-	return found;
-}
-
-/*
  * The I/O path only counts disk errors; this reports them, at most once a
  * second, so that a failing disk shows in the log without a line per page.
  */
@@ -515,7 +538,8 @@ static int run_signal_loop(struct daemon *d, int sfd)
 		if (!d->swap_active) {
 			char dev[300];
 
-			if (export_swapped_by_others(d, dev, sizeof(dev)) > 0) {
+			/* Unmounting would take the only copy of its swapped pages. */
+			if (activate_loop_swapping_on(d->file_path, dev, sizeof(dev)) > 0) {
 				log_error("%s swaps on %s: run 'swapoff %s' first; still serving",
 					  dev, d->file_path, dev);
 				continue;
@@ -570,6 +594,16 @@ int main(int argc, char **argv)
 	}
 
 	prepare_for_reclaim();
+	/* What can refuse a start comes before anything that changes state. */
+	if (snprintf(d.file_path, sizeof(d.file_path), "%s/%s", d.config.mountpoint,
+		     SWAPDEV_FILE_NAME) >= (int)sizeof(d.file_path)) {
+		log_error("device.mountpoint %s is too long", d.config.mountpoint);
+		goto out;
+	}
+	if (check_mountpoint(d.config.mountpoint) < 0)
+		goto out;
+	if (control_server_bind(&d, &d.control) < 0)
+		goto out;
 	if (open_store(&d) < 0)
 		goto out;
 	r = make_dirs(d.config.mountpoint);
@@ -577,10 +611,9 @@ int main(int argc, char **argv)
 		log_error_errno(r, "cannot create mount point %s", d.config.mountpoint);
 		goto out;
 	}
-	snprintf(d.file_path, sizeof(d.file_path), "%s/%s", d.config.mountpoint, SWAPDEV_FILE_NAME);
 	if (fuse_export_start(&d, &d.export) < 0)
 		goto out;
-	if (control_server_start(&d, &d.control) < 0)
+	if (control_server_serve(d.control) < 0)
 		goto out;
 	if (d.activate) {
 		if (activate_swap(&d) < 0)

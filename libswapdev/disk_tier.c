@@ -7,11 +7,19 @@
  * by us. The last path component must not be a symlink (O_NOFOLLOW: a
  * symlink planted by someone else must not make us write swap data through
  * it or clobber its target), and fstat() after open refuses anything but a
- * regular file. An existing file is reused as it is: its contents are
- * meaningless after a restart. It is preallocated to its full size with
- * fallocate() at open, so that writeback, which runs when memory is short,
- * never meets ENOSPC; a file system that cannot preallocate (-EOPNOTSUPP)
- * is refused rather than silently used sparse. I/O is O_DIRECT so that
+ * regular file. Before anything about the file changes, an exclusive OFD
+ * lock is taken on it and held until close: another swapdevd given the same
+ * path (two configurations sharing the default, a hand-started daemon
+ * beside the service) is refused with -EBUSY instead of truncating or
+ * overwriting the disk tier a running daemon holds pages in. The lock
+ * belongs to the open file description, so closing some other descriptor
+ * of ours on the file does not drop it, and the kernel drops it when the
+ * daemon dies. An existing file is reused as it is: its contents are
+ * meaningless after a restart. It is never shrunk (a file left by a bigger
+ * device keeps its unused tail), only grown, and preallocated to its full
+ * size with fallocate() at open, so that writeback, which runs when memory
+ * is short, never meets ENOSPC; a file system that cannot preallocate
+ * (-EOPNOTSUPP) is refused rather than silently used sparse. I/O is O_DIRECT so that
  * written-back pages never land in the page cache, which would hand the
  * memory we just freed straight back to the kernel under pressure. Blocks
  * freed by a discard only clear their bitmap bit: the file is never
@@ -35,8 +43,9 @@
  * inject failures. Each op returns what the system call returns, except
  * that a failure is -errno instead of -1 with errno set: preadv/pwritev
  * return the byte count or -errno, fallocate returns 0 or -errno. A short
- * transfer is returned as is; this module turns it into -EIO. -EINTR is
- * retried here.
+ * transfer is returned as is; this module turns it into -EIO (blocks past
+ * the end of a file someone truncated must fail, not read as zeros).
+ * -EINTR is retried here.
  *
  * The allocator. One bit per block (1 = in use) in an array of 64-bit
  * words; bits past the last block are set once, so that scans stop there
@@ -181,10 +190,21 @@ static void disk_unlink_created(const char *path, const struct stat *created)
 		unlink(path);
 }
 
+/* Exclusive lock on the whole file for as long as fd stays open. */
+static int disk_lock_file(int fd)
+{
+	struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(fd, F_OFD_SETLK, &lock) == 0)
+		return 0;
+	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+}
+
 /*
- * Check what fd is, make it 0600, O_DIRECT and exactly size bytes, all
- * allocated. On failure a file we created is removed, and an existing file
- * keeps at most its old size.
+ * Check what fd is, lock it, make it 0600, O_DIRECT and at least size
+ * bytes, all allocated. Nothing changes before the checks and the lock. On
+ * failure a file we created is removed, and an existing file keeps its old
+ * size.
  */
 static int disk_prepare_file(int fd, const char *path, bool created, off_t size,
 			     const struct disk_ops *ops)
@@ -197,9 +217,12 @@ static int disk_prepare_file(int fd, const char *path, bool created, off_t size,
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
 	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
+		return -ENODEV;
 	if (st.st_uid != geteuid())
 		return -EPERM;
+	r = disk_lock_file(fd);
+	if (r < 0)
+		return r;
 
 	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
 		r = -errno;
@@ -212,21 +235,16 @@ static int disk_prepare_file(int fd, const char *path, bool created, off_t size,
 		goto out_remove;
 	}
 
-	/* A device shrunk since the last run: give the tail back. */
-	if (st.st_size > size && ftruncate(fd, size) < 0) {
-		r = -errno;
-		goto out_remove;
-	}
-
 	r = ops->fallocate(fd, 0, 0, size);
 	if (r < 0) {
 		/*
 		 * A failed fallocate may have grown the file part of the way.
-		 * Shrinking it back is best effort: the fallocate error is the
-		 * one to report.
+		 * Shrinking it back to its old size (never below; we hold the
+		 * lock) is best effort: the fallocate error is the one to
+		 * report.
 		 */
-		if (!created)
-			(void)!ftruncate(fd, MIN(st.st_size, size));
+		if (!created && st.st_size < size)
+			(void)!ftruncate(fd, st.st_size);
 		goto out_remove;
 	}
 	return 0;

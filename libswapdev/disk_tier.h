@@ -4,7 +4,8 @@
  *
  * The file holds one 4 KiB block per device slot at most. It is created
  * 0600 (an existing file is reused only if it is a regular file owned by
- * us; symlinks and anything else are refused), preallocated with
+ * us; symlinks and anything else are refused), locked against a second
+ * daemon, grown but never shrunk, preallocated with
  * fallocate() to its full size at open so that writeback never meets
  * ENOSPC, and accessed with O_DIRECT so that it never fills the page cache
  * under memory pressure. Discarded blocks are only freed in the bitmap
@@ -33,10 +34,14 @@ extern const struct disk_ops disk_ops_posix;
 struct disk_tier;
 
 /*
- * Open or create the backing file at path with room for nr_blocks blocks.
- * ops may be NULL for disk_ops_posix. Errors: -ELOOP (symlink),
- * -EISDIR/-EINVAL (not a regular file), -ENOSPC (file system cannot hold
- * it), -EACCES/-EPERM, other open/fallocate errors.
+ * Open or create the backing file at path with room for nr_blocks blocks,
+ * holding an exclusive lock on it until disk_tier_close(). An existing
+ * file is grown, never shrunk. ops may be NULL for disk_ops_posix. Errors:
+ * -ELOOP (symlink), -EISDIR (a directory), -ENODEV (not a regular file),
+ * -EPERM (not owned by us), -EBUSY (another process holds the lock: a
+ * running swapdevd), -EINVAL (the file system refuses O_DIRECT), -ENOSPC
+ * (the file system cannot hold it), -EOPNOTSUPP (cannot preallocate),
+ * -EACCES, other open/fallocate errors.
  */
 int disk_tier_open(const char *path, uint64_t nr_blocks, const struct disk_ops *ops,
 		   struct disk_tier **ret_disk);

@@ -123,6 +123,11 @@ static int validate_config(const struct store_config *c)
 	return 0;
 }
 
+uint64_t store_backing_file_bytes(uint64_t size)
+{
+	return (size / SWAPDEV_PAGE_SIZE + DISK_SLACK_BLOCKS) * SWAPDEV_PAGE_SIZE;
+}
+
 int store_new(const struct store_config *config, struct store **ret_store)
 {
 	struct store *store;

@@ -45,6 +45,9 @@ struct store_config {
 struct store;
 struct store_worker;
 
+/* Bytes the backing file of a device of size bytes takes (with slack). */
+uint64_t store_backing_file_bytes(uint64_t size);
+
 /* Returns 0, -EINVAL (bad config), -ENOMEM, or a disk_tier_open() error. */
 int store_new(const struct store_config *config, struct store **ret_store);
 /* Stops writeback and frees everything. Accepts NULL. */

@@ -13,6 +13,8 @@
  *	SIGUSR1		dead disk: every data request fails with EIO
  *	SIGRTMIN	flaky disk: every third write fails with EIO, the rest
  *			(and every read) succeed
+ *	SIGRTMIN+1	truncated disk: every read returns half the bytes asked
+ *			for, as a read past the end of a shrunk file does
  *	SIGUSR2		healthy again
  *
  * --delay-us sleeps before every write, so that a flush takes long enough
@@ -49,7 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum mode { HEALTHY, DEAD, FLAKY_WRITES };
+enum mode { HEALTHY, DEAD, FLAKY_WRITES, SHORT_READS };
 
 static int source_fd = -1;
 static volatile sig_atomic_t mode = HEALTHY;
@@ -58,7 +60,10 @@ static uint64_t failed_requests, served_requests, writes;
 
 static void on_signal(int signo)
 {
-	mode = signo == SIGUSR1 ? DEAD : signo == SIGUSR2 ? HEALTHY : FLAKY_WRITES;
+	mode = signo == SIGUSR1	   ? DEAD
+	       : signo == SIGUSR2  ? HEALTHY
+	       : signo == SIGRTMIN ? FLAKY_WRITES
+				   : SHORT_READS;
 }
 
 /* FUSE paths start with '/'; the source directory wants them relative. */
@@ -154,6 +159,10 @@ static int ff_read(const char *path, char *buf, size_t size, off_t off, struct f
 
 	if (fail_now(false))
 		return -EIO;
+	if (mode == SHORT_READS && size > 1) {
+		__atomic_fetch_add(&failed_requests, 1, __ATOMIC_RELAXED);
+		size /= 2;
+	}
 	n = pread((int)fi->fh, buf, size, off);
 	return n < 0 ? -errno : (int)n;
 }
@@ -311,7 +320,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fault-fs: mlockall: %s (continuing)\n", strerror(errno));
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGUSR1, &sa, NULL) < 0 || sigaction(SIGUSR2, &sa, NULL) < 0 ||
-	    sigaction(SIGRTMIN, &sa, NULL) < 0) {
+	    sigaction(SIGRTMIN, &sa, NULL) < 0 || sigaction(SIGRTMIN + 1, &sa, NULL) < 0) {
 		fprintf(stderr, "fault-fs: sigaction: %s\n", strerror(errno));
 		return 1;
 	}

@@ -40,7 +40,8 @@ _swapdevd_final_teardown()
 }
 
 # swapdevd_start [SWAPDEVD ARGS...] : start the daemon with test paths and a
-# 512 MiB device, wait until swap is active.
+# 512 MiB device, wait until swap is active (with --no-activate as the
+# first argument: until the file is exported).
 swapdevd_start()
 {
 	local i
@@ -63,6 +64,7 @@ swapdevd_start()
 	done
 	[ -s "$SD_PIDFILE" ] || e2e_fail "swapdevd not ready after 60 s"
 	[ "$(cat "$SD_PIDFILE")" = "$SD_PID" ] || e2e_fail "pidfile does not name our daemon"
+	[ "${1:-}" = --no-activate ] && return 0
 	SD_LOOP=$(_e2e_loops_of "$SD_MNT/swap")
 	[ -n "$SD_LOOP" ] || e2e_fail "no loop device backed by $SD_MNT/swap"
 	grep -q "^$SD_LOOP " /proc/swaps || e2e_fail "$SD_LOOP is not an active swap area"

@@ -33,6 +33,24 @@
 #                       flush runs (on a slowed fault-fs disk): the flush
 #                       completes in the daemon, the next flush works, no
 #                       descriptor leaks, the workload verifies
+#   disk-short-read     the backing file on fault-fs returns short reads (as
+#                       a file someone shrank does) for 5 s or more: each is
+#                       an I/O error returned to the kernel, counted and
+#                       logged, never a page of zeros; the workload verifies
+#                       every page it gets back (or dies of SIGBUS)
+#   second-daemon       with the workload's pages flushed to disk, a second
+#                       swapdevd is started on the same backing file with a
+#                       1 MiB device, then on the same control socket: each
+#                       is refused, the backing file keeps its size, and the
+#                       workload reads its pages back from disk intact
+#   stacked-mount       a second swapdevd on the same mount point, and one
+#                       whose mount point is a regular file, are refused
+#                       before they mount anything
+#   write-live-file     while swap is active, opening the exported file for
+#                       writing (dd), with O_TRUNC, or punching a hole in it
+#                       fails, reads still work, and the workload verifies;
+#                       then with --no-activate and swap put on the file by
+#                       hand, an open for writing fails too
 #   self-pressure       swapdevd and the workload in ONE memory cgroup whose
 #                       limit forces swapping: the daemon's own allocations
 #                       meet the reclaim it serves. It must make progress;
@@ -51,7 +69,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/swapdevd.sh"
 
 variant=${1:?usage: test-faults.sh VARIANT}
 case "$variant" in
-swapoff-under-load | storms | disk-eio | sigterm | flush-kill | self-pressure) ;;
+swapoff-under-load | storms | disk-eio | disk-short-read | sigterm | flush-kill | \
+	second-daemon | stacked-mount | write-live-file | self-pressure) ;;
 *) e2e_fail "unknown variant $variant" ;;
 esac
 requires_root
@@ -295,6 +314,32 @@ daemon_exit_within()
 limit=$((64 << 20))
 working_set=192M
 
+# second_swapdevd NAME [SWAPDEVD ARGS...] : start another daemon with its
+# own paths (overridden by ARGS), bounded in time; expect it to refuse to
+# start. Its log is $E2E_TMPDIR/NAME.log.
+second_swapdevd()
+{
+	local name=$1 log=$E2E_TMPDIR/$1.log status=0
+
+	shift
+	mkdir -p "$E2E_TMPDIR/$name"
+	cleanup_fn teardown_swap_of "$E2E_TMPDIR/$name/mnt"
+	with_timeout 60 "$SWAPDEVD" --foreground --set device.size=1M \
+		--set device.mountpoint="$E2E_TMPDIR/$name/mnt" \
+		--set writeback.backing_file="$E2E_TMPDIR/$name/backing" \
+		--set control.socket="$E2E_TMPDIR/$name/control" \
+		"$@" >"$log" 2>&1 || status=$?
+	sed "s/^/    $name: /" "$log" >&2
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ] ||
+		e2e_fail "a second swapdevd ($name) was not refused (status $status)"
+	check_swap_gone "$E2E_TMPDIR/$name/mnt" || e2e_fail "$name left something behind"
+}
+
+file_size()
+{
+	stat -c %s "$1"
+}
+
 case "$variant" in
 swapoff-under-load)
 	swapfile=$E2E_TMPDIR/swapfile
@@ -431,6 +476,115 @@ disk-eio)
 		e2e_fail "no disk reads after the disk healed"
 	grep -Eiq 'error.*(I/O|Input/output)' "$SD_LOG" ||
 		e2e_fail "swapdevd counted $errors I/O errors but did not log them"
+	swapdevd_stop
+	;;
+
+disk-short-read)
+	fault_fs_start
+	swapdevd_start --set pool.limit=4M --set writeback.backing_file="$FAULT_MNT/backing"
+	new_cgroup cg "$limit"
+	start_workload "$cg" "$seed" --size "$working_set" --passes 8
+	wait_stat reads_disk 2000 120
+	errors_before=$(stat_value io_errors)
+	e2e_log "disk tier holds $(stat_value disk_slots) slots; every read is short now"
+	kill -s RTMIN+1 "$FAULT_PID"
+	for ((i = 0; i < 300; i++)); do
+		v=$(stat_value io_errors)
+		[ "$i" -ge 50 ] && [ "${v:-0}" -gt "$errors_before" ] && break
+		workload_running || break
+		sleep 0.1
+	done
+	kill -USR2 "$FAULT_PID"
+	errors=$(stat_value io_errors)
+	e2e_log "short reads for $((i / 10)) s: io_errors $errors_before -> $errors"
+	[ "$errors" -gt "$errors_before" ] || e2e_fail "io_errors stayed at $errors with short reads"
+	status=0
+	wait_workload || status=$?
+	grep -q MISMATCH "$WL_OUT" && e2e_fail "SILENT CORRUPTION: a short read was served as data"
+	case "$status" in
+	0) e2e_log "the workload verified every page (none of its reads was short)" ;;
+	135) e2e_log "the workload was killed by SIGBUS (a page read short)" ;;
+	*) e2e_fail "the workload ended with status $status" ;;
+	esac
+	grep -Eiq 'error.*(I/O|Input/output)' "$SD_LOG" ||
+		e2e_fail "swapdevd counted $errors I/O errors but did not log them"
+	swapdevd_stop
+	;;
+
+second-daemon)
+	swapdevd_start --set pool.limit=16M
+	new_cgroup cg "$limit"
+	start_workload "$cg" "$seed" --size "$working_set" --passes 8
+	wait_stat slots_used 20000 120
+	ctl flush --wait >/dev/null || e2e_fail "flush --wait failed"
+	disk_slots=$(stat_value disk_slots)
+	size=$(file_size "$SD_BACKING")
+	e2e_log "$disk_slots slots on disk; backing file $size bytes"
+	[ "$disk_slots" -gt 10000 ] || e2e_fail "only $disk_slots slots reached the disk"
+	second_swapdevd same-backing --set writeback.backing_file="$SD_BACKING"
+	grep -q "in use by another process" "$E2E_TMPDIR/same-backing.log" ||
+		e2e_fail "the refusal does not say that the backing file is in use"
+	second_swapdevd same-socket --set control.socket="$SD_SOCKET"
+	grep -q "already running" "$E2E_TMPDIR/same-socket.log" ||
+		e2e_fail "the refusal does not say that swapdevd is already running"
+	[ "$(file_size "$SD_BACKING")" -eq "$size" ] ||
+		e2e_fail "the backing file changed size: $size -> $(file_size "$SD_BACKING")"
+	reads_before=$(stat_value reads_disk)
+	expect_workload_ok "after a second swapdevd tried to take its disk tier"
+	reads=$(stat_value reads_disk)
+	e2e_log "disk reads after the attempts: $((reads - reads_before))"
+	[ "$reads" -gt "$reads_before" ] || e2e_fail "the workload read nothing back from disk"
+	swapdevd_stop
+	;;
+
+stacked-mount)
+	swapdevd_start
+	second_swapdevd same-mount --set device.mountpoint="$SD_MNT"
+	grep -q "mounted there already" "$E2E_TMPDIR/same-mount.log" ||
+		e2e_fail "the refusal does not say that the mount point is in use"
+	mounts=$(awk -v m="$SD_MNT" '$5 == m' /proc/self/mountinfo | wc -l)
+	[ "$mounts" -eq 1 ] || e2e_fail "$mounts mounts on $SD_MNT, expected 1"
+	touch "$E2E_TMPDIR/plain-file"
+	second_swapdevd file-mount --set device.mountpoint="$E2E_TMPDIR/plain-file"
+	grep -q "not a directory" "$E2E_TMPDIR/file-mount.log" ||
+		e2e_fail "the refusal does not say that the mount point is not a directory"
+	ctl status | grep -q "$SD_MNT/swap" || e2e_fail "status no longer names $SD_MNT/swap"
+	swapdevd_stop
+	;;
+
+write-live-file)
+	swapdevd_start
+	new_cgroup cg "$limit"
+	start_workload "$cg" "$seed" --size "$working_set" --passes 6
+	wait_stat slots_used 12000 120
+	writes_before=$(stat_value writes)
+	! dd if=/dev/zero of="$SD_MNT/swap" bs=4096 seek=16 count=4096 conv=notrunc \
+		2>"$E2E_TMPDIR/dd.err" || e2e_fail "dd wrote into the live swap area"
+	grep -q "Text file busy" "$E2E_TMPDIR/dd.err" ||
+		e2e_fail "dd failed, but not with ETXTBSY: $(cat "$E2E_TMPDIR/dd.err")"
+	! sh -c ": >\"\$1\"" sh "$SD_MNT/swap" 2>/dev/null || e2e_fail "an O_TRUNC open succeeded"
+	! fallocate -p -o 65536 -l 1M "$SD_MNT/swap" 2>/dev/null ||
+		e2e_fail "a hole was punched into the live swap area"
+	dd if="$SD_MNT/swap" of=/dev/null bs=4096 count=16 status=none ||
+		e2e_fail "reading the live swap file failed"
+	grep -q "refused to open $SD_MNT/swap for writing" "$SD_LOG" ||
+		e2e_fail "the daemon did not log the refused open"
+	expect_workload_ok "after writes into the live swap file were refused"
+	[ "$(stat_value writes)" -gt "$writes_before" ] || e2e_fail "the kernel's writes stopped"
+	swapdevd_stop
+
+	# The daemon cannot tell the loop device's open from others here: it
+	# refuses opens for writing while the file is an active swap area.
+	swapdevd_start --no-activate
+	loop=$(losetup --direct-io=on --sector-size 4096 -f --show "$SD_MNT/swap")
+	mkswap "$loop" >/dev/null
+	swapon "$loop"
+	! dd if=/dev/zero of="$SD_MNT/swap" bs=4096 seek=16 count=16 conv=notrunc 2>/dev/null ||
+		e2e_fail "dd wrote into a swap area put on the file by hand"
+	swapoff "$loop"
+	dd if=/dev/zero of="$SD_MNT/swap" bs=4096 seek=16 count=16 conv=notrunc status=none ||
+		e2e_fail "writing the file failed once swap was off"
+	losetup -d "$loop"
 	swapdevd_stop
 	;;
 

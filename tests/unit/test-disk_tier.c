@@ -167,7 +167,7 @@ ParameterizedTestParameters(disk_tier, existing_file_reused_and_tightened)
 {
 	static struct existing_case cases[] = {
 		{ 0644, 0 }, { 0666, 0 }, { 02640, 0 }, { 0400, 0 }, { 0700, 0 },
-		{ 0600, 100 * BLOCK }, /* larger than the device: shrunk */
+		{ 0600, 100 * BLOCK }, /* larger than the device: kept as it is */
 		{ 0644, 3 * BLOCK },   /* smaller: grown */
 	};
 
@@ -192,9 +192,31 @@ ParameterizedTest(struct existing_case *c, disk_tier, existing_file_reused_and_t
 	cr_assert_eq(stat(path, &after), 0);
 	cr_assert_eq(after.st_ino, before.st_ino, "the file was replaced, not reused");
 	cr_assert_eq(after.st_mode & 07777, 0600, "mode %o", after.st_mode & 07777);
-	cr_assert_eq((uint64_t)after.st_size, nr * BLOCK);
+	cr_assert_eq((uint64_t)after.st_size, MAX(nr * BLOCK, (uint64_t)c->size),
+		     "size %jd: a file is grown, never shrunk", (intmax_t)after.st_size);
 	cr_assert_geq((uint64_t)after.st_blocks * 512, nr * BLOCK);
 	disk_tier_close(disk);
+}
+
+/* A second daemon on the same file must change nothing of it. */
+Test(disk_tier, second_open_refused_while_locked)
+{
+	struct disk_tier *first, *second = NULL;
+	char path[PATH_MAX];
+	struct stat before, after;
+
+	path_in_tmpdir(path, sizeof(path), "backing");
+	first = open_disk(64);
+	cr_assert_eq(stat(path, &before), 0);
+	cr_assert_eq(disk_tier_open(path, 8, NULL, &second), -EBUSY);
+	cr_assert_null(second);
+	cr_assert_eq(stat(path, &after), 0);
+	cr_assert_eq(after.st_size, before.st_size, "the locked file was resized");
+	cr_assert_eq(after.st_ino, before.st_ino);
+	disk_tier_close(first);
+	/* The lock goes with the first tier. */
+	second = open_disk(8);
+	disk_tier_close(second);
 }
 
 Test(disk_tier, reopen_reuses_file)
@@ -288,7 +310,7 @@ ParameterizedTestParameters(disk_tier, refused)
 {
 	static struct refuse_case cases[] = {
 		{ "directory", REFUSE_DIRECTORY, S_IFDIR, -EISDIR },
-		{ "fifo", REFUSE_FIFO, S_IFIFO, -EINVAL },
+		{ "fifo", REFUSE_FIFO, S_IFIFO, -ENODEV },
 		{ "foreign owner", REFUSE_FOREIGN_OWNER, S_IFREG, -EPERM },
 		{ "missing parent", REFUSE_MISSING_PARENT, 0, -ENOENT },
 	};
