@@ -50,14 +50,19 @@ ln -s "$E2E_TMPDIR/elsewhere" "$E2E_TMPDIR/link"
 expect_refusal "symbolic link" --set writeback.backing_file="$E2E_TMPDIR/link"
 [ ! -e "$E2E_TMPDIR/elsewhere" ] || e2e_fail "the symlink's target was created"
 mkdir "$E2E_TMPDIR/dir"
-expect_refusal "refusing backing file" --set writeback.backing_file="$E2E_TMPDIR/dir"
+expect_refusal "it is a directory" --set writeback.backing_file="$E2E_TMPDIR/dir"
+expect_refusal "/dev/null: it is not a regular file" --set writeback.backing_file=/dev/null
+touch "$E2E_TMPDIR/foreign"
+chown 65534:65534 "$E2E_TMPDIR/foreign"
+expect_refusal "must be owned by root" --set writeback.backing_file="$E2E_TMPDIR/foreign"
 
 # A file system too small for the preallocation.
 small=$E2E_TMPDIR/small
 mkdir "$small"
 if mount -t tmpfs -o size=16M tmpfs "$small" 2>/dev/null; then
 	cleanup_fn umount -l "$small"
-	expect_refusal "too small" --set writeback.backing_file="$small/backing"
+	expect_refusal "needs 80 MiB (device.size + 16 MiB)" \
+		--set writeback.backing_file="$small/backing"
 	[ ! -e "$small/backing" ] || e2e_fail "a half-allocated backing file was left behind"
 else
 	e2e_log "SKIP part: cannot mount a small tmpfs for the too-small case"
