@@ -304,15 +304,17 @@ static int build_stats(struct control_server *srv, char **msg, size_t *size)
 static int build_status(struct control_server *srv, char **msg, size_t *size)
 {
 	struct daemon *d = srv->daemon;
+	struct swap_area_status area;
 	struct timespec now;
 
+	swap_area_status(&d->swap, &area);
 	clock_gettime(CLOCK_REALTIME, &now);
 	return proto_build_status_reply(
 		&(struct proto_status){
 			.state = "running",
 			.device = d->file_path,
-			.loop_device = d->loop.fd >= 0 ? d->loop.path : NULL,
-			.swap_active = d->swap_active,
+			.loop_device = area.attached ? area.loop_path : NULL,
+			.swap_active = area.active,
 			.uptime_seconds = (uint64_t)(now.tv_sec - d->started.tv_sec),
 			.version = SWAPDEV_VERSION,
 		},

@@ -9,11 +9,9 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "activate.h"
 #include "config.h"
 #include "store.h"
-
-#define SWAPDEV_FILE_NAME "swap"
+#include "swap_area.h"
 
 struct fuse_export;
 struct control_server;
@@ -27,8 +25,7 @@ struct daemon {
 	struct fuse_export *export;
 	char file_path[4096]; /* <mountpoint>/swap */
 
-	struct activate_loop loop;
-	bool swap_active;
+	struct swap_area swap;
 	uint64_t io_errors_reported; /* main loop only */
 
 	struct control_server *control;
@@ -37,13 +34,4 @@ struct daemon {
 	/* Serializes control-plane changes of config (SetConfig, GetConfig). */
 	pthread_mutex_t config_lock;
 };
-
-/* FUSE export (fuse_export.c): mount and serve until fuse_export_stop(). */
-int fuse_export_start(struct daemon *d, struct fuse_export **ret_export);
-void fuse_export_stop(struct fuse_export *export); /* unmounts; accepts NULL */
-/*
- * From now on only the daemon's own open files may write (the loop device
- * is attached): other opens for writing and writes get ETXTBSY.
- */
-void fuse_export_seal_writers(struct fuse_export *export);
 

@@ -36,6 +36,7 @@
 #include <fuse3/fuse_lowlevel.h>
 #include <linux/falloc.h>
 #include <linux/fuse.h> /* struct fuse_in_header */
+#include <pthread.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -48,7 +49,8 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "daemon.h"
+#include "activate.h"
+#include "fuse_export.h"
 #include "fuse_ring.h"
 #include "log.h"
 
@@ -92,7 +94,8 @@ enum open_kind {
 };
 
 struct fuse_export {
-	struct daemon *daemon;
+	struct fuse_export_config config;
+	struct store *store;
 	struct fuse_session *se;
 	bool mounted;
 	bool writers_sealed; /* the loop device is attached: see the top of this file */
@@ -147,14 +150,14 @@ static void fill_attr(struct fuse_export *ex, fuse_ino_t ino, struct stat *st)
 	st->st_ino = ino;
 	st->st_uid = 0;
 	st->st_gid = 0;
-	st->st_mtime = st->st_atime = st->st_ctime = ex->daemon->started.tv_sec;
+	st->st_mtime = st->st_atime = st->st_ctime = ex->config.started;
 	if (ino == FUSE_ROOT_ID) {
 		st->st_mode = S_IFDIR | 0700;
 		st->st_nlink = 2;
 	} else {
 		st->st_mode = S_IFREG | 0600;
 		st->st_nlink = 1;
-		st->st_size = (off_t)ex->daemon->config.device_size;
+		st->st_size = (off_t)ex->config.device_size;
 		st->st_blksize = SWAPDEV_PAGE_SIZE;
 		st->st_blocks = st->st_size / 512;
 	}
@@ -227,8 +230,8 @@ static bool swap_area_live(struct fuse_export *ex)
 
 	if (writers_sealed(ex))
 		return true;
-	return !ex->daemon->activate &&
-	       activate_loop_swapping_on(ex->daemon->file_path, dev, sizeof(dev)) > 0;
+	return ex->config.swap_by_others &&
+	       activate_loop_swapping_on(ex->config.file_path, dev, sizeof(dev)) > 0;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -244,13 +247,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fi->flags & O_TRUNC) {
 		log_warning("refused to truncate %s (opened with O_TRUNC by PID %d): its size is "
 			    "fixed",
-			    ex->daemon->file_path, (int)pid);
+			    ex->config.file_path, (int)pid);
 		fuse_reply_err(req, EPERM);
 		return;
 	}
 	if (writes && swap_area_live(ex)) {
 		log_warning("refused to open %s for writing (PID %d): it is an active swap area",
-			    ex->daemon->file_path, (int)pid);
+			    ex->config.file_path, (int)pid);
 		fuse_reply_err(req, ETXTBSY);
 		return;
 	}
@@ -265,7 +268,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fuse_export *ex = fuse_req_userdata(req);
-	uint64_t dev_size = ex->daemon->config.device_size;
+	uint64_t dev_size = ex->config.device_size;
 	struct serve_thread *t = current_thread;
 	ssize_t r;
 
@@ -286,7 +289,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		     struct fuse_file_info *fi)
 {
 	struct fuse_export *ex = fuse_req_userdata(req);
-	uint64_t dev_size = ex->daemon->config.device_size;
+	uint64_t dev_size = ex->config.device_size;
 	ssize_t r;
 
 	/* The file has a fixed size, like the block device it stands for. */
@@ -314,7 +317,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 			 struct fuse_file_info *fi)
 {
 	struct fuse_export *ex = fuse_req_userdata(req);
-	uint64_t dev_size = ex->daemon->config.device_size, start, end;
+	uint64_t dev_size = ex->config.device_size, start, end;
 	int r;
 
 	if (off < 0 || len <= 0) {
@@ -398,7 +401,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs st = {
 		.f_bsize = SWAPDEV_PAGE_SIZE,
 		.f_frsize = SWAPDEV_PAGE_SIZE,
-		.f_blocks = ex->daemon->config.device_size / SWAPDEV_PAGE_SIZE,
+		.f_blocks = ex->config.device_size / SWAPDEV_PAGE_SIZE,
 		.f_files = 2,
 		.f_namemax = 255,
 	};
@@ -498,9 +501,9 @@ static const struct fuse_custom_io ring_io = {
 };
 
 /* device.io_uring, and the kernel's switch (off by default). */
-static bool ring_wanted(const struct daemon *d, unsigned queues)
+static bool ring_wanted(const struct fuse_export_config *config, unsigned queues)
 {
-	if (!d->config.io_uring) {
+	if (!config->io_uring) {
 		log_info("serving FUSE through /dev/fuse (device.io_uring = no)");
 		return false;
 	}
@@ -529,14 +532,14 @@ static void ring_prepare(struct fuse_export *ex)
 	void **ctx;
 	int r;
 
-	if (!ring_wanted(ex->daemon, queues))
+	if (!ring_wanted(&ex->config, queues))
 		return;
 	ex->ring_threads = calloc(n, sizeof(*ex->ring_threads));
 	ctx = calloc(n, sizeof(*ctx));
 	r = ex->ring_threads && ctx ? 0 : -ENOMEM;
 	for (unsigned i = 0; r == 0 && i < n; i++) {
 		ex->ring_threads[i].export = ex;
-		r = store_worker_new(ex->daemon->store, &ex->ring_threads[i].worker);
+		r = store_worker_new(ex->store, &ex->ring_threads[i].worker);
 		ex->nr_ring_threads = i + 1;
 		ctx[i] = &ex->ring_threads[i];
 	}
@@ -581,14 +584,15 @@ static int serve_threads_alloc(struct fuse_export *ex)
 		t->buf = alloc_resident(RECEIVE_BUFFER);
 		if (!t->buf)
 			return -ENOMEM;
-		r = store_worker_new(ex->daemon->store, &t->worker);
+		r = store_worker_new(ex->store, &t->worker);
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
+int fuse_export_start(const struct fuse_export_config *config, struct store *store,
+		      struct fuse_export **ret_export)
 {
 	char *argv[] = { "swapdevd", "-o", "default_permissions,fsname=swapdev,subtype=swapdev",
 			 NULL };
@@ -600,7 +604,8 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 	ex = calloc(1, sizeof(*ex));
 	if (!ex)
 		return -ENOMEM;
-	ex->daemon = d;
+	ex->config = *config;
+	ex->store = store;
 	r = serve_threads_alloc(ex);
 	if (r < 0) {
 		log_error_errno(r, "cannot allocate the request buffers");
@@ -612,9 +617,9 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 		log_error("cannot create the FUSE session (is /dev/fuse available?)");
 		goto fail;
 	}
-	if (fuse_session_mount(ex->se, d->config.mountpoint) != 0) {
+	if (fuse_session_mount(ex->se, config->mountpoint) != 0) {
 		r = -EIO;
-		log_error("cannot mount FUSE on %s (see the message above)", d->config.mountpoint);
+		log_error("cannot mount FUSE on %s (see the message above)", config->mountpoint);
 		goto fail;
 	}
 	ex->mounted = true;
@@ -625,7 +630,7 @@ int fuse_export_start(struct daemon *d, struct fuse_export **ret_export)
 		goto fail;
 	}
 	/* Only now: stat() of the mount is a request that the threads serve. */
-	if (stat(d->config.mountpoint, &st) == 0)
+	if (stat(config->mountpoint, &st) == 0)
 		ex->conn_id = minor(st.st_dev);
 	*ret_export = ex;
 	return 0;
@@ -658,7 +663,7 @@ static bool abort_connection(struct fuse_export *ex)
 
 	log_warning("%s is still open (a loop device attached by hand?): aborting the FUSE "
 		    "connection",
-		    ex->daemon->file_path);
+		    ex->config.file_path);
 	snprintf(path, sizeof(path), "%s/%u/abort", conns, ex->conn_id);
 	if (access(path, F_OK) < 0)
 		mount("fusectl", conns, "fusectl", 0, NULL);

@@ -33,6 +33,7 @@
 #include "common.h"
 #include "control_server.h"
 #include "daemon.h"
+#include "fuse_export.h"
 #include "log.h"
 
 #ifndef PR_SET_IO_FLUSHER
@@ -42,7 +43,6 @@
 #define STATUS_INTERVAL_MS 10000
 /* How often the main loop checks the error counters. */
 #define ERROR_CHECK_MS 1000
-#define SWAPOFF_ATTEMPTS 5
 
 static void usage(FILE *out)
 {
@@ -337,111 +337,18 @@ static int open_store(struct daemon *d)
 	return 0;
 }
 
-static int activate_swap(struct daemon *d)
+static int start_export(struct daemon *d)
 {
-	char uuid_text[ACTIVATE_UUID_STRING_MAX];
-	uint8_t uuid[ACTIVATE_UUID_SIZE];
-	int fd, r;
+	const struct fuse_export_config config = {
+		.mountpoint = d->config.mountpoint,
+		.file_path = d->file_path,
+		.device_size = d->config.device_size,
+		.io_uring = d->config.io_uring,
+		.swap_by_others = !d->activate,
+		.started = d->started.tv_sec,
+	};
 
-	fd = open(d->file_path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return log_error_errno(-errno, "cannot open %s", d->file_path);
-	r = activate_write_swap_header(fd, d->config.device_size, uuid);
-	close(fd);
-	if (r < 0)
-		return log_error_errno(r, "cannot write the swap signature to %s", d->file_path);
-	activate_uuid_to_string(uuid, uuid_text);
-
-	r = activate_loop_attach(d->file_path, &d->loop);
-	if (r < 0)
-		return log_error_errno(r, "cannot attach a loop device to %s", d->file_path);
-	fuse_export_seal_writers(d->export);
-	if (!d->loop.direct_io)
-		log_warning("%s does not use direct I/O: pages pass through the page cache",
-			    d->loop.path);
-	r = activate_loop_disable_wbt(&d->loop);
-	if (r < 0)
-		log_warning_errno(r, "cannot turn off writeback throttling on %s", d->loop.path);
-	r = activate_swapon(d->loop.path, d->config.priority, d->config.discard);
-	if (r < 0) {
-		log_error_errno(r, "swapon %s failed", d->loop.path);
-		activate_loop_detach(&d->loop);
-		return r;
-	}
-	d->swap_active = true;
-	log_info("swap active on %s (%s, %" PRIu64 " MiB, priority %d, UUID %s)", d->loop.path,
-		 d->file_path, d->config.device_size >> 20, d->config.priority, uuid_text);
-	return 0;
-}
-
-/*
- * swapoff(2) can fail with ENOMEM while plenty of memory is free: it gives
- * up on an entry it could not bring in while the owner was faulting the
- * same page. A second attempt a moment later normally succeeds.
- */
-static int swapoff_with_retries(const char *device)
-{
-	int r = 0;
-
-	for (int attempt = 1; attempt <= SWAPOFF_ATTEMPTS; attempt++) {
-		r = activate_swapoff(device);
-		if (r != -ENOMEM && r != -EINTR)
-			break;
-		if (attempt < SWAPOFF_ATTEMPTS) {
-			log_warning_errno(r, "swapoff %s failed (attempt %d of %d); retrying in 1 s",
-					  device, attempt, SWAPOFF_ATTEMPTS);
-			sleep(1);
-		}
-	}
-	return r;
-}
-
-static int deactivate_swap(struct daemon *d)
-{
-	int r;
-
-	if (d->swap_active) {
-		sd_notify(0, "STOPPING=1\nSTATUS=swapoff in progress");
-		log_info("swapoff %s", d->loop.path);
-		r = swapoff_with_retries(d->loop.path);
-		/* Someone ran swapoff by hand already: nothing left to protect. */
-		if (r == -EINVAL && activate_swap_is_active(d->loop.path) == 0) {
-			log_info("%s was already swapped off", d->loop.path);
-			r = 0;
-		}
-		if (r < 0) {
-			log_error_errno(r, "swapoff %s failed; still serving it. Free memory or add "
-					   "swap elsewhere, then stop swapdevd again",
-					d->loop.path);
-			sd_notifyf(0, "STATUS=swapoff failed (%s); still serving %s", strerror(-r),
-				   d->loop.path);
-			return r;
-		}
-		d->swap_active = false;
-	}
-	if (d->loop.fd >= 0) {
-		r = activate_loop_detach(&d->loop);
-		if (r < 0)
-			log_warning_errno(r, "detaching %s failed", d->loop.path);
-	}
-	return 0;
-}
-
-static void print_manual_commands(const struct daemon *d)
-{
-	printf("swapdevd: exported %s (%" PRIu64 " bytes); swap is not active.\n"
-	       "The kernel refuses swapon on a FUSE file (EINVAL: FUSE has no bmap/swap_activate),\n"
-	       "so attach it to a loop device with direct I/O and swap on that:\n"
-	       "\n"
-	       "  loop=$(losetup --direct-io=on --sector-size 4096 -f --show %s)\n"
-	       "  mkswap \"$loop\"\n"
-	       "  swapon --discard --priority %d \"$loop\"\n"
-	       "\n"
-	       "and before stopping swapdevd:\n"
-	       "\n"
-	       "  swapoff \"$loop\" && losetup -d \"$loop\"\n",
-	       d->file_path, d->config.device_size, d->file_path, d->config.priority);
-	fflush(stdout);
+	return fuse_export_start(&config, d->store, &d->export);
 }
 
 static void notify_status(struct daemon *d)
@@ -455,8 +362,8 @@ static void notify_status(struct daemon *d)
 	sd_notifyf(0,
 		   "STATUS=%s%s: %" PRIu64 "/%" PRIu64 " MiB used (same %" PRIu64 ", pool %" PRIu64
 		   ", disk %" PRIu64 " slots), pool %" PRIu64 "/%" PRIu64 " MiB, ratio %.2f",
-		   d->swap_active ? "swap on " : "exported ",
-		   d->swap_active ? d->loop.path : d->file_path, st.orig_bytes >> 20,
+		   swap_area_active(&d->swap) ? "swap on " : "exported ",
+		   swap_area_active(&d->swap) ? d->swap.loop.path : d->file_path, st.orig_bytes >> 20,
 		   d->config.device_size >> 20, st.same_slots, st.pool_slots, st.disk_slots,
 		   st.pool_footprint_bytes >> 20, st.pool_limit_bytes >> 20, ratio);
 }
@@ -535,7 +442,7 @@ static int run_signal_loop(struct daemon *d, int sfd)
 			continue;
 		}
 		log_info("%s received, shutting down", strsignal((int)si.ssi_signo));
-		if (!d->swap_active) {
+		if (!swap_area_active(&d->swap)) {
 			char dev[300];
 
 			/* Unmounting would take the only copy of its swapped pages. */
@@ -545,14 +452,14 @@ static int run_signal_loop(struct daemon *d, int sfd)
 				continue;
 			}
 		}
-		if (deactivate_swap(d) == 0)
+		if (swap_area_deactivate(&d->swap) == 0)
 			return 0;
 	}
 }
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { .loop = ACTIVATE_LOOP_INIT };
+	struct daemon d = { 0 };
 	struct options o = { 0 };
 	sigset_t mask;
 	int sfd = -1, r, status = 1;
@@ -565,6 +472,7 @@ int main(int argc, char **argv)
 	}
 	log_setup(d.debug);
 	pthread_mutex_init(&d.config_lock, NULL);
+	swap_area_init(&d.swap);
 	clock_gettime(CLOCK_REALTIME, &d.started);
 	if (load_config(&d, &o) < 0)
 		goto out;
@@ -611,15 +519,17 @@ int main(int argc, char **argv)
 		log_error_errno(r, "cannot create mount point %s", d.config.mountpoint);
 		goto out;
 	}
-	if (fuse_export_start(&d, &d.export) < 0)
+	if (start_export(&d) < 0)
 		goto out;
 	if (control_server_serve(d.control) < 0)
 		goto out;
 	if (d.activate) {
-		if (activate_swap(&d) < 0)
+		if (swap_area_activate(&d.swap, d.file_path, d.config.device_size, d.config.priority,
+				       d.config.discard, d.export) < 0)
 			goto out;
 	} else {
-		print_manual_commands(&d);
+		swap_area_print_manual_commands(d.file_path, d.config.device_size,
+						d.config.priority);
 	}
 	sd_notify(0, "READY=1");
 	notify_status(&d);
@@ -633,8 +543,8 @@ int main(int argc, char **argv)
 		status = 0;
 out:
 	/* Never unmount under an active swap area: the kernel would lose pages. */
-	if (deactivate_swap(&d) < 0) {
-		log_error("swap still active on %s: not exiting", d.loop.path);
+	if (swap_area_deactivate(&d.swap) < 0) {
+		log_error("swap still active on %s: not exiting", d.swap.loop.path);
 		while (run_signal_loop(&d, sfd) != 0)
 			;
 	}
@@ -644,6 +554,7 @@ out:
 	fuse_export_stop(d.export);
 	store_free(d.store);
 	config_done(&d.config);
+	swap_area_done(&d.swap);
 	if (sfd >= 0)
 		close(sfd);
 	free(o.sets);
