@@ -31,6 +31,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "common.h"
+#include "coexistence.h"
 #include "control_server.h"
 #include "daemon.h"
 #include "fuse_export.h"
@@ -475,6 +476,9 @@ int main(int argc, char **argv)
 	swap_area_init(&d.swap);
 	clock_gettime(CLOCK_REALTIME, &d.started);
 	if (load_config(&d, &o) < 0)
+		goto out;
+	/* The machine around us, also for --check-config. */
+	if (coexistence_check(&d.config) > 0 && d.config.refuse_conflicts)
 		goto out;
 	if (o.check_only) {
 		printf("swapdevd: configuration %s is valid\n",

@@ -103,6 +103,7 @@ enum key_flags {
 	X("device.priority", INT, priority, -1, 32767, NULL, 0, "100")                            \
 	X("device.discard", BOOL, discard, 0, 1, NULL, 0, "yes")                                  \
 	X("device.io_uring", BOOL, io_uring, 0, 1, NULL, 0, "yes")                                \
+	X("device.refuse_conflicts", BOOL, refuse_conflicts, 0, 1, NULL, 0, "no")                 \
 	X("pool.limit", SIZE, pool_limit, 1 * MiB, 0, NULL, KEY_MAX_RAM | KEY_RUNTIME, "25%")     \
 	X("pool.compressor", CODEC, compressor, 0, 0, NULL, KEY_RUNTIME, "lz4")                   \
 	X("pool.same_filled", BOOL, same_filled, 0, 1, NULL, 0, "yes")                            \

@@ -29,6 +29,7 @@ struct swapdev_config {
 	int priority; /* -1..32767 as swapon(2) takes it */
 	bool discard;
 	bool io_uring; /* serve FUSE over io_uring where the kernel allows it */
+	bool refuse_conflicts; /* zswap, a rival swap priority, a COW backing fs: refuse */
 	/* [pool] */
 	uint64_t pool_limit; /* resolved bytes */
 	struct codec_spec compressor;

@@ -25,7 +25,7 @@
 #define GiB (UINT64_C(1) << 30)
 #define TiB (UINT64_C(1) << 40)
 #define PAGE_MASK (~(uint64_t)(SWAPDEV_PAGE_SIZE - 1))
-#define KEY_COUNT 18
+#define KEY_COUNT 19
 #define MAX_FILES 32
 
 static char tmpdir[64];
@@ -554,6 +554,7 @@ Test(defaults, embedded)
 		{ "device.priority", "100" },
 		{ "device.discard", "yes" },
 		{ "device.io_uring", "yes" },
+		{ "device.refuse_conflicts", "no" },
 		{ "pool.compressor", "lz4" },
 		{ "pool.same_filled", "yes" },
 		{ "pool.reject_threshold", "3584" },
@@ -595,7 +596,7 @@ Test(defaults, key_list_and_runtime)
 	static const char *const expected[] = {
 		"device.size",		  "device.mountpoint",	      "device.activate",
 		"device.priority",	  "device.discard",	      "device.io_uring",
-		"pool.limit",
+		"device.refuse_conflicts", "pool.limit",
 		"pool.compressor",	  "pool.same_filled",	      "pool.reject_threshold",
 		"pool.incompressible",	  "pool.exclusive_loads",     "writeback.backing_file",
 		"writeback.high_watermark", "writeback.low_watermark", "writeback.idle_seconds",
