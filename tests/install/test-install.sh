@@ -216,6 +216,11 @@ check_page()
 	for section in NAME SYNOPSIS DESCRIPTION OPTIONS EXAMPLES FILES "SEE ALSO" "$@"; do
 		grep -qx "$section" <<<"$text" || fail "$page has no $section section"
 	done
+	tail -n 1 <<<"$text" | grep -q "swapdev $SWAPDEV_VERSION" ||
+		fail "$page's footer does not carry the version $SWAPDEV_VERSION: $(tail -n 1 <<<"$text")"
+	for ref in 'swapon(8)' 'zramctl(8)' 'zram-generator.conf(5)'; do
+		grep -qF "$ref" <<<"$text" || fail "$page does not refer to $ref"
+	done
 	printf '%s\n' "$text"
 }
 
