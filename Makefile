@@ -5,7 +5,7 @@ BUILD ?= build
 # build: a newer compiler's new warning must not stop `make run`.
 MESON_OPTS ?=
 DEB_PACKAGES = meson ninja-build pkg-config gcc libfuse3-dev fuse3 liburing-dev liblz4-dev libzstd-dev \
-	libsystemd-dev libjson-c-dev libcriterion-dev util-linux kmod \
+	libsystemd-dev libjson-c-dev libsmartcols-dev libcriterion-dev util-linux kmod \
 	systemd man-db
 SWAPDEVD_ARGS ?= --foreground
 

@@ -29,11 +29,13 @@ enum {
 /* Options given before the command. */
 struct ctl_options {
 	const char *socket;
+	bool socket_given; /* --socket on the command line, not the default */
 };
 
 /* argv[0] is the command's name. Returns an exit status. */
 typedef int (*ctl_command_fn)(const struct ctl_options *options, int argc, char *argv[]);
 
+int ctl_list(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_stats(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_status(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_flush(const struct ctl_options *options, int argc, char *argv[]);

@@ -2,9 +2,11 @@
 /*
  * swapdevctl.c - entry point: global options and the command table.
  *
- * As in wireguard-tools' wg.c, main() only reads the options that come
- * before the command and hands the rest to the command's function, which
- * parses its own options and answers --help. Each command lives in its own
+ * As in wireguard-tools' wg.c, main() reads the global options and hands
+ * the rest to the command's function, which parses its own options and
+ * answers --help. The global --socket is also taken after the command
+ * (`swapdevctl stats -s PATH`), up to a "--". Without a command, like
+ * zramctl, it lists the running daemons. Each command lives in its own
  * ctl-<command>.c; the socket client is ctl-transport.c. Adding a command
  * is one file and one line in commands[].
  */
@@ -20,6 +22,7 @@ static const struct {
 	ctl_command_fn run;
 	const char *summary;
 } commands[] = {
+	{ "list", ctl_list, "one line per running daemon, like zramctl (the default)" },
 	{ "stats", ctl_stats, "show statistics (a table, --json or --prometheus)" },
 	{ "status", ctl_status, "show the daemon's state and its swap device" },
 	{ "flush", ctl_flush, "write pool entries back to the disk tier" },
@@ -29,7 +32,7 @@ static const struct {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: %s [--socket PATH] <command> [options]\n"
+		"Usage: %s [--socket PATH] [<command>] [options]\n"
 		"\n"
 		"Watch and steer swapdevd, the compressed swap tier.\n"
 		"\n"
@@ -47,6 +50,41 @@ static void usage(FILE *out)
 		"Run '%s <command> --help' for the options of a command.\n"
 		"Exit status: 0 success, 1 failure, 2 usage error.\n",
 		CTL_DEFAULT_SOCKET, PROG_NAME);
+}
+
+/*
+ * Take --socket/-s PATH (or --socket=PATH) out of a command's arguments.
+ * Returns 0, or CTL_EXIT_USAGE when the value is missing.
+ */
+static int take_socket_option(struct ctl_options *ctl, int *argc, char *argv[])
+{
+	int out = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "--") == 0) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if (strncmp(arg, "--socket=", 9) == 0) {
+			ctl->socket = arg + 9;
+		} else if (strcmp(arg, "-s") == 0 || strcmp(arg, "--socket") == 0) {
+			if (i + 1 >= *argc) {
+				ctl_error("option '%s' needs a value", arg);
+				return CTL_EXIT_USAGE;
+			}
+			ctl->socket = argv[++i];
+		} else {
+			argv[out++] = argv[i];
+			continue;
+		}
+		ctl->socket_given = true;
+	}
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
 }
 
 int main(int argc, char *argv[])
@@ -67,6 +105,7 @@ int main(int argc, char *argv[])
 		switch (c) {
 		case 's':
 			ctl.socket = optarg;
+			ctl.socket_given = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -84,17 +123,22 @@ int main(int argc, char *argv[])
 			return CTL_EXIT_USAGE;
 		}
 	}
-	if (optind >= argc) {
-		usage(stderr);
-		return CTL_EXIT_USAGE;
-	}
-
-	name = argv[optind];
+	name = optind < argc ? argv[optind] : "list";
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
 		if (strcmp(commands[i].name, name) != 0)
 			continue;
-		argc -= optind;
-		argv += optind;
+		if (optind < argc) {
+			argc -= optind;
+			argv += optind;
+		} else {
+			static char *list_argv[] = { "list", NULL };
+
+			argc = 1;
+			argv = list_argv;
+		}
+		status = take_socket_option(&ctl, &argc, argv);
+		if (status != 0)
+			return status;
 		/* Each command runs its own getopt from the start. */
 		optind = 0;
 		status = commands[i].run(&ctl, argc, argv);

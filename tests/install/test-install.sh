@@ -72,9 +72,11 @@ sysusers=$dest$SWAPDEV_SYSUSERSDIR/swapdev.conf
 man8=$dest$SWAPDEV_MANDIR/man8
 man5=$dest$SWAPDEV_MANDIR/man5
 conf=$dest$SWAPDEV_SYSCONFDIR/swapdev/swapdevd.conf
+bash_completion=$dest$SWAPDEV_BASH_COMPLETION_DIR/swapdevctl
+zsh_completion=$dest$SWAPDEV_ZSH_COMPLETION_DIR/_swapdevctl
 programs=("$sbin" "$ctl")
 data=("$unit" "$sysusers" "$man8/swapdevd.8" "$man8/swapdevctl.8" "$man5/swapdevd.conf.5"
-	"$conf")
+	"$conf" "$bash_completion" "$zsh_completion")
 
 expected=$(printf '%s\n' "${programs[@]}" "${data[@]}" | sort)
 installed=$(find "$dest" ! -type d | sort)
@@ -107,6 +109,24 @@ while IFS= read -r d; do
 	[ "$(stat -c %a "$d")" = 755 ] || fail "directory $d has mode $(stat -c %a "$d")"
 done < <(find "$dest" -mindepth 1 -type d)
 log "installed exactly ${#programs[@]} programs and ${#data[@]} data files, modes 755/644"
+
+# complete WORDS... : what the installed bash completion offers for the
+# last word.
+complete_words()
+{
+	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_swapdevctl; printf "%s\n" "${COMPREPLY[@]}"' complete "$bash_completion" "$@"
+}
+[ "$(complete_words swapdevctl st | sort | tr '\n' ' ')" = "stats status " ] ||
+	fail "bash completion of 'swapdevctl st': $(complete_words swapdevctl st | tr '\n' ' ')"
+complete_words swapdevctl list --no | grep -qx -- --noheadings ||
+	fail "bash completion does not offer list's --noheadings"
+complete_words swapdevctl list --output NAME,ALG | grep -qx NAME,ALGORITHM ||
+	fail "bash completion does not offer the list columns"
+if command -v zsh >/dev/null; then
+	zsh -n "$zsh_completion" || fail "the zsh completion does not parse"
+fi
+log "bash completion completes commands, options and columns"
 
 # ---------------------------------------------------------------- they work
 
