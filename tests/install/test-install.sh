@@ -72,11 +72,13 @@ sysusers=$dest$SWAPDEV_SYSUSERSDIR/swapdev.conf
 man8=$dest$SWAPDEV_MANDIR/man8
 man5=$dest$SWAPDEV_MANDIR/man5
 conf=$dest$SWAPDEV_SYSCONFDIR/swapdev/swapdevd.conf
+textfile_units=("$dest$SWAPDEV_UNITDIR/swapdev-textfile.service"
+	"$dest$SWAPDEV_UNITDIR/swapdev-textfile.timer")
 bash_completion=$dest$SWAPDEV_BASH_COMPLETION_DIR/swapdevctl
 zsh_completion=$dest$SWAPDEV_ZSH_COMPLETION_DIR/_swapdevctl
 programs=("$sbin" "$ctl")
 data=("$unit" "$sysusers" "$man8/swapdevd.8" "$man8/swapdevctl.8" "$man5/swapdevd.conf.5"
-	"$conf" "$bash_completion" "$zsh_completion")
+	"$conf" "$bash_completion" "$zsh_completion" "${textfile_units[@]}")
 
 expected=$(printf '%s\n' "${programs[@]}" "${data[@]}" | sort)
 installed=$(find "$dest" ! -type d | sort)

@@ -78,6 +78,29 @@ if [ "$status" -ne 0 ] || [ -n "$ours" ]; then
 fi
 echo "systemd-analyze verify $man_check: no complaints about swapdevd.service"
 
+# The textfile collector's units, the service pointing at the built
+# swapdevctl likewise.
+for v in SWAPDEV_TEXTFILE_SERVICE SWAPDEV_TEXTFILE_TIMER SWAPDEV_SWAPDEVCTL SWAPDEV_BINDIR; do
+	[ -n "${!v:-}" ] || fail "$v is not set (run through 'meson test')"
+done
+if grep -n '@[A-Za-z_]*@' "$SWAPDEV_TEXTFILE_SERVICE"; then
+	fail "unsubstituted placeholder in $SWAPDEV_TEXTFILE_SERVICE"
+fi
+grep -qF "$SWAPDEV_BINDIR/swapdevctl stats --prometheus" "$SWAPDEV_TEXTFILE_SERVICE" ||
+	fail "$SWAPDEV_TEXTFILE_SERVICE does not run $SWAPDEV_BINDIR/swapdevctl stats --prometheus"
+sed "s|$SWAPDEV_BINDIR/swapdevctl|$SWAPDEV_SWAPDEVCTL|" "$SWAPDEV_TEXTFILE_SERVICE" \
+	>"$tmp/swapdev-textfile.service"
+cp "$SWAPDEV_TEXTFILE_TIMER" "$tmp/swapdev-textfile.timer"
+status=0
+out=$(systemd-analyze verify "$man_check" "$tmp/swapdev-textfile.service" \
+	"$tmp/swapdev-textfile.timer" 2>&1) || status=$?
+ours=$(grep -F 'swapdev-textfile' <<<"$out" || true)
+if [ "$status" -ne 0 ] || [ -n "$ours" ]; then
+	printf '%s\n' "$out" >&2
+	fail "systemd-analyze verify of the textfile collector's units failed (exit $status)"
+fi
+echo "systemd-analyze verify $man_check: no complaints about swapdev-textfile.{service,timer}"
+
 # The sandbox's exposure score, for the log (systemd 250 and later).
 if out=$(systemd-analyze security --offline=yes "$unit" 2>/dev/null); then
 	grep -F 'Overall exposure level' <<<"$out" || true
