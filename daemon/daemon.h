@@ -13,8 +13,6 @@
 #include "config.h"
 #include "store.h"
 
-#define SWAPDEV_FILE_NAME "swap"
-
 struct fuse_export;
 struct control_server;
 

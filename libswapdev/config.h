@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "codec.h"
 
@@ -20,6 +21,12 @@
 #ifndef SWAPDEV_DEFAULT_CONFIG_PATH
 #define SWAPDEV_DEFAULT_CONFIG_PATH "/etc/swapdev/swapdevd.conf"
 #endif
+
+/* The swap file in device.mountpoint; the configuration bounds the mountpoint by it. */
+#define SWAPDEV_FILE_NAME "swap"
+
+/* Longest line of a configuration file, its newline excluded. */
+#define CONFIG_LINE_MAX 8192
 
 struct swapdev_config {
 	/* [device] */
@@ -62,8 +69,11 @@ int config_parse_size(const char *text, uint64_t ram_bytes, uint64_t *ret_bytes)
 
 /*
  * Read an INI file over the current values. -ENOENT when it does not exist
- * (the caller decides whether that matters), -EINVAL with *error filled for
- * bad syntax, unknown keys or invalid values.
+ * (the caller decides whether that matters); -EISDIR or -EBADFD when it is
+ * a directory or another file that is not a regular file (a FIFO, a
+ * device); -EINVAL for bad syntax, a NUL byte, a line longer than
+ * CONFIG_LINE_MAX, unknown keys or invalid values. *error is filled on
+ * every failure.
  */
 int config_load_file(struct swapdev_config *config, const char *path, struct config_error *error);
 
@@ -76,6 +86,14 @@ int config_validate(const struct swapdev_config *config, struct config_error *er
 
 /* Canonical text of one key's value ("1G", "lz4", "yes"). 0, -ENOENT, -ENOBUFS. */
 int config_get(const struct swapdev_config *config, const char *key, char *buf, size_t size);
+
+/*
+ * Write every key with its value to out in the file's syntax, one section
+ * after the other, so that config_load_file() reads back the same
+ * configuration. 0; -EINVAL when a value cannot be written so (a path
+ * with a newline or a blank before '#'); -errno when writing fails.
+ */
+int config_print(const struct swapdev_config *config, FILE *out, struct config_error *error);
 
 /* NULL-terminated list of every key, in file order. */
 extern const char *const config_keys[];
