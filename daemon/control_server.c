@@ -318,24 +318,24 @@ static int build_status(struct control_server *srv, char **msg, size_t *size)
 		msg, size);
 }
 
-/* Push the runtime key's new value from config into the store. */
-static int apply_runtime_key(struct daemon *d, const char *key)
+/* Push the runtime key's new value from config into the store (config_apply_fn). */
+static int apply_runtime_key(const struct swapdev_config *c, const char *key, void *userdata)
 {
-	const struct swapdev_config *c = &d->config;
+	struct store *store = userdata;
 
 	if (strcmp(key, "pool.limit") == 0)
-		return store_set_pool_limit(d->store, c->pool_limit);
+		return store_set_pool_limit(store, c->pool_limit);
 	if (strcmp(key, "pool.compressor") == 0)
-		return store_set_codec(d->store, &c->compressor);
+		return store_set_codec(store, &c->compressor);
 	if (strcmp(key, "writeback.high_watermark") == 0 ||
 	    strcmp(key, "writeback.low_watermark") == 0)
-		return store_set_watermarks(d->store, c->high_watermark, c->low_watermark);
+		return store_set_watermarks(store, c->high_watermark, c->low_watermark);
 	if (strcmp(key, "pool.exclusive_loads") == 0) {
-		store_set_exclusive_loads(d->store, c->exclusive_loads);
+		store_set_exclusive_loads(store, c->exclusive_loads);
 		return 0;
 	}
 	if (strcmp(key, "writeback.idle_seconds") == 0) {
-		store_set_idle_seconds(d->store, c->idle_seconds);
+		store_set_idle_seconds(store, c->idle_seconds);
 		return 0;
 	}
 	return -ENOENT;
@@ -346,34 +346,17 @@ static int set_config(struct control_server *srv, const struct proto_request *re
 {
 	struct daemon *d = srv->daemon;
 	struct config_error error;
-	char old[256];
+	char old[CONFIG_VALUE_MAX];
 	int r;
 
-	if (!config_key_is_runtime(req->set_config.key)) {
-		if (config_get(&d->config, req->set_config.key, old, sizeof(old)) == -ENOENT) {
-			snprintf(error.message, sizeof(error.message),
-				 "unknown configuration key '%s'", req->set_config.key);
-			return proto_build_invalid_parameter("key", error.message, msg, size);
-		}
-		return proto_build_not_runtime_tunable(req->set_config.key, msg, size);
-	}
 	pthread_mutex_lock(&d->config_lock);
-	r = config_get(&d->config, req->set_config.key, old, sizeof(old));
-	if (r == 0)
-		r = config_set(&d->config, req->set_config.key, req->set_config.value, &error);
-	if (r == 0) {
-		r = config_validate(&d->config, &error);
-		if (r == 0)
-			r = apply_runtime_key(d, req->set_config.key);
-		if (r < 0) {
-			if (r != -EINVAL || !error.message[0])
-				snprintf(error.message, sizeof(error.message),
-					 "%s=%s: rejected by the store: %s", req->set_config.key,
-					 req->set_config.value, strerror(-r));
-			config_set(&d->config, req->set_config.key, old, &(struct config_error){});
-		}
-	}
+	r = config_set_runtime(&d->config, req->set_config.key, req->set_config.value,
+			       apply_runtime_key, d->store, old, &error);
 	pthread_mutex_unlock(&d->config_lock);
+	if (r == -ENOENT)
+		return proto_build_invalid_parameter("key", error.message, msg, size);
+	if (r == -EPERM)
+		return proto_build_not_runtime_tunable(req->set_config.key, msg, size);
 	if (r < 0)
 		return proto_build_invalid_parameter("value", error.message, msg, size);
 	log_notice("configuration changed: %s=%s (was %s)", req->set_config.key,

@@ -1118,6 +1118,48 @@ bool config_key_is_runtime(const char *key)
 	return k && (k->flags & KEY_RUNTIME);
 }
 
+int config_set_runtime(struct swapdev_config *config, const char *key, const char *value,
+		       config_apply_fn apply, void *userdata, char ret_old[static CONFIG_VALUE_MAX],
+		       struct config_error *error)
+{
+	const struct key_info *k = find_full_key(key);
+	char old[CONFIG_VALUE_MAX], text_buf[VALUE_TEXT_MAX];
+	union key_value current;
+	int r;
+
+	assert(config && key && value && apply && error);
+
+	*error = (struct config_error){ "" };
+	if (!k) {
+		set_error(error, NULL, "unknown configuration key '%s'", key);
+		return -ENOENT;
+	}
+	if (!(k->flags & KEY_RUNTIME)) {
+		set_error(error, NULL, "%s only changes at start", key);
+		return -EPERM;
+	}
+	/* No runtime key is a string, so current holds no pointer that set_key frees. */
+	assert(!is_string_kind(k->kind));
+	load_value(config, k, &current);
+	snprintf(old, sizeof(old), "%s", format_value(k, &current, text_buf));
+	r = set_key(config, k, value, NULL, error);
+	if (r < 0)
+		return r;
+	r = config_validate(config, error);
+	if (r == 0) {
+		r = apply(config, key, userdata);
+		if (r < 0)
+			set_error(error, NULL, "%s=%s: cannot be applied: %s", key, value,
+				  strerror(-r));
+	}
+	if (r < 0) {
+		store_value(config, k, &current);
+		return r;
+	}
+	memcpy(ret_old, old, sizeof(old));
+	return 0;
+}
+
 /* True when the reader reads text back unchanged: no newline, comment or blanks at its ends. */
 static bool value_survives_file(const char *text)
 {

@@ -100,3 +100,21 @@ extern const char *const config_keys[];
 
 /* True for keys that can change while the daemon runs (SetConfig). */
 bool config_key_is_runtime(const char *key);
+
+/* Room for any key's canonical text (config_get), a path included. */
+#define CONFIG_VALUE_MAX 4096
+
+/* Pushes a runtime key's new value in config to whoever uses it. 0 or -errno. */
+typedef int (*config_apply_fn)(const struct swapdev_config *config, const char *key,
+			       void *userdata);
+
+/*
+ * SetConfig: set a runtime key, validate the whole configuration and
+ * apply() the change; on any failure the old value is put back. Returns 0
+ * with the old value's text in ret_old; -ENOENT for an unknown key,
+ * -EPERM for a key that only changes at start, -EINVAL for an invalid
+ * value, apply()'s error, -ENOMEM. *error is filled on every failure.
+ */
+int config_set_runtime(struct swapdev_config *config, const char *key, const char *value,
+		       config_apply_fn apply, void *userdata, char ret_old[static CONFIG_VALUE_MAX],
+		       struct config_error *error);

@@ -565,6 +565,100 @@ Test(keys, messages)
 	config_done(&config);
 }
 
+/* ---- SetConfig ---- */
+
+struct apply_log {
+	int result; /* what apply returns */
+	unsigned calls;
+	char key[64];
+};
+
+static int log_apply(const struct swapdev_config *config, const char *key, void *userdata)
+{
+	struct apply_log *log = userdata;
+
+	log->calls++;
+	snprintf(log->key, sizeof(log->key), "%s", key);
+	return log->result;
+}
+
+/* An error struct full of garbage, as the stack would leave it. */
+static void garble(struct config_error *error)
+{
+	memset(error, 0xa5, sizeof(*error));
+}
+
+Test(runtime, applies_and_reports_the_old_value)
+{
+	struct swapdev_config config;
+	struct config_error error;
+	struct apply_log log = { 0 };
+	char old[CONFIG_VALUE_MAX];
+
+	cr_assert_eq(config_init(&config), 0);
+	cr_assert_eq(config_set(&config, "pool.limit", "8M", NULL), 0);
+	garble(&error);
+	cr_expect_eq(config_set_runtime(&config, "pool.limit", "16M", log_apply, &log, old,
+					&error),
+		     0);
+	cr_expect_eq(config.pool_limit, 16 * MiB);
+	cr_expect_str_eq(old, "8M");
+	cr_expect_eq(log.calls, 1);
+	cr_expect_str_eq(log.key, "pool.limit");
+	config_done(&config);
+}
+
+/* Every refusal leaves a terminated message and the old value, whatever error held before. */
+Test(runtime, refusals_restore_and_explain)
+{
+	static const struct {
+		const char *key, *value;
+		int apply_result, r;
+		const char *message;
+		unsigned apply_calls;
+	} cases[] = {
+		/* The store refusing a value the configuration took (RAM grew since start). */
+		{ "pool.limit", "16M", -EINVAL, -EINVAL,
+		  "pool.limit=16M: cannot be applied: Invalid argument", 1 },
+		{ "pool.compressor", "zstd", -ENOMEM, -ENOMEM,
+		  "pool.compressor=zstd: cannot be applied: Cannot allocate memory", 1 },
+		{ "pool.limit", "lots", 0, -EINVAL, "pool.limit: invalid size 'lots' (accepted: ",
+		  0 },
+		{ "writeback.low_watermark", "95", 0, -EINVAL,
+		  "writeback.low_watermark (95%) must be below writeback.high_watermark (90%)", 0 },
+		{ "pool.nope", "1", 0, -ENOENT, "unknown configuration key 'pool.nope'", 0 },
+		{ "device.size", "2G", 0, -EPERM, "device.size only changes at start", 0 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct swapdev_config config;
+		struct config_error error;
+		struct apply_log log = { .result = cases[i].apply_result };
+		struct snapshot *before = malloc(sizeof(*before)), *after = malloc(sizeof(*after));
+		char old[CONFIG_VALUE_MAX] = "untouched";
+
+		cr_assert(before && after);
+		cr_assert_eq(config_init(&config), 0);
+		cr_assert_eq(config_set(&config, "pool.limit", "8M", NULL), 0);
+		take_snapshot(&config, before);
+		garble(&error);
+		cr_expect_eq(config_set_runtime(&config, cases[i].key, cases[i].value, log_apply,
+						&log, old, &error),
+			     cases[i].r, "case %zu", i);
+		cr_assert_not_null(memchr(error.message, '\0', sizeof(error.message)),
+				   "case %zu: message not terminated", i);
+		cr_expect(starts_with(error.message, cases[i].message), "case %zu: '%s'", i,
+			  error.message);
+		cr_expect_eq(log.calls, cases[i].apply_calls, "case %zu", i);
+		cr_expect_str_eq(old, "untouched", "case %zu", i);
+		take_snapshot(&config, after);
+		assert_snapshot_eq(before, after);
+		config_done(&config);
+		free(before);
+		free(after);
+	}
+}
+
 /* ---- defaults, key list, lifecycle ---- */
 
 Test(defaults, embedded)
