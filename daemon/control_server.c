@@ -26,7 +26,12 @@
  * progress in atomics and wakes this thread through an eventfd, and this
  * thread alone talks to the waiting client. A client that disappears does
  * not stop the flush: the pages it moved are safely on disk either way.
+ * Shutdown does: the progress callback cancels it at its next batch. Calls
+ * a client pipelines behind its Flush wait, unread past one buffer, and are
+ * answered in order once the Flush reply is queued; a oneway Flush gets no
+ * reply and holds nothing up.
  */
+#include <assert.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -52,6 +57,7 @@
 #define LISTEN_BACKLOG 128
 #define CLIENT_TIMEOUT_MS 30000
 #define TX_MAX (1u << 20)
+#define RX_SIZE (PROTO_MAX_MESSAGE + 1) /* a message of the limit and one byte to tell */
 #define PROGRESS_INTERVAL_MS 200
 
 struct client {
@@ -76,6 +82,7 @@ struct flush_job {
 	struct store *store;
 	struct store_flush_request request;
 	int wake_fd;
+	const bool *server_stopping; /* the flush gives up at its next batch once true */
 	/* Published by the flush thread. */
 	uint64_t done_pages, total_pages;
 	int64_t result;
@@ -177,6 +184,7 @@ static int client_send(struct client *c)
 }
 
 static void *flush_thread(void *arg);
+static bool client_handle_buffered(struct control_server *srv, struct client *c);
 
 static bool flush_progress(void *opaque, uint64_t done, uint64_t total)
 {
@@ -185,7 +193,8 @@ static bool flush_progress(void *opaque, uint64_t done, uint64_t total)
 	__atomic_store_n(&job->done_pages, done, __ATOMIC_RELAXED);
 	__atomic_store_n(&job->total_pages, total, __ATOMIC_RELAXED);
 	wake(job->wake_fd);
-	return true;
+	/* Shutdown must not wait for gigabytes: what was written stays on disk. */
+	return !__atomic_load_n(job->server_stopping, __ATOMIC_ACQUIRE);
 }
 
 static void *flush_thread(void *arg)
@@ -211,7 +220,8 @@ static int start_flush(struct control_server *srv, struct client *c,
 	*job = (struct flush_job){
 		.store = srv->daemon->store,
 		.wake_fd = srv->wake_fd,
-		.client_id = c->id,
+		.server_stopping = &srv->stop,
+		.client_id = req->oneway ? 0 : c->id,
 		.request = { .idle_seconds = req->flush.idle_seconds,
 			     .limit_bytes = req->flush.limit_bytes,
 			     .progress = flush_progress },
@@ -221,10 +231,13 @@ static int start_flush(struct control_server *srv, struct client *c,
 	if (r < 0)
 		return proto_build_failed("cannot start the flush thread", msg, size);
 	job->running = true;
+	*msg = NULL; /* replies come from poll_flush() */
+	/* A oneway caller gets no reply, not even the result, and its next call goes on now. */
+	if (req->oneway)
+		return 0;
 	c->waits_flush = true;
 	c->flush_more = req->more;
 	c->last_reported = UINT64_MAX;
-	*msg = NULL; /* replies come from poll_flush() */
 	return 0;
 }
 
@@ -268,13 +281,15 @@ static void poll_flush(struct control_server *srv)
 	if (!c)
 		return;
 	c->waits_flush = false;
+	c->last_progress_ms = monotonic_ms();
 	if (result >= 0)
 		proto_build_flush_result((uint64_t)result, &msg, &size);
 	else if (result == -ENODEV)
 		proto_build_error(PROTO_ERROR_NO_DISK_TIER, NULL, &msg, &size);
 	else
 		proto_build_failed(strerror((int)-result), &msg, &size);
-	if (!client_queue(srv, c, msg, size))
+	/* Calls pipelined behind the Flush are answered now, not when more bytes come. */
+	if (!client_queue(srv, c, msg, size) || !client_handle_buffered(srv, c))
 		client_close(srv, c);
 }
 
@@ -321,24 +336,24 @@ static int build_status(struct control_server *srv, char **msg, size_t *size)
 		msg, size);
 }
 
-/* Push the runtime key's new value from config into the store. */
-static int apply_runtime_key(struct daemon *d, const char *key)
+/* Push the runtime key's new value from config into the store (config_apply_fn). */
+static int apply_runtime_key(const struct swapdev_config *c, const char *key, void *userdata)
 {
-	const struct swapdev_config *c = &d->config;
+	struct store *store = userdata;
 
 	if (strcmp(key, "pool.limit") == 0)
-		return store_set_pool_limit(d->store, c->pool_limit);
+		return store_set_pool_limit(store, c->pool_limit);
 	if (strcmp(key, "pool.compressor") == 0)
-		return store_set_codec(d->store, &c->compressor);
+		return store_set_codec(store, &c->compressor);
 	if (strcmp(key, "writeback.high_watermark") == 0 ||
 	    strcmp(key, "writeback.low_watermark") == 0)
-		return store_set_watermarks(d->store, c->high_watermark, c->low_watermark);
+		return store_set_watermarks(store, c->high_watermark, c->low_watermark);
 	if (strcmp(key, "pool.exclusive_loads") == 0) {
-		store_set_exclusive_loads(d->store, c->exclusive_loads);
+		store_set_exclusive_loads(store, c->exclusive_loads);
 		return 0;
 	}
 	if (strcmp(key, "writeback.idle_seconds") == 0) {
-		store_set_idle_seconds(d->store, c->idle_seconds);
+		store_set_idle_seconds(store, c->idle_seconds);
 		return 0;
 	}
 	return -ENOENT;
@@ -349,34 +364,17 @@ static int set_config(struct control_server *srv, const struct proto_request *re
 {
 	struct daemon *d = srv->daemon;
 	struct config_error error;
-	char old[256];
+	char old[CONFIG_VALUE_MAX];
 	int r;
 
-	if (!config_key_is_runtime(req->set_config.key)) {
-		if (config_get(&d->config, req->set_config.key, old, sizeof(old)) == -ENOENT) {
-			snprintf(error.message, sizeof(error.message),
-				 "unknown configuration key '%s'", req->set_config.key);
-			return proto_build_invalid_parameter("key", error.message, msg, size);
-		}
-		return proto_build_not_runtime_tunable(req->set_config.key, msg, size);
-	}
 	pthread_mutex_lock(&d->config_lock);
-	r = config_get(&d->config, req->set_config.key, old, sizeof(old));
-	if (r == 0)
-		r = config_set(&d->config, req->set_config.key, req->set_config.value, &error);
-	if (r == 0) {
-		r = config_validate(&d->config, &error);
-		if (r == 0)
-			r = apply_runtime_key(d, req->set_config.key);
-		if (r < 0) {
-			if (r != -EINVAL || !error.message[0])
-				snprintf(error.message, sizeof(error.message),
-					 "%s=%s: rejected by the store: %s", req->set_config.key,
-					 req->set_config.value, strerror(-r));
-			config_set(&d->config, req->set_config.key, old, &(struct config_error){});
-		}
-	}
+	r = config_set_runtime(&d->config, req->set_config.key, req->set_config.value,
+			       apply_runtime_key, d->store, old, &error);
 	pthread_mutex_unlock(&d->config_lock);
+	if (r == -ENOENT)
+		return proto_build_invalid_parameter("key", error.message, msg, size);
+	if (r == -EPERM)
+		return proto_build_not_runtime_tunable(req->set_config.key, msg, size);
 	if (r < 0)
 		return proto_build_invalid_parameter("value", error.message, msg, size);
 	log_notice("configuration changed: %s=%s (was %s)", req->set_config.key,
@@ -456,23 +454,19 @@ out:
 	return client_queue(srv, c, msg, size);
 }
 
-/* Read what is there and handle every complete message. False: drop. */
-static bool client_read(struct control_server *srv, struct client *c)
+/* Handle every complete message received, in order. False: drop. */
+static bool client_handle_buffered(struct control_server *srv, struct client *c)
 {
 	size_t msg_len;
-	ssize_t n;
 	int r;
 
-	n = recv(c->fd, c->rx + c->rx_len, PROTO_MAX_MESSAGE + 1 - c->rx_len, MSG_DONTWAIT);
-	if (n == 0)
-		return false;
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR;
-	c->rx_len += (size_t)n;
-	while ((r = proto_frame(c->rx, c->rx_len, &msg_len)) == 1) {
+	for (;;) {
 		/* One call at a time while a flush reply is owed: keep the rest queued. */
 		if (c->waits_flush)
 			return true;
+		r = proto_frame(c->rx, c->rx_len, &msg_len);
+		if (r != 1)
+			break;
 		if (!handle_message(srv, c, c->rx, msg_len))
 			return false;
 		memmove(c->rx, c->rx + msg_len + 1, c->rx_len - msg_len - 1);
@@ -489,6 +483,30 @@ static bool client_read(struct control_server *srv, struct client *c)
 		c->rx_len = 0;
 	}
 	return true;
+}
+
+/*
+ * A full buffer holds calls queued behind a Flush; it is not polled for
+ * input then (client_wants_input), as a zero-byte recv would read as EOF.
+ */
+static bool client_wants_input(const struct client *c)
+{
+	return !c->close_after_send && c->rx_len < RX_SIZE;
+}
+
+/* Read what is there and handle every complete message. False: drop. */
+static bool client_read(struct control_server *srv, struct client *c)
+{
+	ssize_t n;
+
+	assert(client_wants_input(c));
+	n = recv(c->fd, c->rx + c->rx_len, RX_SIZE - c->rx_len, MSG_DONTWAIT);
+	if (n == 0)
+		return false;
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	c->rx_len += (size_t)n;
+	return client_handle_buffered(srv, c);
 }
 
 static void accept_client(struct control_server *srv)
@@ -522,7 +540,7 @@ static void accept_client(struct control_server *srv)
 	*c = (struct client){
 		.fd = fd,
 		.id = ++srv->next_client_id,
-		.rx = malloc(PROTO_MAX_MESSAGE + 1),
+		.rx = malloc(RX_SIZE),
 		.last_progress_ms = monotonic_ms(),
 	};
 	if (!c->rx) {
@@ -558,7 +576,7 @@ static void *server_thread(void *arg)
 			idx[n] = (int)i;
 			fds[n++] = (struct pollfd){
 				.fd = c->fd,
-				.events = (short)((c->close_after_send ? 0 : POLLIN) |
+				.events = (short)((client_wants_input(c) ? POLLIN : 0) |
 						  (c->tx_len ? POLLOUT : 0)),
 			};
 		}

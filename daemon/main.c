@@ -61,6 +61,8 @@ static void usage(FILE *out)
 		"                           attach a loop device and enable swap by hand\n"
 		"  -p, --pidfile PATH       write the PID to PATH once swap is active (ready)\n"
 		"      --check-config       validate the configuration and exit\n"
+		"      --print-config       validate it, print every key's effective value in\n"
+		"                           swapdevd.conf syntax and exit\n"
 		"  -d, --debug              debug messages (request-size histogram at exit)\n"
 		"  -h, --help               this text\n"
 		"  -V, --version            version\n"
@@ -76,13 +78,13 @@ struct options {
 	bool config_explicit;
 	char **sets;
 	size_t n_sets;
-	bool no_activate, check_only;
+	bool no_activate, check_only, print_config;
 };
 
 /* Returns 0 to go on, 1 to exit 0 (help/version), -EINVAL for a usage error. */
 static int parse_options(int argc, char **argv, struct daemon *d, struct options *o)
 {
-	enum { OPT_CHECK = 0x100 };
+	enum { OPT_CHECK = 0x100, OPT_PRINT };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "set", required_argument, NULL, 's' },
@@ -90,6 +92,7 @@ static int parse_options(int argc, char **argv, struct daemon *d, struct options
 		{ "no-activate", no_argument, NULL, 'n' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "print-config", no_argument, NULL, OPT_PRINT },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -121,6 +124,9 @@ static int parse_options(int argc, char **argv, struct daemon *d, struct options
 			break;
 		case OPT_CHECK:
 			o->check_only = true;
+			break;
+		case OPT_PRINT:
+			o->check_only = o->print_config = true;
 			break;
 		case 'd':
 			d->debug = true;
@@ -481,8 +487,17 @@ int main(int argc, char **argv)
 	if (coexistence_check(&d.config) > 0 && d.config.refuse_conflicts)
 		goto out;
 	if (o.check_only) {
-		printf("swapdevd: configuration %s is valid\n",
-		       d.config_path ? d.config_path : "(built-in defaults)");
+		struct config_error error;
+
+		if (!o.print_config)
+			printf("swapdevd: configuration %s%s%s is valid\n",
+			       d.config_path ? d.config_path : "(built-in defaults)",
+			       o.n_sets ? " with the --set override" : "",
+			       o.n_sets > 1 ? "s" : "");
+		else if (config_print(&d.config, stdout, &error) < 0) {
+			log_error("%s", error.message);
+			goto out;
+		}
 		status = 0;
 		goto out;
 	}

@@ -19,9 +19,13 @@
  * inline comment but ';' does not, and parsing goes on after the first
  * error. The grammar we need fits in one function: "[section]",
  * "key = value", blank lines, and comments starting with '#' or ';' at
- * the start of a line or after whitespace. It reads with getline (no line
- * length limit), accepts CRLF and a UTF-8 byte order mark, refuses NUL
- * bytes, and stops at the first error with "FILE:LINE: key: ...".
+ * the start of a line or after whitespace. It accepts CRLF and a UTF-8
+ * byte order mark, and stops at the first error with "FILE:LINE: key:
+ * ...". Only a regular file is read, opened without blocking so that a
+ * FIFO cannot hold the caller; a line is read into a CONFIG_LINE_MAX
+ * buffer byte by byte and a NUL byte or an overlong line is refused the
+ * moment it is met, so a file of zeros costs one line's worth of time
+ * and memory.
  *
  * A file is applied to a deep copy of the caller's config, which replaces
  * the original only when every line was valid. Cross-key constraints
@@ -39,6 +43,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "common.h"
@@ -57,6 +63,8 @@
 #define TiB (UINT64_C(1) << 40)
 
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+/* "<mountpoint>/swap" and its NUL must fit PATH_MAX. */
+#define MOUNTPOINT_MAX (PATH_MAX - sizeof("/" SWAPDEV_FILE_NAME))
 #define GROUP_NAME_MAX 32 /* useradd/groupadd limit */
 #define VALUE_TEXT_MAX 32 /* formatted non-string value: 20 digits + unit */
 #define VALUE_SHOWN_MAX 64 /* a bad value is quoted up to this many bytes */
@@ -89,6 +97,7 @@ enum key_flags {
 	KEY_RUNTIME = 1 << 0,	   /* may change while the daemon runs */
 	KEY_PAGE_ALIGNED = 1 << 1, /* size must be a multiple of SWAPDEV_PAGE_SIZE */
 	KEY_MAX_RAM = 1 << 2,	   /* size may not exceed physical RAM (max unused) */
+	KEY_NOT_ROOT = 1 << 3,	   /* path may not name / (a mount there hides every file) */
 };
 
 /*
@@ -98,7 +107,8 @@ enum key_flags {
  */
 #define CONFIG_KEY_TABLE(X)                                                                       \
 	X("device.size", SIZE, device_size, 1 * MiB, 16 * TiB, NULL, KEY_PAGE_ALIGNED, "1G")      \
-	X("device.mountpoint", PATH, mountpoint, 1, PATH_MAX - 1, NULL, 0, "/run/swapdev/mnt")    \
+	X("device.mountpoint", PATH, mountpoint, 1, MOUNTPOINT_MAX, NULL, KEY_NOT_ROOT,           \
+	  "/run/swapdev/mnt")                                                                      \
 	X("device.activate", BOOL, activate, 0, 1, NULL, 0, "yes")                                \
 	X("device.priority", INT, priority, -1, 32767, NULL, 0, "100")                            \
 	X("device.discard", BOOL, discard, 0, 1, NULL, 0, "yes")                                  \
@@ -384,7 +394,8 @@ static void format_accepted(const struct key_info *k, char *buf, size_t size)
 		snprintf(buf, size, "%" PRId64 "..%" PRId64 ", with or without %%", k->min, k->max);
 		break;
 	case KEY_PATH:
-		snprintf(buf, size, "an absolute path of at most %" PRId64 " bytes", k->max);
+		snprintf(buf, size, "an absolute path of at most %" PRId64 " bytes%s", k->max,
+			 (k->flags & KEY_NOT_ROOT) ? ", not /" : "");
 		break;
 	case KEY_GROUP:
 		snprintf(buf, size,
@@ -455,6 +466,23 @@ static int parse_value(const struct key_info *k, const char *text, union key_val
 	return -EINVAL;
 }
 
+/* "/", "//", "/./..": an absolute path that names the root directory, read as text. */
+static bool path_is_root(const char *path)
+{
+	unsigned depth = 0;
+
+	for (const char *p = path; *p;) {
+		size_t length = strcspn(p, "/");
+
+		if (length == 2 && strncmp(p, "..", 2) == 0)
+			depth -= depth > 0;
+		else if (length > 0 && !(length == 1 && p[0] == '.'))
+			depth++;
+		p += length + (p[length] == '/');
+	}
+	return depth == 0;
+}
+
 /* Range and shape. Returns 0 or -EINVAL with *ret_what saying what was wrong. */
 static int check_value(const struct key_info *k, const union key_value *value,
 		       const char **ret_what)
@@ -482,7 +510,10 @@ static int check_value(const struct key_info *k, const union key_value *value,
 		if (!value->string || value->string[0] != '/')
 			return -EINVAL;
 		*ret_what = "path too long";
-		return strlen(value->string) > (size_t)k->max ? -EINVAL : 0;
+		if (strlen(value->string) > (size_t)k->max)
+			return -EINVAL;
+		*ret_what = "the root directory";
+		return (k->flags & KEY_NOT_ROOT) && path_is_root(value->string) ? -EINVAL : 0;
 	case KEY_GROUP:
 		*ret_what = "invalid group name";
 		if (!value->string || !group_name_valid(value->string) ||
@@ -894,52 +925,132 @@ static int parse_line(struct swapdev_config *config, char *line, const char **se
 	return set_key(config, k, value, origin, error);
 }
 
+/*
+ * The next line into buf, without its newline. Returns its length,
+ * -ENODATA at the end of the file, -EBADMSG at a NUL byte, -E2BIG once it
+ * passes CONFIG_LINE_MAX bytes, or -errno when reading fails.
+ */
+static ssize_t read_line(FILE *f, char buf[static CONFIG_LINE_MAX + 1])
+{
+	size_t length = 0;
+	int c;
+
+	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
+		if (c == '\0')
+			return -EBADMSG;
+		if (length == CONFIG_LINE_MAX)
+			return -E2BIG;
+		buf[length++] = (char)c;
+	}
+	if (c == EOF && ferror(f))
+		return errno > 0 ? -errno : -EIO;
+	if (c == EOF && length == 0)
+		return -ENODATA;
+	buf[length] = '\0';
+	return (ssize_t)length;
+}
+
 static int parse_stream(struct swapdev_config *config, FILE *f, const char *path,
 			struct config_error *error)
 {
 	static const char bom[] = "\xef\xbb\xbf";
-	_cleanup_free_ char *line = NULL;
+	char line[CONFIG_LINE_MAX + 1];
 	struct origin origin = { .path = path };
 	const char *section = NULL;
-	size_t section_len = 0, capacity = 0;
+	size_t section_len = 0;
 	ssize_t length;
 	int r;
 
-	while ((length = getline(&line, &capacity, f)) >= 0) {
+	for (;;) {
 		char *text = line;
 
 		origin.line++;
-		if (strlen(line) != (size_t)length) {
-			set_error(error, &origin, "line contains a NUL byte");
-			return -EINVAL;
-		}
+		length = read_line(f, line);
+		if (length < 0)
+			break;
 		if (origin.line == 1 && strncmp(text, bom, strlen(bom)) == 0)
 			text += strlen(bom);
 		r = parse_line(config, text, &section, &section_len, &origin, error);
 		if (r < 0)
 			return r;
 	}
-	if (ferror(f)) {
-		r = errno > 0 ? -errno : -EIO;
-		errno = -r;
-		set_error(error, NULL, "%s: read failed: %m", path);
+	switch (length) {
+	case -ENODATA:
+		return 0;
+	case -EBADMSG:
+		set_error(error, &origin, "line contains a NUL byte");
+		return -EINVAL;
+	case -E2BIG:
+		set_error(error, &origin, "line longer than %d bytes", CONFIG_LINE_MAX);
+		return -EINVAL;
+	}
+	errno = (int)-length;
+	set_error(error, NULL, "%s: read failed: %m", path);
+	return (int)length;
+}
+
+static const char *file_type_name(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFSOCK:
+		return "a socket";
+	}
+	return "of an unknown type";
+}
+
+/* Open path for reading if it is a regular file; a FIFO or a terminal never blocks it. */
+static int open_regular_file(const char *path, FILE **ret_file, struct config_error *error)
+{
+	struct stat st;
+	FILE *f;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		set_error(error, NULL, "%s: cannot open: %m", path);
 		return r;
 	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		set_error(error, NULL, "%s: cannot stat: %m", path);
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		set_error(error, NULL, "%s: is %s, not a regular file", path,
+			  file_type_name(st.st_mode));
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		r = -errno;
+		set_error(error, NULL, "%s: out of memory", path);
+		close(fd);
+		return r;
+	}
+	*ret_file = f;
 	return 0;
 }
 
 int config_load_file(struct swapdev_config *config, const char *path, struct config_error *error)
 {
 	struct swapdev_config copy;
-	FILE *f;
+	FILE *f = NULL;
 	int r;
 
-	f = fopen(path, "re");
-	if (!f) {
-		r = -errno;
-		set_error(error, NULL, "%s: cannot open: %m", path);
+	r = open_regular_file(path, &f, error);
+	if (r < 0)
 		return r;
-	}
 	r = config_copy(&copy, config);
 	if (r < 0) {
 		set_error(error, NULL, "%s: out of memory", path);
@@ -1006,4 +1117,92 @@ bool config_key_is_runtime(const char *key)
 	const struct key_info *k = find_full_key(key);
 
 	return k && (k->flags & KEY_RUNTIME);
+}
+
+int config_set_runtime(struct swapdev_config *config, const char *key, const char *value,
+		       config_apply_fn apply, void *userdata, char ret_old[static CONFIG_VALUE_MAX],
+		       struct config_error *error)
+{
+	const struct key_info *k = find_full_key(key);
+	char old[CONFIG_VALUE_MAX], text_buf[VALUE_TEXT_MAX];
+	union key_value current;
+	int r;
+
+	assert(config && key && value && apply && error);
+
+	*error = (struct config_error){ "" };
+	if (!k) {
+		set_error(error, NULL, "unknown configuration key '%s'", key);
+		return -ENOENT;
+	}
+	if (!(k->flags & KEY_RUNTIME)) {
+		set_error(error, NULL, "%s only changes at start", key);
+		return -EPERM;
+	}
+	/* No runtime key is a string, so current holds no pointer that set_key frees. */
+	assert(!is_string_kind(k->kind));
+	load_value(config, k, &current);
+	snprintf(old, sizeof(old), "%s", format_value(k, &current, text_buf));
+	r = set_key(config, k, value, NULL, error);
+	if (r < 0)
+		return r;
+	r = config_validate(config, error);
+	if (r == 0) {
+		r = apply(config, key, userdata);
+		if (r < 0)
+			set_error(error, NULL, "%s=%s: cannot be applied: %s", key, value,
+				  strerror(-r));
+	}
+	if (r < 0) {
+		store_value(config, k, &current);
+		return r;
+	}
+	memcpy(ret_old, old, sizeof(old));
+	return 0;
+}
+
+/* True when the reader reads text back unchanged: no newline, comment or blanks at its ends. */
+static bool value_survives_file(const char *text)
+{
+	char copy[PATH_MAX + 1];
+
+	if (strlen(text) >= sizeof(copy) || strpbrk(text, "\r\n"))
+		return false;
+	strcpy(copy, text);
+	strip_inline_comment(copy);
+	return strcmp(trim(copy), text) == 0;
+}
+
+int config_print(const struct swapdev_config *config, FILE *out, struct config_error *error)
+{
+	char text_buf[VALUE_TEXT_MAX];
+	union key_value value;
+
+	/* Check every value first: nothing is printed of a configuration that cannot be. */
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
+		load_value(config, &key_table[i], &value);
+		if (!value_survives_file(format_value(&key_table[i], &value, text_buf))) {
+			set_error(error, NULL,
+				  "%s: the value cannot be written in swapdevd.conf syntax (a "
+				  "newline, blanks at its ends, or a blank before '#' or ';')",
+				  key_table[i].name);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
+		const struct key_info *k = &key_table[i];
+		size_t length = section_length(k->name);
+
+		load_value(config, k, &value);
+		if (i == 0 || !section_matches(&key_table[i - 1], k->name, length))
+			fprintf(out, "%s[%.*s]\n", i ? "\n" : "", (int)length, k->name);
+		fprintf(out, "%s = %s\n", k->name + length + 1, format_value(k, &value, text_buf));
+	}
+	if (fflush(out) != 0 || ferror(out)) {
+		int r = errno > 0 ? -errno : -EIO;
+
+		set_error(error, NULL, "cannot write the configuration: %s", strerror(-r));
+		return r;
+	}
+	return 0;
 }

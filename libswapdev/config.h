@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "codec.h"
 
@@ -20,6 +21,12 @@
 #ifndef SWAPDEV_DEFAULT_CONFIG_PATH
 #define SWAPDEV_DEFAULT_CONFIG_PATH "/etc/swapdev/swapdevd.conf"
 #endif
+
+/* The swap file in device.mountpoint; the configuration bounds the mountpoint by it. */
+#define SWAPDEV_FILE_NAME "swap"
+
+/* Longest line of a configuration file, its newline excluded. */
+#define CONFIG_LINE_MAX 8192
 
 struct swapdev_config {
 	/* [device] */
@@ -63,8 +70,11 @@ int config_parse_size(const char *text, uint64_t ram_bytes, uint64_t *ret_bytes)
 
 /*
  * Read an INI file over the current values. -ENOENT when it does not exist
- * (the caller decides whether that matters), -EINVAL with *error filled for
- * bad syntax, unknown keys or invalid values.
+ * (the caller decides whether that matters); -EISDIR or -EBADFD when it is
+ * a directory or another file that is not a regular file (a FIFO, a
+ * device); -EINVAL for bad syntax, a NUL byte, a line longer than
+ * CONFIG_LINE_MAX, unknown keys or invalid values. *error is filled on
+ * every failure.
  */
 int config_load_file(struct swapdev_config *config, const char *path, struct config_error *error);
 
@@ -78,8 +88,34 @@ int config_validate(const struct swapdev_config *config, struct config_error *er
 /* Canonical text of one key's value ("1G", "lz4", "yes"). 0, -ENOENT, -ENOBUFS. */
 int config_get(const struct swapdev_config *config, const char *key, char *buf, size_t size);
 
+/*
+ * Write every key with its value to out in the file's syntax, one section
+ * after the other, so that config_load_file() reads back the same
+ * configuration. 0; -EINVAL when a value cannot be written so (a path
+ * with a newline or a blank before '#'); -errno when writing fails.
+ */
+int config_print(const struct swapdev_config *config, FILE *out, struct config_error *error);
+
 /* NULL-terminated list of every key, in file order. */
 extern const char *const config_keys[];
 
 /* True for keys that can change while the daemon runs (SetConfig). */
 bool config_key_is_runtime(const char *key);
+
+/* Room for any key's canonical text (config_get), a path included. */
+#define CONFIG_VALUE_MAX 4096
+
+/* Pushes a runtime key's new value in config to whoever uses it. 0 or -errno. */
+typedef int (*config_apply_fn)(const struct swapdev_config *config, const char *key,
+			       void *userdata);
+
+/*
+ * SetConfig: set a runtime key, validate the whole configuration and
+ * apply() the change; on any failure the old value is put back. Returns 0
+ * with the old value's text in ret_old; -ENOENT for an unknown key,
+ * -EPERM for a key that only changes at start, -EINVAL for an invalid
+ * value, apply()'s error, -ENOMEM. *error is filled on every failure.
+ */
+int config_set_runtime(struct swapdev_config *config, const char *key, const char *value,
+		       config_apply_fn apply, void *userdata, char ret_old[static CONFIG_VALUE_MAX],
+		       struct config_error *error);

@@ -123,7 +123,8 @@ static const char io_swapdev_idl[] =
 	"# least idle_seconds, or until limit_bytes are written. With \"more\", the\n"
 	"# replies carry done_pages and total_pages as the flush advances (the first\n"
 	"# as soon as it starts); the last carries written_pages. The flush runs\n"
-	"# to its end even when the caller disconnects.\n"
+	"# to its end even when the caller disconnects, and stops early only when\n"
+	"# the daemon stops.\n"
 	"method Flush(idle_seconds: ?int, limit_bytes: ?int) -> (\n"
 	"\tdone_pages: ?int,\n"
 	"\ttotal_pages: ?int,\n"
@@ -189,7 +190,7 @@ static const struct {
 enum param_type {
 	PARAM_STRING, /* const char * */
 	PARAM_U32,    /* uint32_t, a JSON integer 0..UINT32_MAX */
-	PARAM_U64,    /* uint64_t, a JSON integer >= 0 */
+	PARAM_U64,    /* uint64_t, a JSON integer 0..INT64_MAX (Varlink's int is signed) */
 };
 
 struct param_desc {
@@ -456,16 +457,19 @@ static int store_param(const struct param_desc *p, struct json_object *value,
 	case PARAM_U64:
 		if (!json_object_is_type(value, json_type_int))
 			return refuse_parameter(error, p->name);
-		/* json-c keeps integers above INT64_MAX unsigned; get_int64 clamps them. */
+		/*
+		 * json-c keeps integers above INT64_MAX unsigned and get_int64 clamps
+		 * them: refuse them as it refuses 1e30, a double, and -1.
+		 */
 		number = json_object_get_int64(value);
-		if (number < 0)
+		if (number < 0 || json_object_get_uint64(value) > (uint64_t)INT64_MAX)
 			return refuse_parameter(error, p->name);
 		if (p->type == PARAM_U32) {
 			if (number > UINT32_MAX)
 				return refuse_parameter(error, p->name);
 			*(uint32_t *)slot = (uint32_t)number;
 		} else {
-			*(uint64_t *)slot = json_object_get_uint64(value);
+			*(uint64_t *)slot = (uint64_t)number;
 		}
 		return 0;
 	}

@@ -81,10 +81,12 @@ static int parse_options(int argc, char *argv[], struct json_object *parameters,
 				return CTL_EXIT_FAILURE;
 			break;
 		case 'l':
-			if (config_parse_size(optarg, config_ram_bytes(), &value) < 0 || value == 0)
+			/* The protocol's int is int64; the daemon refuses anything larger. */
+			if (config_parse_size(optarg, config_ram_bytes(), &value) < 0 ||
+			    value == 0 || value > (uint64_t)INT64_MAX)
 				return ctl_usage_error(argv[0],
-						       "--limit takes a size above 0 such as 512M, "
-						       "4G or 10%%, not '%s'",
+						       "--limit takes a size above 0 and below 8 EiB, "
+						       "such as 512M, 4G or 10%%, not '%s'",
 						       optarg);
 			if (ctl_json_add_u64(parameters, "limit_bytes", value) < 0)
 				return CTL_EXIT_FAILURE;

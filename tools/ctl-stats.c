@@ -2,7 +2,8 @@
 /*
  * ctl-stats.c - "swapdevctl stats": io.swapdev.GetStats as a table for
  * people, JSON for scripts, or Prometheus text for node_exporter's textfile
- * collector; --watch repeats it on one connection.
+ * collector; --watch repeats it on one connection (a new one after the
+ * daemon dropped it as idle, when SECONDS is over 30).
  *
  * The table answers what an administrator coming from zram asks first:
  * where the slots live, how well the pool compresses (pool data over its

@@ -7,7 +7,8 @@
  * collect in a buffer of PROTO_MAX_MESSAGE bytes, the largest message, and
  * proto_frame() finds each message in it. json-c copies what it parses, so
  * a message is dropped from the buffer (at the next read) once parsed;
- * bytes after it, the start of the next reply, are kept.
+ * bytes after it, the start of the next reply, are kept. The daemon closes
+ * a connection idle for 30 s; a call on one it has closed connects again.
  *
  * Every wait is bounded: connect and send by SO_SNDTIMEO, each reply by
  * poll() against a deadline of CTL_REPLY_TIMEOUT_SEC, so a wedged daemon
@@ -53,19 +54,45 @@ static const char *connect_hint(int error)
 	}
 }
 
-int ctl_connect(const char *path, struct ctl_conn **ret_conn)
+/* A new socket connected to conn->path in conn->fd. */
+static int open_socket(struct ctl_conn *conn)
 {
 	struct sockaddr_un address = { .sun_family = AF_UNIX };
 	struct timeval timeout = { .tv_sec = CTL_REPLY_TIMEOUT_SEC };
-	struct ctl_conn *conn;
 	int r;
 
-	if (strlen(path) >= sizeof(address.sun_path)) {
-		ctl_error("cannot connect to %s: socket path longer than %zu bytes", path,
+	if (strlen(conn->path) >= sizeof(address.sun_path)) {
+		ctl_error("cannot connect to %s: socket path longer than %zu bytes", conn->path,
 			  sizeof(address.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
-	memcpy(address.sun_path, path, strlen(path) + 1);
+	memcpy(address.sun_path, conn->path, strlen(conn->path) + 1);
+
+	conn->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (conn->fd < 0) {
+		r = -errno;
+		ctl_error("cannot create a socket: %s", strerror(-r));
+		return r;
+	}
+	/* Bounds connect() to a full backlog as well as every send(). */
+	if (setsockopt(conn->fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) < 0) {
+		r = -errno;
+		ctl_error("cannot set a socket timeout: %s", strerror(-r));
+		return r;
+	}
+	if (connect(conn->fd, (struct sockaddr *)&address, sizeof(address)) < 0) {
+		r = -errno;
+		ctl_error("cannot connect to %s: %s%s", conn->path, strerror(-r),
+			  connect_hint(-r));
+		return r;
+	}
+	return 0;
+}
+
+int ctl_connect(const char *path, struct ctl_conn **ret_conn)
+{
+	struct ctl_conn *conn;
+	int r;
 
 	conn = calloc(1, sizeof(*conn));
 	if (!conn)
@@ -75,24 +102,9 @@ int ctl_connect(const char *path, struct ctl_conn **ret_conn)
 	conn->buf = malloc(PROTO_MAX_MESSAGE);
 	if (!conn->path || !conn->buf)
 		goto out_nomem;
-
-	conn->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (conn->fd < 0) {
-		r = -errno;
-		ctl_error("cannot create a socket: %s", strerror(-r));
+	r = open_socket(conn);
+	if (r < 0)
 		goto out_free;
-	}
-	/* Bounds connect() to a full backlog as well as every send(). */
-	if (setsockopt(conn->fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) < 0) {
-		r = -errno;
-		ctl_error("cannot set a socket timeout: %s", strerror(-r));
-		goto out_free;
-	}
-	if (connect(conn->fd, (struct sockaddr *)&address, sizeof(address)) < 0) {
-		r = -errno;
-		ctl_error("cannot connect to %s: %s%s", path, strerror(-r), connect_hint(-r));
-		goto out_free;
-	}
 	*ret_conn = conn;
 	return 0;
 
@@ -275,6 +287,18 @@ int ctl_next_reply(struct ctl_conn *conn, struct proto_reply *ret_reply)
 	return 0;
 }
 
+/* True when the daemon has hung up: between calls, only an end of file can be pending. */
+static bool peer_closed(const struct ctl_conn *conn)
+{
+	struct pollfd pfd = { .fd = conn->fd, .events = POLLIN };
+	char byte;
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return false;
+	return (pfd.revents & (POLLHUP | POLLERR)) ||
+	       recv(conn->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 int ctl_call(struct ctl_conn *conn, enum proto_method method, struct json_object *parameters,
 	     unsigned flags, struct proto_reply *ret_reply)
 {
@@ -282,6 +306,15 @@ int ctl_call(struct ctl_conn *conn, enum proto_method method, struct json_object
 	size_t size;
 	int r;
 
+	/* The daemon drops a connection idle for 30 s (stats --watch 60): take a new one. */
+	if (peer_closed(conn)) {
+		close(conn->fd);
+		conn->fd = -1;
+		conn->len = conn->consumed = 0;
+		r = open_socket(conn);
+		if (r < 0)
+			return r;
+	}
 	conn->method = method;
 	r = proto_build_request(proto_method_name(method), parameters, flags, &msg, &size);
 	if (r < 0) {

@@ -51,7 +51,8 @@ void ctl_disconnect(struct ctl_conn *conn); /* accepts NULL */
 
 /*
  * Call method with parameters (borrowed, NULL for none) and flags (0 or
- * PROTO_MORE), and wait for the first reply. Returns 0 with *ret_reply filled (never
+ * PROTO_MORE), and wait for the first reply. A connection the daemon has
+ * closed since the last call (it drops idle ones) is opened anew first. Returns 0 with *ret_reply filled (never
  * an error reply), or prints what went wrong, transport failure or Varlink
  * error, and returns -errno (-EREMOTEIO for an error reply).
  */

@@ -10,13 +10,20 @@
  *		index, strings unquoted. Exit 1 on invalid JSON.
  *	control-client probe SOCKET CASE
  *		Send one kind of bad (or unusual) input and print what the
- *		daemon did, one line per event: "reply" (a success reply),
- *		"error NAME" (a Varlink error), "invalid-reply", then "closed"
- *		(the daemon hung up) or "open" (silent for QUIET_MS). CASE is
- *		random, invalid-json, array, not-varlink, unknown-method,
- *		pipelined, oversized, oversized-json, unterminated (sent, then
- *		we close: prints "sent") or stalled (a half message stays open
- *		while a second connection calls GetInfo: prints that outcome).
+ *		daemon did, one line per event: "reply KEY" (a success reply
+ *		and its first parameter, which tells which call it answers:
+ *		vendor for GetInfo, state for GetStatus, written_pages for
+ *		Flush), "error NAME" (a Varlink error), "invalid-reply", then
+ *		"closed" (the daemon hung up) or "open" (silent for QUIET_MS).
+ *		CASE is random, invalid-json, array, not-varlink,
+ *		unknown-method, pipelined, oversized, oversized-json,
+ *		unterminated (sent, then we close: prints "sent"), stalled (a
+ *		half message stays open while a second connection calls
+ *		GetInfo: prints that outcome), oneway-flush (a oneway Flush,
+ *		then GetInfo), behind-flush (Flush, then GetInfo) or
+ *		behind-flush-full (Flush, then more GetInfo calls than the
+ *		daemon buffers, sent in one go: prints "sent BYTES bytes"
+ *		first).
  *	control-client concurrent SOCKET N SECONDS
  *		Connect N clients at once, then send io.swapdev.GetStats on each
  *		and wait for every reply, hanging up each client once it has its
@@ -26,6 +33,12 @@
  *		N GetStats calls one after the other on one connection, as a
  *		Varlink client such as "swapdevctl stats --watch" makes them;
  *		exit 0 when every one got its reply.
+ *	control-client serve SOCKET N
+ *		Play a daemon that drops every client as idle right after its
+ *		reply: listen on SOCKET (print "listening"), and N times accept
+ *		a connection, answer its one call with {"slots_total": 1} and
+ *		close it. Print "served N" and exit 0 when all N came within
+ *		PROBE_TIMEOUT_MS of each other.
  *
  * It is single-threaded: the N clients are N non-blocking sockets in one
  * poll() loop, all connected before the first call goes out, so the daemon
@@ -424,6 +437,19 @@ static int send_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* " NAME" of the first member of parameters in flattened text, or "" when it has none. */
+static const char *first_parameter(const char *flat, char *buf, size_t size)
+{
+	static const char prefix[] = "parameters.";
+	const char *line = strstr(flat, prefix);
+
+	if (!line || (line != flat && line[-1] != '\n'))
+		return "";
+	line += strlen(prefix);
+	snprintf(buf, size, " %.*s", (int)strcspn(line, ".\t\n"), line);
+	return buf;
+}
+
 /* One line describing a complete reply message (without its NUL). */
 static void describe_reply(const char *msg, size_t len, FILE *out)
 {
@@ -443,7 +469,7 @@ static void describe_reply(const char *msg, size_t len, FILE *out)
 	else if (flat_lookup(flat, "error", value, sizeof(value)))
 		fprintf(out, "error %s\n", value);
 	else
-		fprintf(out, "reply\n");
+		fprintf(out, "reply%s\n", first_parameter(flat, value, sizeof(value)));
 	free(flat);
 }
 
@@ -495,6 +521,8 @@ static void watch_replies(int fd, FILE *out)
 static const char call_info[] = "{\"method\":\"org.varlink.service.GetInfo\"}";
 static const char call_status[] = "{\"method\":\"io.swapdev.GetStatus\"}";
 static const char call_stats[] = "{\"method\":\"io.swapdev.GetStats\"}";
+static const char call_flush[] = "{\"method\":\"io.swapdev.Flush\"}";
+static const char call_flush_oneway[] = "{\"method\":\"io.swapdev.Flush\",\"oneway\":true}";
 
 /* Fill buf with reproducible noise (xorshift64*), NUL bytes included. */
 static void fill_random(unsigned char *buf, size_t len)
@@ -559,6 +587,19 @@ static int cmd_probe(const char *path, const char *name)
 		memcpy(buf, call_info, sizeof(call_info));
 		memcpy(buf + sizeof(call_info), call_status, sizeof(call_status));
 		len = sizeof(call_info) + sizeof(call_status);
+	} else if (strcmp(name, "oneway-flush") == 0) {
+		memcpy(buf, call_flush_oneway, sizeof(call_flush_oneway));
+		memcpy(buf + sizeof(call_flush_oneway), call_info, sizeof(call_info));
+		len = sizeof(call_flush_oneway) + sizeof(call_info);
+	} else if (strcmp(name, "behind-flush") == 0 || strcmp(name, "behind-flush-full") == 0) {
+		size_t calls = strcmp(name, "behind-flush") == 0
+				       ? 1
+				       : (sizeof(buf) - sizeof(call_flush)) / sizeof(call_info);
+
+		memcpy(buf, call_flush, sizeof(call_flush));
+		len = sizeof(call_flush);
+		for (size_t i = 0; i < calls; i++, len += sizeof(call_info))
+			memcpy(buf + len, call_info, sizeof(call_info));
 	} else if (strcmp(name, "oversized") == 0) {
 		/* No terminator at all: the daemon must give up at its limit, not wait. */
 		len = PROTO_MAX_MESSAGE + 4096;
@@ -587,6 +628,9 @@ static int cmd_probe(const char *path, const char *name)
 	}
 	if (strcmp(name, "unterminated") == 0) {
 		printf("sent\n");
+	} else if (strcmp(name, "behind-flush-full") == 0) {
+		printf("sent %zu bytes\n", len);
+		watch_replies(fd, stdout);
 	} else if (strcmp(name, "stalled") == 0) {
 		int other = connect_socket(path);
 
@@ -821,6 +865,52 @@ static int cmd_sequential(const char *path, const char *count_arg)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ serve */
+
+static int cmd_serve(const char *path, const char *count_arg)
+{
+	static const char reply[] = "{\"parameters\":{\"slots_total\":1}}";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static char buf[PROTO_MAX_MESSAGE];
+	unsigned long count, served;
+	int listen_fd;
+
+	if (!parse_count(count_arg, 1000, &count) || strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "control-client: serve takes SOCKET N (1-1000)\n");
+		return 2;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(listen_fd, 8) < 0) {
+		fprintf(stderr, "control-client: cannot listen on %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	printf("listening\n");
+	fflush(stdout);
+	for (served = 0; served < count; served++) {
+		struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
+		ssize_t len;
+		int fd;
+
+		if (poll(&pfd, 1, PROBE_TIMEOUT_MS) <= 0)
+			break;
+		fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			break;
+		len = read_message(fd, buf, sizeof(buf), PROBE_TIMEOUT_MS);
+		if (len >= 0)
+			send_all(fd, reply, sizeof(reply));
+		close(fd);
+		if (len < 0)
+			break;
+	}
+	close(listen_fd);
+	unlink(path);
+	printf("served %lu\n", served);
+	return served == count ? 0 : 1;
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc == 2 && strcmp(argv[1], "flatten") == 0)
@@ -831,10 +921,13 @@ int main(int argc, char *argv[])
 		return cmd_concurrent(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "sequential") == 0)
 		return cmd_sequential(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argv[2], argv[3]);
 	fprintf(stderr,
 		"Usage: control-client flatten <JSON\n"
 		"       control-client probe SOCKET CASE\n"
 		"       control-client concurrent SOCKET N SECONDS\n"
-		"       control-client sequential SOCKET N\n");
+		"       control-client sequential SOCKET N\n"
+		"       control-client serve SOCKET N\n");
 	return 2;
 }

@@ -26,10 +26,14 @@
 #               neither change the configuration nor flush
 #   clients     many calls on one connection (stats --watch, 2000 calls
 #               back to back), 100 concurrent clients (and 200, above the
-#               daemon's client limit), 100 swapdevctl at once: all served
+#               daemon's client limit), 100 swapdevctl at once: all served;
+#               stats --watch connects again when its connection was
+#               dropped as idle (against a stand-in that drops every one)
 #   bad input   random bytes, invalid JSON, an array, calls the daemon does
 #               not know, truncated and oversized messages get an error or
 #               a closed connection; the daemon keeps serving
+#   pipelining  calls behind a Flush are answered right after it, even past
+#               the daemon's receive buffer; a oneway Flush gets no reply
 #
 # Every workload round must verify every page (exit 0); pool.exclusive_loads
 # is off so that writeback_pages moves only when a flush writes.
@@ -606,6 +610,28 @@ while read -r line; do
 done <"$T/watch.out"
 e2e_log "stats --json --watch 1: $(grep -c . "$T/watch.out") samples"
 
+# The daemon drops a connection idle for 30 s, so --watch 31 or more finds
+# it closed at its next sample and must connect again. A stand-in daemon
+# that closes every connection right after its reply shows that in 3 s.
+"$client" serve "$T/dropper.sock" 3 >"$T/dropper.out" 2>&1 &
+dropper_pid=$!
+cleanup_fn stop_pid "$dropper_pid"
+for ((i = 0; i < 50; i++)); do
+	grep -q '^listening' "$T/dropper.out" && break
+	sleep 0.1
+done
+status=0
+timeout 10 "$SWAPDEVCTL" --socket "$T/dropper.sock" stats --json --watch 1 >"$T/redial.out" \
+	2>"$T/redial.err" || status=$?
+wait "$dropper_pid" || e2e_fail "the stand-in daemon: $(cat "$T/dropper.out")"
+[ "$(grep -c . "$T/redial.out")" -eq 3 ] ||
+	e2e_fail "stats --watch 1 took $(grep -c . "$T/redial.out") of 3 samples from a daemon" \
+		"that drops each connection: $(cat "$T/redial.err")"
+# It ends when the stand-in is gone, after trying to connect once more.
+[ "$status" -eq 1 ] && grep -q 'cannot connect' "$T/redial.err" ||
+	e2e_fail "stats --watch after the stand-in left: status $status: $(cat "$T/redial.err")"
+e2e_log "stats --watch 1 against a daemon that drops each connection: 3 samples, 3 connections"
+
 # Many calls on one connection, as any Varlink client may make them.
 out=$(with_timeout 120 "$client" sequential "$SD_SOCKET" 2000) ||
 	e2e_fail "2000 calls on one connection: $out"
@@ -667,8 +693,34 @@ probe unknown-method $'error org.varlink.service.MethodNotFound\nopen'
 probe oversized refused
 probe oversized-json refused
 probe unterminated sent
-probe stalled $'reply\nopen'
-probe pipelined $'reply\nreply\nopen'
+probe stalled $'reply vendor\nopen'
+probe pipelined $'reply vendor\nreply state\nopen'
+
+# Calls pipelined behind a Flush wait for its reply and are answered right
+# after it, not when more bytes come; more of them than the daemon buffers
+# (64 KiB) are read once the Flush ends, not taken for a hang-up. A oneway
+# Flush gets no reply at all: the first reply is the next call's.
+wait_stat pool_slots 4096 120
+probe behind-flush $'reply written_pages\nreply vendor\nopen'
+wait_stat pool_slots 4096 120
+out=$(with_timeout 60 "$client" probe "$SD_SOCKET" behind-flush-full) ||
+	e2e_fail "probe behind-flush-full: control-client failed: $out"
+# Sent: the Flush call (30 bytes with its NUL), then GetInfo calls of 41.
+sent=$(sed -n 's/^sent \([0-9]*\) bytes$/\1/p' <<<"$out")
+calls=$(((${sent:-0} - 30) / 41))
+[ "$calls" -gt 1600 ] && [ "$(sed -n 2p <<<"$out")" = 'reply written_pages' ] &&
+	[ "$(grep -c '^reply vendor$' <<<"$out")" -eq "$calls" ] &&
+	[ "$(tail -n 1 <<<"$out")" = open ] && [ "$(wc -l <<<"$out")" -eq $((calls + 3)) ] ||
+	e2e_fail "probe behind-flush-full: $(sort <<<"$out" | uniq -c | tr '\n' ' ')"
+e2e_log "probe behind-flush-full: $sent bytes; the Flush reply, then $calls GetInfo replies, open"
+logged0=$(flushes_logged)
+probe oneway-flush $'reply vendor\nopen'
+# The oneway Flush runs all the same and is logged when done.
+for ((i = 0; i < 600; i++)); do
+	[ "$(flushes_logged)" -gt "$logged0" ] && break
+	sleep 0.1
+done
+[ "$(flushes_logged)" -gt "$logged0" ] || e2e_fail "the oneway Flush did not run"
 ctl after-probes status
 expect_ok after-probes
 grep -q '^State: *running' "$T/after-probes.out" ||

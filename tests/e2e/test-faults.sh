@@ -51,6 +51,10 @@
 #                       fails, reads still work, and the workload verifies;
 #                       then with --no-activate and swap put on the file by
 #                       hand, an open for writing fails too
+#   flush-sigterm       SIGTERM while `swapdevctl flush --wait` runs on a
+#                       slowed fault-fs disk: the daemon cancels the flush
+#                       at its next batch and exits long before the flush
+#                       would have ended, and the workload verifies
 #   self-pressure       swapdevd and the workload in ONE memory cgroup whose
 #                       limit forces swapping: the daemon's own allocations
 #                       meet the reclaim it serves. It must make progress;
@@ -70,7 +74,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/swapdevd.sh"
 variant=${1:?usage: test-faults.sh VARIANT}
 case "$variant" in
 swapoff-under-load | storms | disk-eio | disk-short-read | sigterm | flush-kill | \
-	second-daemon | stacked-mount | write-live-file | self-pressure) ;;
+	flush-sigterm | second-daemon | stacked-mount | write-live-file | self-pressure) ;;
 *) e2e_fail "unknown variant $variant" ;;
 esac
 requires_root
@@ -648,6 +652,49 @@ flush-kill)
 	e2e_log "daemon descriptors: $fds_before before, $fds_after after"
 	expect_workload_ok "with a flush client killed mid-flush"
 	swapdevd_stop
+	;;
+
+flush-sigterm)
+	# 50 ms per write: the pool's pages take minutes to flush.
+	fault_fs_start --delay-us 50000
+	swapdevd_start --set writeback.backing_file="$FAULT_MNT/backing"
+	new_cgroup cg "$limit"
+	start_workload "$cg" "$seed" --size "$working_set" --passes 6
+	wait_stat pool_slots 15000 120
+	# Frozen, the workload leaves swapoff only its pages to read back.
+	frozen=$(cat "$(cgroup_path "$cg")/cgroup.procs")
+	# shellcheck disable=SC2086 # one PID a word
+	kill -STOP $frozen
+	# shellcheck disable=SC2086
+	cleanup_fn kill -CONT $frozen
+	pool=$(stat_value pool_slots)
+	"$SWAPDEVCTL" --socket "$SD_SOCKET" flush --wait >"$E2E_TMPDIR/flush.out" 2>&1 &
+	ctl_pid=$!
+	cleanup_fn stop_pid "$ctl_pid"
+	# Two samples 2 s apart, once writeback has begun, give the flush's pace.
+	wait_stat writeback_pages 1 60
+	wb1=$(stat_value writeback_pages)
+	sleep 2
+	wb2=$(stat_value writeback_pages)
+	kill -0 "$ctl_pid" 2>/dev/null ||
+		e2e_fail "the flush ended before SIGTERM: $(cat "$E2E_TMPDIR/flush.out")"
+	rate=$(((wb2 - wb1) / 2))
+	left=$((pool - wb2))
+	projected=$((left / (rate > 0 ? rate : 1)))
+	# swapoff charges the pages it brings back to the workload's cgroup.
+	cgroup_unlimit "$cg"
+	e2e_log "SIGTERM mid-flush: $wb2 of about $pool pages written at $rate pages/s;" \
+		"the rest would take about $projected s"
+	[ "$projected" -ge 60 ] || e2e_fail "the flush is too fast to tell ($projected s to go)"
+	start=$SECONDS
+	kill -TERM "$SD_PID"
+	daemon_exit_within 30
+	e2e_log "swapdevd exited $((SECONDS - start)) s after SIGTERM"
+	grep -q 'flush wrote' "$SD_LOG" && e2e_fail "the flush ran to its end before the exit"
+	wait "$ctl_pid" 2>/dev/null || true
+	# shellcheck disable=SC2086
+	kill -CONT $frozen
+	expect_workload_ok "after SIGTERM mid-flush"
 	;;
 
 self-pressure)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -241,6 +242,16 @@ static const struct key_case key_cases[] = {
 	{ "device.mountpoint", "/a path/with spaces", 0, "/a path/with spaces" },
 	{ "device.mountpoint", "mnt", -EINVAL, NULL },
 	{ "device.mountpoint", "", -EINVAL, NULL },
+	{ "device.mountpoint", "/", -EINVAL, NULL },
+	{ "device.mountpoint", "//", -EINVAL, NULL },
+	{ "device.mountpoint", "/./", -EINVAL, NULL },
+	{ "device.mountpoint", "/..", -EINVAL, NULL },
+	{ "device.mountpoint", "/mnt/..", -EINVAL, NULL },
+	{ "device.mountpoint", "/mnt/../..", -EINVAL, NULL },
+	{ "device.mountpoint", "/../mnt", 0, "/../mnt" },
+	{ "device.mountpoint", "/mnt/", 0, "/mnt/" },
+	{ "device.mountpoint", "/.mnt", 0, "/.mnt" },
+	{ "device.mountpoint", "/...", 0, "/..." },
 	{ "device.activate", "yes", 0, "yes" },
 	{ "device.activate", "no", 0, "no" },
 	{ "device.activate", "true", 0, "yes" },
@@ -469,6 +480,15 @@ Test(keys, path_lengths)
 	path[PATH_MAX] = '\0';
 	cr_expect_eq(config_set(&config, "device.mountpoint", path, NULL), -EINVAL);
 	cr_expect_str_eq(config.mountpoint, "/run/swapdev/mnt");
+
+	/* "<mountpoint>/swap" with its NUL fits PATH_MAX, and no more. */
+	path[PATH_MAX - strlen("/" SWAPDEV_FILE_NAME) - 1] = '\0';
+	cr_expect_eq(config_set(&config, "device.mountpoint", path, NULL), 0);
+	cr_expect_eq(strlen(config.mountpoint) + strlen("/" SWAPDEV_FILE_NAME), PATH_MAX - 1);
+	path[PATH_MAX - strlen("/" SWAPDEV_FILE_NAME) - 1] = 'a';
+	path[PATH_MAX - strlen("/" SWAPDEV_FILE_NAME)] = '\0';
+	cr_expect_eq(config_set(&config, "device.mountpoint", path, NULL), -EINVAL);
+	cr_expect_eq(strlen(config.mountpoint) + strlen("/" SWAPDEV_FILE_NAME), PATH_MAX - 1);
 	config_done(&config);
 }
 
@@ -521,6 +541,10 @@ Test(keys, messages)
 	cr_expect_str_eq(error.message, "control.socket: not an absolute path 'ctl' (accepted: an "
 					"absolute path of at most 107 bytes)");
 
+	cr_assert_eq(config_set(&config, "device.mountpoint", "/", &error), -EINVAL);
+	cr_expect_str_eq(error.message, "device.mountpoint: the root directory '/' (accepted: an "
+					"absolute path of at most 4090 bytes, not /)");
+
 	cr_assert_eq(config_set(&config, "pool.nope", "1", &error), -ENOENT);
 	cr_expect_str_eq(error.message,
 			 "unknown key 'pool.nope' (keys in [pool]: limit, compressor, same_filled, "
@@ -539,6 +563,100 @@ Test(keys, messages)
 		 value);
 	cr_expect_str_eq(error.message, expected);
 	config_done(&config);
+}
+
+/* ---- SetConfig ---- */
+
+struct apply_log {
+	int result; /* what apply returns */
+	unsigned calls;
+	char key[64];
+};
+
+static int log_apply(const struct swapdev_config *config, const char *key, void *userdata)
+{
+	struct apply_log *log = userdata;
+
+	log->calls++;
+	snprintf(log->key, sizeof(log->key), "%s", key);
+	return log->result;
+}
+
+/* An error struct full of garbage, as the stack would leave it. */
+static void garble(struct config_error *error)
+{
+	memset(error, 0xa5, sizeof(*error));
+}
+
+Test(runtime, applies_and_reports_the_old_value)
+{
+	struct swapdev_config config;
+	struct config_error error;
+	struct apply_log log = { 0 };
+	char old[CONFIG_VALUE_MAX];
+
+	cr_assert_eq(config_init(&config), 0);
+	cr_assert_eq(config_set(&config, "pool.limit", "8M", NULL), 0);
+	garble(&error);
+	cr_expect_eq(config_set_runtime(&config, "pool.limit", "16M", log_apply, &log, old,
+					&error),
+		     0);
+	cr_expect_eq(config.pool_limit, 16 * MiB);
+	cr_expect_str_eq(old, "8M");
+	cr_expect_eq(log.calls, 1);
+	cr_expect_str_eq(log.key, "pool.limit");
+	config_done(&config);
+}
+
+/* Every refusal leaves a terminated message and the old value, whatever error held before. */
+Test(runtime, refusals_restore_and_explain)
+{
+	static const struct {
+		const char *key, *value;
+		int apply_result, r;
+		const char *message;
+		unsigned apply_calls;
+	} cases[] = {
+		/* The store refusing a value the configuration took (RAM grew since start). */
+		{ "pool.limit", "16M", -EINVAL, -EINVAL,
+		  "pool.limit=16M: cannot be applied: Invalid argument", 1 },
+		{ "pool.compressor", "zstd", -ENOMEM, -ENOMEM,
+		  "pool.compressor=zstd: cannot be applied: Cannot allocate memory", 1 },
+		{ "pool.limit", "lots", 0, -EINVAL, "pool.limit: invalid size 'lots' (accepted: ",
+		  0 },
+		{ "writeback.low_watermark", "95", 0, -EINVAL,
+		  "writeback.low_watermark (95%) must be below writeback.high_watermark (90%)", 0 },
+		{ "pool.nope", "1", 0, -ENOENT, "unknown configuration key 'pool.nope'", 0 },
+		{ "device.size", "2G", 0, -EPERM, "device.size only changes at start", 0 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct swapdev_config config;
+		struct config_error error;
+		struct apply_log log = { .result = cases[i].apply_result };
+		struct snapshot *before = malloc(sizeof(*before)), *after = malloc(sizeof(*after));
+		char old[CONFIG_VALUE_MAX] = "untouched";
+
+		cr_assert(before && after);
+		cr_assert_eq(config_init(&config), 0);
+		cr_assert_eq(config_set(&config, "pool.limit", "8M", NULL), 0);
+		take_snapshot(&config, before);
+		garble(&error);
+		cr_expect_eq(config_set_runtime(&config, cases[i].key, cases[i].value, log_apply,
+						&log, old, &error),
+			     cases[i].r, "case %zu", i);
+		cr_assert_not_null(memchr(error.message, '\0', sizeof(error.message)),
+				   "case %zu: message not terminated", i);
+		cr_expect(starts_with(error.message, cases[i].message), "case %zu: '%s'", i,
+			  error.message);
+		cr_expect_eq(log.calls, cases[i].apply_calls, "case %zu", i);
+		cr_expect_str_eq(old, "untouched", "case %zu", i);
+		take_snapshot(&config, after);
+		assert_snapshot_eq(before, after);
+		config_done(&config);
+		free(before);
+		free(after);
+	}
 }
 
 /* ---- defaults, key list, lifecycle ---- */
@@ -853,6 +971,8 @@ Test(file, errors_name_file_and_line)
 		  "writeback.high_watermark: percentage out of range '101' (accepted: 1..100, with "
 		  "or without %)" },
 		{ "[device]\npriority = 1\0x\n", 24, 2, "line contains a NUL byte" },
+		{ "[device]\n\0\0\0\0", 13, 2, "line contains a NUL byte" },
+		{ "\0", 1, 1, "line contains a NUL byte" },
 		{ "[control]\nsocket = control\n", 0, 2,
 		  "control.socket: not an absolute path 'control' (accepted: an absolute path "
 		  "of at most 107 bytes)" },
@@ -951,7 +1071,7 @@ Test(file, cannot_open)
 	struct swapdev_config config;
 	struct snapshot *before = malloc(sizeof(*before)), *after = malloc(sizeof(*after));
 	struct config_error error = { "" };
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX + 16], expected[PATH_MAX + 64];
 
 	cr_assert(before && after);
 	cr_assert_eq(config_init(&config), 0);
@@ -963,15 +1083,112 @@ Test(file, cannot_open)
 	cr_expect_not_null(strstr(error.message, "No such file or directory"), "%s",
 			   error.message);
 
-	/* A directory opens but cannot be read. */
+	snprintf(expected, sizeof(expected), "%s: is a directory, not a regular file", tmpdir);
 	cr_expect_eq(config_load_file(&config, tmpdir, &error), -EISDIR);
-	cr_expect_not_null(strstr(error.message, tmpdir), "%s", error.message);
+	cr_expect_str_eq(error.message, expected);
+
+	/* Refused before a byte is read: /dev/zero would never end, a FIFO would block. */
+	cr_expect_eq(config_load_file(&config, "/dev/zero", &error), -EBADFD);
+	cr_expect_str_eq(error.message, "/dev/zero: is a character device, not a regular file");
+	snprintf(path, sizeof(path), "%s/fifo.conf", tmpdir);
+	cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo: %s", strerror(errno));
+	snprintf(expected, sizeof(expected), "%s: is a FIFO, not a regular file", path);
+	cr_expect_eq(config_load_file(&config, path, &error), -EBADFD);
+	cr_expect_str_eq(error.message, expected);
+	unlink(path);
 
 	take_snapshot(&config, after);
 	assert_snapshot_eq(before, after);
 	config_done(&config);
 	free(before);
 	free(after);
+}
+
+Test(file, line_length_cap)
+{
+	struct swapdev_config config;
+	struct config_error error = { "" };
+	char *content = malloc(3 * CONFIG_LINE_MAX);
+	char path[PATH_MAX], expected[PATH_MAX + 64];
+	size_t length;
+
+	cr_assert_not_null(content);
+	cr_assert_eq(config_init(&config), 0);
+
+	/* A comment line of exactly CONFIG_LINE_MAX bytes, then a key. */
+	length = (size_t)sprintf(content, "[device]\n");
+	content[length] = '#';
+	memset(content + length + 1, 'x', CONFIG_LINE_MAX - 1);
+	length += CONFIG_LINE_MAX;
+	length += (size_t)sprintf(content + length, "\npriority = 7\n");
+	write_file_len(content, length, path, sizeof(path));
+	cr_expect_eq(config_load_file(&config, path, &error), 0, "%s", error.message);
+	cr_expect_eq(config.priority, 7);
+
+	/* One byte more, and a line that goes on far past the cap. */
+	memset(content + strlen("[device]\n#"), 'x', 2 * CONFIG_LINE_MAX);
+	for (size_t extra = 1; extra <= CONFIG_LINE_MAX; extra += CONFIG_LINE_MAX - 1) {
+		length = strlen("[device]\n") + CONFIG_LINE_MAX + extra;
+		write_file_len(content, length, path, sizeof(path));
+		snprintf(expected, sizeof(expected), "%s:2: line longer than %d bytes", path,
+			 CONFIG_LINE_MAX);
+		cr_expect_eq(config_load_file(&config, path, &error), -EINVAL, "extra %zu", extra);
+		cr_expect_str_eq(error.message, expected, "extra %zu", extra);
+	}
+	cr_expect_eq(config.priority, 7);
+	config_done(&config);
+	free(content);
+}
+
+Test(file, print_loads_back)
+{
+	struct swapdev_config config, loaded;
+	struct config_error error = { "" };
+	struct snapshot *printed = malloc(sizeof(*printed));
+	struct snapshot *read_back = malloc(sizeof(*read_back));
+	char path[PATH_MAX];
+	FILE *f;
+
+	cr_assert(printed && read_back);
+	cr_assert_eq(config_init(&config), 0);
+	cr_assert_eq(config_set(&config, "device.mountpoint", "/srv/a#b c", NULL), 0);
+	cr_assert_eq(config_set(&config, "pool.compressor", "zstd:-3", NULL), 0);
+	cr_assert_eq(config_set(&config, "pool.limit", "4100K", NULL), 0);
+	cr_assert_eq(config_set(&config, "device.priority", "-1", NULL), 0);
+	cr_assert_eq(config_set(&config, "control.group", "1234", NULL), 0);
+	take_snapshot(&config, printed);
+
+	file_path(files_written++, path, sizeof(path));
+	f = fopen(path, "we");
+	cr_assert_not_null(f);
+	cr_expect_eq(config_print(&config, f, &error), 0, "%s", error.message);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(config_init(&loaded), 0);
+	cr_expect_eq(config_load_file(&loaded, path, &error), 0, "%s", error.message);
+	take_snapshot(&loaded, read_back);
+	assert_snapshot_eq(printed, read_back);
+	config_done(&loaded);
+
+	/* A value the reader would cut is refused, and nothing is printed. */
+	static const char *const unwritable[] = { "/srv/a #b", "/srv/a\nsize = 2G", "/srv/a " };
+	for (size_t i = 0; i < ARRAY_SIZE(unwritable); i++) {
+		char *text = NULL;
+		size_t size = 0;
+
+		cr_assert_eq(config_set(&config, "writeback.backing_file", unwritable[i], NULL), 0);
+		f = open_memstream(&text, &size);
+		cr_assert_not_null(f);
+		cr_expect_eq(config_print(&config, f, &error), -EINVAL, "'%s'", unwritable[i]);
+		cr_assert_eq(fclose(f), 0);
+		cr_expect_eq(size, 0, "printed: %s", text);
+		cr_expect(starts_with(error.message,
+				      "writeback.backing_file: the value cannot be written"),
+			  "%s", error.message);
+		free(text);
+	}
+	config_done(&config);
+	free(printed);
+	free(read_back);
 }
 
 /*

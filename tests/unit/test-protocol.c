@@ -101,7 +101,7 @@ Test(protocol, parse_every_method)
 		  .more = true },
 		{ .text = " {\"oneway\":true,\"method\":\"io.swapdev.Flush\",\"more\":false,"
 			  "\"parameters\":{\"idle_seconds\":60,"
-			  "\"limit_bytes\":18446744073709551615}}\n",
+			  "\"limit_bytes\":9223372036854775807}}\n",
 		  .method = PROTO_METHOD_FLUSH, .oneway = true },
 	};
 
@@ -134,11 +134,11 @@ Test(protocol, parse_typed_parameters)
 	proto_request_done(&request);
 
 	cr_assert_eq(parse("{\"method\":\"io.swapdev.Flush\",\"parameters\":"
-			   "{\"idle_seconds\":4294967295,\"limit_bytes\":18446744073709551615}}",
+			   "{\"idle_seconds\":4294967295,\"limit_bytes\":9223372036854775807}}",
 			   &request, &error),
 		     0);
 	cr_assert_eq(request.flush.idle_seconds, UINT32_MAX);
-	cr_assert_eq(request.flush.limit_bytes, UINT64_MAX);
+	cr_assert_eq(request.flush.limit_bytes, INT64_MAX);
 	proto_request_done(&request);
 
 	cr_assert_eq(parse("{\"method\":\"io.swapdev.Flush\",\"parameters\":"
@@ -294,6 +294,15 @@ Test(protocol, parse_refusals)
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"limit_bytes\":-4096}}",
 		  PROTO_ERROR_BAD_PARAMETER, "parameter", "limit_bytes" },
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"limit_bytes\":true}}",
+		  PROTO_ERROR_BAD_PARAMETER, "parameter", "limit_bytes" },
+		/* Varlink's int is int64: beyond it is refused like a double. */
+		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":"
+		  "{\"limit_bytes\":9223372036854775808}}",
+		  PROTO_ERROR_BAD_PARAMETER, "parameter", "limit_bytes" },
+		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":"
+		  "{\"limit_bytes\":18446744073709551615}}",
+		  PROTO_ERROR_BAD_PARAMETER, "parameter", "limit_bytes" },
+		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"limit_bytes\":1e30}}",
 		  PROTO_ERROR_BAD_PARAMETER, "parameter", "limit_bytes" },
 		{ "{\"method\":\"org.varlink.service.GetInterfaceDescription\"}",
 		  PROTO_ERROR_BAD_PARAMETER, "parameter", "interface" },
