@@ -18,7 +18,9 @@
  *    before and after);
  *  - every accepted value has a canonical text that is accepted again and
  *    formats to itself (what GetConfig shows, SetConfig takes back);
- *  - codec specs round-trip through codec_spec_format().
+ *  - codec specs round-trip through codec_spec_format();
+ *  - what config_print() writes (swapdevd --print-config) loads back as the
+ *    same configuration, or it refuses with -EINVAL and writes nothing.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -52,8 +54,8 @@ struct snapshot {
 
 static struct snapshot before, after;
 static size_t nr_keys;
-static int memfd = -1;
-static char memfd_path[64];
+static int memfd = -1, print_memfd = -1;
+static char memfd_path[64], print_memfd_path[64];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -63,6 +65,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	memfd = memfd_create("fuzz-config", MFD_CLOEXEC);
 	CHECK(memfd >= 0);
 	snprintf(memfd_path, sizeof(memfd_path), "/proc/self/fd/%d", memfd);
+	print_memfd = memfd_create("fuzz-config-print", MFD_CLOEXEC);
+	CHECK(print_memfd >= 0);
+	snprintf(print_memfd_path, sizeof(print_memfd_path), "/proc/self/fd/%d", print_memfd);
 	return 0;
 }
 
@@ -106,6 +111,41 @@ static void check_error(int r, const struct config_error *error)
 		      memchr(error->message, '\0', sizeof(error->message)));
 }
 
+/* --print-config: the printed text loads back as the same configuration. */
+static void check_print(const struct swapdev_config *config)
+{
+	struct config_error error = { { 0 } };
+	struct swapdev_config loaded;
+	char *text = NULL;
+	size_t length = 0;
+	FILE *f = open_memstream(&text, &length);
+	int r;
+
+	CHECK(f);
+	r = config_print(config, f, &error);
+	CHECK(fclose(f) == 0);
+	CHECK(r == 0 || r == -EINVAL);
+	check_error(r, &error);
+	if (r < 0) {
+		CHECK(length == 0);
+		free(text);
+		return;
+	}
+	CHECK(ftruncate(print_memfd, 0) == 0);
+	CHECK(pwrite(print_memfd, text, length, 0) == (ssize_t)length);
+	free(text);
+	CHECK(config_init(&loaded) == 0);
+	r = config_load_file(&loaded, print_memfd_path, &error);
+	if (r != 0)
+		fprintf(stderr, "printed configuration refused: %s\n", error.message);
+	CHECK(r == 0);
+	take_snapshot(config, &before);
+	take_snapshot(&loaded, &after);
+	for (size_t k = 0; k < nr_keys; k++)
+		CHECK(strcmp(before.value[k], after.value[k]) == 0);
+	config_done(&loaded);
+}
+
 static void check_validate(const struct swapdev_config *config)
 {
 	struct config_error error = { { 0 } };
@@ -132,6 +172,7 @@ static void fuzz_file(struct swapdev_config *config, const uint8_t *data, size_t
 	}
 	check_validate(config);
 	check_canonical(config);
+	check_print(config);
 }
 
 static void fuzz_value(const char *value)
@@ -185,6 +226,7 @@ static void fuzz_sets(struct swapdev_config *config, const uint8_t *data, size_t
 		}
 		check_validate(config);
 		check_canonical(config);
+		check_print(config);
 	}
 	free(copy);
 }
