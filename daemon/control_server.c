@@ -46,7 +46,7 @@
 
 #include "common.h"
 #include "control_server.h"
-#include "daemon.h"
+#include "runtime_keys.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -90,7 +90,7 @@ struct flush_job {
 };
 
 struct control_server {
-	struct daemon *daemon;
+	struct control_server_config config;
 	int listen_fd;
 	int wake_fd; /* eventfd: stop request or flush progress */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -218,7 +218,7 @@ static int start_flush(struct control_server *srv, struct client *c,
 		return proto_build_failed("a flush is already running; wait for it to finish", msg,
 					  size);
 	*job = (struct flush_job){
-		.store = srv->daemon->store,
+		.store = srv->config.store,
 		.wake_fd = srv->wake_fd,
 		.server_stopping = &srv->stop,
 		.client_id = req->oneway ? 0 : c->id,
@@ -295,14 +295,14 @@ static void poll_flush(struct control_server *srv)
 
 static int build_stats(struct control_server *srv, char **msg, size_t *size)
 {
-	struct daemon *d = srv->daemon;
+	const struct control_server_config *cfg = &srv->config;
 	struct latency_hist rh, wh;
 	struct store_stats st;
 	struct timespec now;
 	struct proto_stats_input in;
 
-	store_get_stats(d->store, &st);
-	store_get_latency(d->store, &rh, &wh);
+	store_get_stats(cfg->store, &st);
+	store_get_latency(cfg->store, &rh, &wh);
 	clock_gettime(CLOCK_REALTIME, &now);
 	in = (struct proto_stats_input){
 		.stats = &st,
@@ -310,67 +310,44 @@ static int build_stats(struct control_server *srv, char **msg, size_t *size)
 				     latency_percentile(&rh, 0.999) },
 		.write_latency_us = { latency_percentile(&wh, 0.5), latency_percentile(&wh, 0.99),
 				      latency_percentile(&wh, 0.999) },
-		.uptime_seconds = (uint64_t)(now.tv_sec - d->started.tv_sec),
-		.config = &d->config,
+		.uptime_seconds = (uint64_t)(now.tv_sec - cfg->started),
+		.config = cfg->config,
 	};
 	return proto_build_stats_reply(&in, msg, size);
 }
 
 static int build_status(struct control_server *srv, char **msg, size_t *size)
 {
-	struct daemon *d = srv->daemon;
+	const struct control_server_config *cfg = &srv->config;
 	struct swap_area_status area;
 	struct timespec now;
 
-	swap_area_status(&d->swap, &area);
+	cfg->swap_status(cfg->userdata, &area);
 	clock_gettime(CLOCK_REALTIME, &now);
 	return proto_build_status_reply(
 		&(struct proto_status){
 			.state = "running",
-			.device = d->file_path,
+			.device = cfg->file_path,
 			.loop_device = area.attached ? area.loop_path : NULL,
 			.swap_active = area.active,
-			.uptime_seconds = (uint64_t)(now.tv_sec - d->started.tv_sec),
+			.uptime_seconds = (uint64_t)(now.tv_sec - cfg->started),
 			.version = SWAPDEV_VERSION,
 		},
 		msg, size);
 }
 
-/* Push the runtime key's new value from config into the store (config_apply_fn). */
-static int apply_runtime_key(const struct swapdev_config *c, const char *key, void *userdata)
-{
-	struct store *store = userdata;
-
-	if (strcmp(key, "pool.limit") == 0)
-		return store_set_pool_limit(store, c->pool_limit);
-	if (strcmp(key, "pool.compressor") == 0)
-		return store_set_codec(store, &c->compressor);
-	if (strcmp(key, "writeback.high_watermark") == 0 ||
-	    strcmp(key, "writeback.low_watermark") == 0)
-		return store_set_watermarks(store, c->high_watermark, c->low_watermark);
-	if (strcmp(key, "pool.exclusive_loads") == 0) {
-		store_set_exclusive_loads(store, c->exclusive_loads);
-		return 0;
-	}
-	if (strcmp(key, "writeback.idle_seconds") == 0) {
-		store_set_idle_seconds(store, c->idle_seconds);
-		return 0;
-	}
-	return -ENOENT;
-}
-
 static int set_config(struct control_server *srv, const struct proto_request *req, char **msg,
 		      size_t *size)
 {
-	struct daemon *d = srv->daemon;
+	const struct control_server_config *cfg = &srv->config;
 	struct config_error error;
 	char old[CONFIG_VALUE_MAX];
 	int r;
 
-	pthread_mutex_lock(&d->config_lock);
-	r = config_set_runtime(&d->config, req->set_config.key, req->set_config.value,
-			       apply_runtime_key, d->store, old, &error);
-	pthread_mutex_unlock(&d->config_lock);
+	pthread_mutex_lock(cfg->config_lock);
+	r = config_set_runtime(cfg->config, req->set_config.key, req->set_config.value,
+			       runtime_key_apply, cfg->store, old, &error);
+	pthread_mutex_unlock(cfg->config_lock);
 	if (r == -ENOENT)
 		return proto_build_invalid_parameter("key", error.message, msg, size);
 	if (r == -EPERM)
@@ -422,9 +399,9 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 		r = build_status(srv, &msg, &size);
 		break;
 	case PROTO_METHOD_GET_CONFIG:
-		pthread_mutex_lock(&srv->daemon->config_lock);
-		r = proto_build_config_reply(&srv->daemon->config, req.get_config.key, &msg, &size);
-		pthread_mutex_unlock(&srv->daemon->config_lock);
+		pthread_mutex_lock(srv->config.config_lock);
+		r = proto_build_config_reply(srv->config.config, req.get_config.key, &msg, &size);
+		pthread_mutex_unlock(srv->config.config_lock);
 		if (r == -ENOENT) {
 			char text[PROTO_NAME_MAX + 64];
 
@@ -673,10 +650,11 @@ static int claim_socket_path(const char *path)
 	return unlink(path) < 0 ? -errno : 0;
 }
 
-int control_server_bind(struct daemon *d, struct control_server **ret_server)
+int control_server_bind(const struct control_server_config *config,
+			struct control_server **ret_server)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = d->config.control_socket;
+	const char *path = config->socket_path;
 	struct control_server *srv;
 	struct group gr, *grp = NULL;
 	char buf[4096], dir[sizeof(sa.sun_path)];
@@ -688,19 +666,19 @@ int control_server_bind(struct daemon *d, struct control_server **ret_server)
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return log_error_errno(-ENOMEM, "control server");
-	srv->daemon = d;
+	srv->config = *config;
 	srv->listen_fd = srv->wake_fd = -1;
 	for (unsigned i = 0; i < MAX_CLIENTS; i++)
 		srv->clients[i].fd = -1;
 	snprintf(srv->path, sizeof(srv->path), "%s", path);
-	if (getgrnam_r(d->config.control_group, &gr, buf, sizeof(buf), &grp) == 0 && grp) {
+	if (getgrnam_r(config->group, &gr, buf, sizeof(buf), &grp) == 0 && grp) {
 		srv->group_exists = true;
 		srv->group_gid = gr.gr_gid;
-	} else if (parse_gid(d->config.control_group, &srv->group_gid) == 0) {
+	} else if (parse_gid(config->group, &srv->group_gid) == 0) {
 		srv->group_exists = true;
 	} else {
 		log_notice("group %s does not exist: statistics are readable by root only",
-			   d->config.control_group);
+			   config->group);
 	}
 
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -748,9 +726,12 @@ fail:
 	return r;
 }
 
-int control_server_serve(struct control_server *srv)
+int control_server_serve(struct control_server *srv, struct store *store)
 {
-	int r = -pthread_create(&srv->thread, NULL, server_thread, srv);
+	int r;
+
+	srv->config.store = store;
+	r = -pthread_create(&srv->thread, NULL, server_thread, srv);
 
 	if (r < 0)
 		return log_error_errno(r, "cannot start the control thread");

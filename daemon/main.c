@@ -33,13 +33,33 @@
 #include "common.h"
 #include "coexistence.h"
 #include "control_server.h"
-#include "daemon.h"
+#include "swap_area.h"
 #include "fuse_export.h"
 #include "log.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
 #endif
+
+/* What main() sets up and tears down; each part gets only what it needs. */
+struct daemon {
+	struct swapdev_config config;
+	const char *config_path; /* NULL: embedded defaults only */
+	bool foreground, activate, debug;
+
+	struct store *store;
+	struct fuse_export *export;
+	char file_path[4096]; /* <mountpoint>/swap */
+
+	struct swap_area swap;
+	uint64_t io_errors_reported; /* main loop only */
+
+	struct control_server *control;
+	struct timespec started;
+
+	/* Serializes control-plane changes of config (SetConfig, GetConfig). */
+	pthread_mutex_t config_lock;
+};
 
 #define STATUS_INTERVAL_MS 10000
 /* How often the main loop checks the error counters. */
@@ -344,6 +364,27 @@ static int open_store(struct daemon *d)
 	return 0;
 }
 
+static void swap_status(void *userdata, struct swap_area_status *ret)
+{
+	swap_area_status(userdata, ret);
+}
+
+static int bind_control(struct daemon *d)
+{
+	const struct control_server_config config = {
+		.socket_path = d->config.control_socket,
+		.group = d->config.control_group,
+		.file_path = d->file_path,
+		.started = d->started.tv_sec,
+		.config = &d->config,
+		.config_lock = &d->config_lock,
+		.swap_status = swap_status,
+		.userdata = &d->swap,
+	};
+
+	return control_server_bind(&config, &d->control);
+}
+
 static int start_export(struct daemon *d)
 {
 	const struct fuse_export_config config = {
@@ -529,7 +570,7 @@ int main(int argc, char **argv)
 	}
 	if (check_mountpoint(d.config.mountpoint) < 0)
 		goto out;
-	if (control_server_bind(&d, &d.control) < 0)
+	if (bind_control(&d) < 0)
 		goto out;
 	if (open_store(&d) < 0)
 		goto out;
@@ -540,7 +581,7 @@ int main(int argc, char **argv)
 	}
 	if (start_export(&d) < 0)
 		goto out;
-	if (control_server_serve(d.control) < 0)
+	if (control_server_serve(d.control, d.store) < 0)
 		goto out;
 	if (d.activate) {
 		if (swap_area_activate(&d.swap, d.file_path, d.config.device_size, d.config.priority,
