@@ -462,8 +462,11 @@ profile_stop()
 	case "$profile" in
 	strace) sed 's/^/    /' "$profile_out" ;;
 	perf)
-		perf report -i "$profile_out" --stdio --no-children --sort dso,symbol \
-			2>/dev/null | grep -v '^#' | grep '%' | head -n 40 | sed 's/^/    /'
+		# Flat: the share of the server's CPU samples per function. The
+		# full report stays in the file (callers with perf report -g).
+		perf report -i "$profile_out" --stdio --no-children --sort dso,symbol -g none \
+			2>/dev/null >"$profile_out.txt" || true
+		grep '%' "$profile_out.txt" | sed -n '1,30s/^/    /p'
 		;;
 	esac
 }
@@ -1010,23 +1013,24 @@ print_servers()
 	done
 	[ "$any" = 1 ] || return 0
 	printf '\nServers during the workload (medians): CPU seconds (all threads) against'
-	printf ' the total wall time; swapdevd reads by source, writebacks (every one of a'
-	printf ' compressed page decompresses it), write-throughs (a page compressed, then'
-	printf ' written raw because the pool was full), latency of the first repetition\n\n'
-	printf '%-20s %7s %7s %6s %9s %9s %9s %9s %9s %9s %13s\n' config cpu_s wall_s cpu% \
-		reads pool disk pool% writeback wthrough 'read p50/p99'
+	printf ' the total wall time; swapdevd: read requests, the pages they read from the'
+	printf ' pool and from disk, writebacks (pages; each decompresses a pool entry),'
+	printf ' write-throughs (pages compressed, then written raw because the pool'
+	printf ' could not take them), read latency of the first repetition\n\n'
+	printf '%-20s %7s %7s %6s %9s %9s %9s %6s %9s %9s %13s\n' config cpu_s wall_s cpu% \
+		requests pool disk pool% writeback wthrough 'read p50/p99'
 	for c in "${configs[@]}"; do
 		case "$c" in swapdev-* | null-fuse) ;; *) continue ;; esac
 		reads=$(med diag "$c" reads)
-		printf '%-20s %7s %7s %6s %9s %9s %9s %9s %9s %9s %13s\n' "$c" \
+		printf '%-20s %7s %7s %6s %9s %9s %9s %6s %9s %9s %13s\n' "$c" \
 			"$(med time "$c" server_cpu)" "$(med time "$c" total)" \
 			"$(awk -v a="$(med time "$c" server_cpu)" -v b="$(med time "$c" total)" \
 				'BEGIN { if (a == "-" || b == "-" || b == 0) print "-";
 					else printf "%.0f\n", 100 * a / b }')" \
 			"$reads" "$(med diag "$c" reads_pool)" "$(med diag "$c" reads_disk)" \
-			"$(awk -v a="$(med diag "$c" reads_pool)" -v b="$reads" \
-				'BEGIN { if (a == "-" || b == "-" || b == 0) print "-";
-					else printf "%.0f\n", 100 * a / b }')" \
+			"$(awk -v a="$(med diag "$c" reads_pool)" -v b="$(med diag "$c" reads_disk)" \
+				'BEGIN { if (a == "-" || b == "-" || a + b == 0) print "-";
+					else printf "%.0f\n", 100 * a / (a + b) }')" \
 			"$(med diag "$c" writeback_pages)" "$(med diag "$c" writethrough_pages)" \
 			"$(value_of diag "$c" 0 read_p50_p99)"
 	done
