@@ -8,18 +8,20 @@
 # disk_* and null_*: the disk swap file's and the null FUSE server's
 # seconds, drawn across as references ("-" when not run).
 
-set terminal pngcairo size 1400,620 font ",11" noenhanced
+set terminal pngcairo size 1400,680 font ",11" noenhanced
 set output out
 set datafile missing "-"
 set grid lc rgb "#d0d0d0"
 set border 3
 set xtics nomirror
 set ytics nomirror
-set xrange [-10:*]
+set xrange [*:*]
 set yrange [0:*]
+# Room for the labels right of the points and above the highest.
+set offsets graph 0.03, graph 0.22, graph 0.08, 0
 set xlabel "RAM held for the data in swap (MiB)"
 set ylabel "seconds (median)"
-set key top right noenhanced
+set key below horizontal maxrows 1 noenhanced
 set pointsize 1.6
 
 set multiplot layout 1, 2 title "Time against RAM held: ".subtitle
