@@ -53,15 +53,15 @@
 #include "fuse_ring.h"
 #include "log.h"
 
-#define SWAP_INO 2
-#define FILE_NAME "swap"
-#define MAX_REQUEST (1u << 20)
+#define SWAP_INO       2
+#define FILE_NAME      "swap"
+#define MAX_REQUEST    (1u << 20)
 #define RECEIVE_BUFFER (MAX_REQUEST + 4096u)
-#define SERVE_THREADS 8
-#define RING_DEPTH 1
-#define SERVE_STACK (256u << 10)
-#define ATTR_TIMEOUT 3600.0
-#define HEADER_SIZE 4096u
+#define SERVE_THREADS  8
+#define RING_DEPTH     1
+#define SERVE_STACK    (256u << 10)
+#define ATTR_TIMEOUT   3600.0
+#define HEADER_SIZE    4096u
 
 struct null_thread {
 	struct null_fs *fs;
@@ -149,9 +149,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct null_fs *fs = fuse_req_userdata(req);
-	struct fuse_entry_param e = { .ino = SWAP_INO,
-				      .attr_timeout = ATTR_TIMEOUT,
-				      .entry_timeout = ATTR_TIMEOUT };
+	struct fuse_entry_param e = {
+	    .ino = SWAP_INO, .attr_timeout = ATTR_TIMEOUT, .entry_timeout = ATTR_TIMEOUT};
 
 	if (parent != FUSE_ROOT_ID || strcmp(name, FILE_NAME) != 0) {
 		fuse_reply_err(req, ENOENT);
@@ -248,16 +247,16 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 }
 
 static const struct fuse_lowlevel_ops null_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.getattr = op_getattr,
-	.open = op_open,
-	.read = op_read,
-	.write = op_write,
-	.fallocate = op_fallocate,
-	.flush = op_ok,
-	.fsync = op_fsync,
-	.release = op_ok,
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .fallocate = op_fallocate,
+    .flush = op_ok,
+    .fsync = op_fsync,
+    .release = op_ok,
 };
 
 static void warm_up_thread(void *thread)
@@ -275,7 +274,7 @@ static void *serve(void *arg)
 	warm_up_thread(t);
 	while (!fuse_session_exited(se)) {
 		ssize_t n = read(fd, t->buf, RECEIVE_BUFFER);
-		struct fuse_buf fbuf = { .mem = t->buf };
+		struct fuse_buf fbuf = {.mem = t->buf};
 
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN || errno == ENOENT)
@@ -303,8 +302,8 @@ static void ring_handle(void *ctx, const struct fuse_buf *request, void *reply_b
 }
 
 static const struct fuse_ring_ops ring_ops = {
-	.thread_start = warm_up_thread,
-	.handle = ring_handle,
+    .thread_start = warm_up_thread,
+    .handle = ring_handle,
 };
 
 static ssize_t plain_read(int fd, void *buf, size_t len, void *userdata)
@@ -313,8 +312,8 @@ static ssize_t plain_read(int fd, void *buf, size_t len, void *userdata)
 }
 
 static const struct fuse_custom_io ring_io = {
-	.writev = fuse_ring_writev,
-	.read = plain_read,
+    .writev = fuse_ring_writev,
+    .read = plain_read,
 };
 
 /* As the daemon's ring_prepare(): any failure leaves requests on /dev/fuse. */
@@ -409,9 +408,21 @@ static int parse_size(const char *s, uint64_t *ret)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
+	case 'K':
+	case 'k':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		end++;
+		break;
 	}
 	if (*end || v == 0 || v > (UINT64_MAX >> 30))
 		return -EINVAL;
@@ -429,14 +440,14 @@ static int usage(void)
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "mountpoint", required_argument, NULL, 'm' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "no-io-uring", no_argument, NULL, 'n' },
-		{},
+	    {"size", required_argument, NULL, 's'},
+	    {"mountpoint", required_argument, NULL, 'm'},
+	    {"pidfile", required_argument, NULL, 'p'},
+	    {"no-io-uring", no_argument, NULL, 'n'},
+	    {},
 	};
-	char *fuse_argv[] = { "null-fs", "-o", "default_permissions,fsname=nullfs,subtype=nullfs",
-			      NULL };
+	char *fuse_argv[] = {"null-fs", "-o", "default_permissions,fsname=nullfs,subtype=nullfs",
+			     NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, fuse_argv);
 	const char *mountpoint = NULL, *pidfile = NULL;
 	struct activate_loop loop = ACTIVATE_LOOP_INIT;
