@@ -899,6 +899,9 @@ stats_of()
 				med = v[(NR + 1) / 2]
 			else
 				med = sprintf("%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2)
+			# Counts stay whole numbers: 39536, not 39536.000.
+			if (med ~ /\./)
+				sub(/\.?0+$/, "", med)
 			print v[1], med, v[NR]
 		}'
 }
