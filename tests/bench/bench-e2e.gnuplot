@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 #
 # bench-e2e.gnuplot - the plot of bench-e2e.sh. Called with
-#   gnuplot -e "times='T'; ratios='R'; mem='M'; out='PNG'; n=N; subtitle='S'"
+#   gnuplot -e "times='T'; ratios='R'; mem='M'; out='PNG'; n=N; nphases=P; subtitle='S'"
 # T: one row per phase: name, then per configuration median min max;
 # R: one row per phase: name, then per configuration median / zram-lz4's;
 # M: one row per configuration: name, RAM held (MiB), data in swap (MiB).
@@ -24,7 +24,7 @@ set multiplot title "swapdev end-to-end: ".subtitle
 set size 1, 0.56
 set origin 0, 0.42
 set title "Seconds per phase (median; bars: min to max)"
-set xrange [-0.5:5.5]
+set xrange [-0.5:nphases - 0.5]
 set ylabel "seconds"
 set style data histogram
 set style histogram errorbars gap 2 lw 1.5

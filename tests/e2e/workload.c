@@ -30,9 +30,29 @@
  *
  * Phases: fill; --passes sequential passes that verify every page and
  * rewrite --rewrite-percent of them; --random-ops random reads, of which the
- * same percentage are rewritten; a final verify of every page. The first
- * mismatch is reported (page, versions, first differing byte) and the
- * workload exits 1. Exit 0 when every page checked out, 2 on usage errors.
+ * same percentage are rewritten; with --skew, a skewed random phase of
+ * --skew-ops reads (same rewrite percentage); a final verify of every page.
+ * The first mismatch is reported (page, versions, first differing byte) and
+ * the workload exits 1. Exit 0 when every page checked out, 2 on usage
+ * errors.
+ *
+ * Skewed phase (--skew A:H, e.g. 80:40): A% of its accesses go to a hot set
+ * of H% of the pages, the rest to the other pages, uniformly within each.
+ * Which pages are hot is a hash of (seed, index), so the hot set is spread
+ * through the address space rather than one range (the swap device's
+ * readahead of neighbours does not bring it in for free) and is the same
+ * for the same seed. It runs after the uniform phase, on what that phase
+ * left in RAM and swap: a RAM tier in front of a disk shows here whether it
+ * keeps the hot set. Without --skew the workload runs as it always did.
+ *
+ * --no-verify reads and compares every page as usual but counts mismatches
+ * instead of stopping (mismatches=N in the report; exit 0). It is for a
+ * swap device that stores nothing, such as the benchmark's null FUSE
+ * server, where only the time means something. Such a device would also
+ * hand back the workload's own state (versions, stack, heap) as zeros, so
+ * with --no-verify everything but the working set is locked in RAM as it
+ * is faulted in (mlockall with MCL_ONFAULT; the working set is unlocked
+ * right after it is mapped): a few MiB more resident than otherwise.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -75,6 +95,13 @@ struct options {
 	bool random_ops_set;
 	unsigned int rewrite_percent;
 	bool report;
+	/* Skewed phase: skew_access percent of its reads go to skew_hot percent of
+	 * the pages; skew_hot == 0: no skewed phase. */
+	unsigned int skew_access;
+	unsigned int skew_hot;
+	uint64_t skew_ops;
+	bool skew_ops_set;
+	bool no_verify;
 };
 
 struct workload {
@@ -84,6 +111,8 @@ struct workload {
 	uint64_t seed;
 	uint64_t same_mask;
 	uint64_t touched;
+	bool no_verify;
+	uint64_t mismatches;
 	/* Scratch for the expected page; slack so text words may overrun. */
 	uint8_t expected[PAGE_SIZE + 64] __attribute__((aligned(64)));
 };
@@ -306,6 +335,10 @@ static bool verify_page(struct workload *w, size_t index, const char *phase)
 	w->touched++;
 	if (memcmp(page, w->expected, PAGE_SIZE) == 0)
 		return true;
+	if (w->no_verify) {
+		w->mismatches++;
+		return true;
+	}
 
 	while (off < PAGE_SIZE && page[off] == w->expected[off])
 		off++;
@@ -362,6 +395,61 @@ static bool random_access(struct workload *w, uint64_t ops, unsigned int percent
 	return true;
 }
 
+/* Whether page index belongs to the skewed phase's hot set (hot percent of pages). */
+static bool page_is_hot(const struct workload *w, size_t index, unsigned int hot)
+{
+	return splitmix64(w->seed ^ splitmix64(UINT64_C(0x686f740000000000) | index)) % 100 < hot;
+}
+
+/*
+ * The skewed phase: access percent of the reads to the hot set. The hot and
+ * the cold pages are listed once (4 bytes a page, ~1 MiB for 1 GiB), so each
+ * read picks a page with one random number. Returns -ENOMEM, or 1 when
+ * every page checked out, 0 on a mismatch.
+ */
+static int skewed_access(struct workload *w, uint64_t ops, unsigned int access, unsigned int hot,
+			 unsigned int percent)
+{
+	uint64_t rng = stream_seed(w->seed, UINT64_C(0x736b657700000000), 3);
+	uint32_t *hot_pages, *cold_pages;
+	size_t n_hot = 0, n_cold = 0;
+	int r = 1;
+
+	hot_pages = malloc(w->pages * sizeof(*hot_pages));
+	cold_pages = malloc(w->pages * sizeof(*cold_pages));
+	if (!hot_pages || !cold_pages) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < w->pages; i++) {
+		if (page_is_hot(w, i, hot))
+			hot_pages[n_hot++] = (uint32_t)i;
+		else
+			cold_pages[n_cold++] = (uint32_t)i;
+	}
+	for (uint64_t op = 0; op < ops; op++) {
+		uint64_t x = xorshift64s(&rng), y = xorshift64s(&rng);
+		bool to_hot = (x & 0xffff) % 100 < access;
+		size_t i;
+
+		/* A tiny working set may leave one side empty. */
+		if (n_cold == 0 || (to_hot && n_hot > 0))
+			i = hot_pages[(y >> 8) % n_hot];
+		else
+			i = cold_pages[(y >> 8) % n_cold];
+		if (!verify_page(w, i, "skewed")) {
+			r = 0;
+			break;
+		}
+		if ((x >> 16 & 0xffff) % 100 < percent)
+			write_page(w, i, (uint16_t)(w->versions[i] + 1));
+	}
+out_free:
+	free(hot_pages);
+	free(cold_pages);
+	return r;
+}
+
 static bool verify_all(struct workload *w)
 {
 	for (size_t i = 0; i < w->pages; i++)
@@ -416,8 +504,31 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: workload [--size BYTES[K|M|G|T]] [--passes N] [--seed S]\n"
 		   "                [--random-ops N] [--rewrite-percent P] [--report]\n"
+		   "                [--skew ACCESS:HOT [--skew-ops N]] [--no-verify]\n"
 		   "defaults: --size 64M --passes 2 --seed 1 --random-ops <pages>\n"
-		   "          --rewrite-percent 10\n");
+		   "          --rewrite-percent 10, no skewed phase, --skew-ops <pages>\n"
+		   "--skew 80:40: a skewed random phase, 80%% of its reads to 40%% of the pages\n"
+		   "--no-verify: count mismatches instead of failing (a device that stores nothing)\n");
+}
+
+/* "ACCESS:HOT": percent of the accesses, percent of the pages. */
+static int parse_skew(const char *s, unsigned int *ret_access, unsigned int *ret_hot)
+{
+	uint64_t access, hot;
+	const char *colon = strchr(s, ':');
+	char buf[32];
+
+	if (!colon || (size_t)(colon - s) >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, (size_t)(colon - s));
+	buf[colon - s] = '\0';
+	if (parse_u64(buf, false, &access) < 0 || parse_u64(colon + 1, false, &hot) < 0)
+		return -EINVAL;
+	if (access > 100 || hot < 1 || hot > 99)
+		return -EINVAL;
+	*ret_access = (unsigned int)access;
+	*ret_hot = (unsigned int)hot;
+	return 0;
 }
 
 /* Returns -1 to go on, or the exit code for main(). */
@@ -430,6 +541,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"random-ops", required_argument, NULL, 'r'},
 	    {"rewrite-percent", required_argument, NULL, 'w'},
 	    {"report", no_argument, NULL, 'R'},
+	    {"skew", required_argument, NULL, 'k'},
+	    {"skew-ops", required_argument, NULL, 'K'},
+	    {"no-verify", no_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    {}};
 	uint64_t v;
@@ -475,6 +589,23 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'R':
 			o->report = true;
 			break;
+		case 'k':
+			if (parse_skew(optarg, &o->skew_access, &o->skew_hot) < 0) {
+				fprintf(stderr, "workload: --skew takes ACCESS:HOT, percentages, "
+						"ACCESS 0..100 and HOT 1..99 (e.g. 80:40)\n");
+				return 2;
+			}
+			break;
+		case 'K':
+			if (parse_u64(optarg, false, &o->skew_ops) < 0) {
+				fprintf(stderr, "workload: --skew-ops takes a number\n");
+				return 2;
+			}
+			o->skew_ops_set = true;
+			break;
+		case 'N':
+			o->no_verify = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -485,6 +616,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind != argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (o->skew_ops_set && !o->skew_hot) {
+		fprintf(stderr, "workload: --skew-ops needs --skew\n");
 		return 2;
 	}
 	return -1;
@@ -509,6 +644,7 @@ static int workload_new(const struct options *o, struct workload **ret)
 		return -ENOMEM;
 	w->pages = o->size / PAGE_SIZE;
 	w->seed = o->seed;
+	w->no_verify = o->no_verify;
 	w->same_mask = splitmix64(o->seed ^ UINT64_C(0x73616d6500000000));
 	w->versions = calloc(w->pages, sizeof(*w->versions));
 	if (!w->versions) {
@@ -518,6 +654,11 @@ static int workload_new(const struct options *o, struct workload **ret)
 	w->mem = mmap(NULL, w->pages * PAGE_SIZE, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (w->mem == MAP_FAILED) {
+		r = -errno;
+		goto out_free;
+	}
+	/* --no-verify locked all memory on fault; the working set must swap. */
+	if (o->no_verify && munlock(w->mem, w->pages * PAGE_SIZE) < 0) {
 		r = -errno;
 		goto out_free;
 	}
@@ -542,7 +683,7 @@ int main(int argc, char **argv)
 	    .seed = 1,
 	    .rewrite_percent = 10,
 	};
-	double t0, t_fill, t_passes, t_random, t_verify;
+	double t0, t_fill, t_passes, t_random, t_skewed, t_verify;
 	struct workload *w = NULL;
 	bool ok;
 	int r;
@@ -552,6 +693,11 @@ int main(int argc, char **argv)
 		return r;
 	for (unsigned int i = 0; i < 64; i++)
 		word_lengths[i] = (uint8_t)strlen(words[i]);
+	if (o.no_verify && mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0) {
+		fprintf(stderr, "workload: --no-verify cannot lock its own memory: %s\n",
+			strerror(errno));
+		return 1;
+	}
 
 	r = workload_new(&o, &w);
 	if (r < 0) {
@@ -561,6 +707,8 @@ int main(int argc, char **argv)
 	}
 	if (!o.random_ops_set)
 		o.random_ops = w->pages;
+	if (!o.skew_ops_set)
+		o.skew_ops = w->pages;
 
 	t0 = now();
 	fill(w);
@@ -569,18 +717,35 @@ int main(int argc, char **argv)
 	t_passes = now();
 	ok = ok && random_access(w, o.random_ops, o.rewrite_percent);
 	t_random = now();
+	if (ok && o.skew_hot) {
+		r = skewed_access(w, o.skew_ops, o.skew_access, o.skew_hot, o.rewrite_percent);
+		if (r < 0) {
+			fprintf(stderr, "workload: cannot list the hot pages: %s\n", strerror(-r));
+			workload_free(w);
+			return 1;
+		}
+		ok = r > 0;
+	}
+	t_skewed = now();
 	ok = ok && verify_all(w);
 	t_verify = now();
 
-	if (ok && o.report)
+	if (ok && o.report) {
 		printf("workload: ok pages=%zu size=%zu passes=%" PRIu64 " random_ops=%" PRIu64
-		       " touched=%" PRIu64 " fill_s=%.3f passes_s=%.3f random_s=%.3f"
-		       " verify_s=%.3f total_s=%.3f pages_per_s=%.0f\n",
+		       " touched=%" PRIu64 " fill_s=%.3f passes_s=%.3f random_s=%.3f",
 		       w->pages, w->pages * PAGE_SIZE, o.passes, o.random_ops, w->touched,
-		       t_fill - t0, t_passes - t_fill, t_random - t_passes, t_verify - t_random,
-		       t_verify - t0, (double)w->touched / (t_verify - t0));
-	else if (ok)
-		printf("workload: ok pages=%zu\n", w->pages);
+		       t_fill - t0, t_passes - t_fill, t_random - t_passes);
+		if (o.skew_hot)
+			printf(" skew=%u:%u skew_ops=%" PRIu64 " skewed_s=%.3f", o.skew_access,
+			       o.skew_hot, o.skew_ops, t_skewed - t_random);
+		if (o.no_verify)
+			printf(" unverified mismatches=%" PRIu64, w->mismatches);
+		printf(" verify_s=%.3f total_s=%.3f pages_per_s=%.0f\n", t_verify - t_skewed,
+		       t_verify - t0,
+		       (double)w->touched / (t_verify - t0));
+	} else if (ok) {
+		printf("workload: ok pages=%zu%s\n", w->pages, o.no_verify ? " (unverified)" : "");
+	}
 	workload_free(w);
 	return ok ? 0 : 1;
 }
