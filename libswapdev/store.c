@@ -13,7 +13,7 @@
  *   EMPTY ─────────────────────► SAME   ─────────────────────────────────► POOL
  *     ▲                                   write (incompressible, or pool full)
  *     │ discard (any state)     ─────────────────────────────────────────► DISK
- *     └──────────────────────── writeback (POOL → DISK, see writeback.c)
+ *     └──────────────────────── writeback (POOL → DISK, store_wb_claim below)
  *
  * Sub-slot I/O (any byte range; the kernel sends 512-byte sectors, other
  * writers of the file may not) is a read-modify-write done entirely under
@@ -35,11 +35,74 @@
  * Counters are per worker (one writer each); gauges (slots per tier,
  * compressed bytes) are shared relaxed atomics.
  */
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
 #include "common.h"
-#include "store_internal.h"
+#include "pool.h"
+#include "same_values.h"
+#include "slot_table.h"
+#include "store.h"
+#include "writeback.h"
+
+/* Disk pages of one write (or read) that go together: 64 KiB in one pwritev (preadv). */
+#define STORE_DISK_BATCH 16
+
+struct store_worker {
+	struct store *store;
+	struct codec_ctx *codec;
+	unsigned char *page;  /* aligned scratch page: read-modify-write, disk I/O */
+	unsigned char *cbuf;  /* compression output */
+	/*
+	 * Whole pages of the write in progress that go to the disk tier,
+	 * written with one pwritev when the write ends (store.c, disk_batch_*).
+	 */
+	unsigned nr_batch;
+	uint64_t batch_idx[STORE_DISK_BATCH];
+	bool batch_writethrough[STORE_DISK_BATCH]; /* pool full, not incompressible */
+	struct iovec batch_iov[STORE_DISK_BATCH];
+	unsigned char *batch_pages; /* aligned copies of data that was not */
+	/*
+	 * Whole-page DISK slots of the read in progress whose blocks follow
+	 * each other, held locked until one preadv reads them all.
+	 */
+	unsigned nr_run;
+	uint64_t run_first; /* block of run_idx[0] */
+	uint64_t run_idx[STORE_DISK_BATCH], run_word[STORE_DISK_BATCH];
+	struct iovec run_iov[STORE_DISK_BATCH];
+	struct store_counters counters;
+	struct latency_hist read_latency, write_latency;
+	struct store_worker *next;
+};
+
+struct store {
+	struct store_config config; /* backing_path not kept; watermarks atomic */
+	struct slot_table *table;
+	uint64_t *words;
+	uint64_t nr_slots;
+	struct pool *pool;
+	struct same_values *same_values;
+	struct disk_tier *disk; /* NULL without a disk tier */
+
+	/* Runtime tunables, read on every write without a lock. */
+	uint32_t codec_packed; /* kind << 16 | (level + 128) */
+	bool exclusive_loads;
+
+	/* Gauges (not monotonic), changed with relaxed atomics. */
+	int64_t same_slots, pool_slots, disk_slots;
+	int64_t compr_bytes;
+
+	struct timespec started;
+
+	pthread_mutex_t workers_lock;
+	struct store_worker *workers;
+	struct store_counters retired; /* counters of freed workers */
+	struct latency_hist retired_read_latency, retired_write_latency;
+
+	struct writeback *writeback;
+};
+
 
 /* Extra disk blocks beyond one per slot: room for writeback batches in
  * flight (64 blocks) and for writes replacing DISK slots before their old
@@ -58,7 +121,8 @@ static struct codec_spec codec_unpack(uint32_t packed)
 				    .level = (int)(packed & 0xffff) - 128 };
 }
 
-uint32_t store_now(const struct store *store)
+/* Seconds since the store started, the unit of pool_obj.stamp. */
+static uint32_t store_now(const struct store *store)
 {
 	struct timespec now;
 
@@ -75,7 +139,21 @@ static uint64_t usec_since(const struct timespec *start)
 	       (uint64_t)((now.tv_nsec - start->tv_nsec) / 1000);
 }
 
-void store_account(struct store *store, uint64_t word, int sign)
+/* Bump a worker-owned counter: one writer, relaxed so readers are exact. */
+#define worker_count(worker, field, n)                                                           \
+	__atomic_store_n(&(worker)->counters.field, (worker)->counters.field + (n),            \
+			 __ATOMIC_RELAXED)
+
+/* A gauge's value; transiently negative sums read as 0. */
+static uint64_t store_gauge(const int64_t *g)
+{
+	int64_t v = __atomic_load_n(g, __ATOMIC_RELAXED);
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* Account a slot word entering (+1) or leaving (-1) its tier. */
+static void store_account(struct store *store, uint64_t word, int sign)
 {
 	switch (slot_state(word)) {
 	case SLOT_EMPTY:
@@ -93,7 +171,8 @@ void store_account(struct store *store, uint64_t word, int sign)
 	}
 }
 
-void store_release_home(struct store *store, uint64_t word)
+/* Release what a slot word holds (pool object or disk block) and account it. */
+static void store_release_home(struct store *store, uint64_t word)
 {
 	uint32_t index;
 
@@ -158,7 +237,7 @@ int store_new(const struct store_config *config, struct store **ret_store)
 				   config->disk_ops, &store->disk);
 		if (r < 0)
 			goto fail;
-		r = writeback_new(store, &store->writeback);
+		r = writeback_new(store, config->idle_seconds, &store->writeback);
 		if (r < 0)
 			goto fail;
 	}
@@ -579,41 +658,66 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 }
 
 /*
- * Write the batched pages to one run of disk blocks after another (one
- * pwritev each; the allocator may hand out shorter runs than asked), then
- * make each block its slot's home. On failure the pages not yet written
- * keep their old homes, as a failed write leaves them, and their blocks
- * are given back.
+ * Write n pages to one run of fresh disk blocks after another (one pwritev
+ * each; the allocator may hand out shorter runs than asked) and call
+ * install(w, ctx, i, block) for each page i written, in order. On failure
+ * the failed run's blocks are given back, io_errors counts the pages not
+ * written, and *ret_done says how many were installed.
+ */
+static int disk_write_runs(struct store_worker *w, const struct iovec *pages, unsigned n,
+			   void (*install)(struct store_worker *w, const void *ctx, unsigned i,
+					   uint64_t block),
+			   const void *ctx, unsigned *ret_done)
+{
+	struct disk_tier *disk = w->store->disk;
+	unsigned done = 0;
+	uint64_t first;
+	int r = 0, got;
+
+	while (done < n) {
+		got = disk_alloc(disk, n - done, &first);
+		if (got < 0) {
+			r = got;
+			break;
+		}
+		r = disk_write(disk, first, &pages[done], (unsigned)got);
+		if (r < 0) {
+			for (int i = 0; i < got; i++)
+				disk_release(disk, first + (unsigned)i);
+			worker_count(w, io_errors, n - done);
+			break;
+		}
+		for (int i = 0; i < got; i++, done++)
+			install(w, ctx, done, first + (unsigned)i);
+	}
+	*ret_done = done;
+	return r;
+}
+
+/* disk_write_runs() installer of a write's batch: the block is the slot's new home. */
+static void install_batched(struct store_worker *w, const void *ctx, unsigned i, uint64_t block)
+{
+	struct store *store = w->store;
+	uint64_t old = slot_lock(store->words, w->batch_idx[i]);
+
+	(void)ctx;
+	install_locked(store, w->batch_idx[i], old, slot_make_disk(block));
+	worker_count(w, writes_disk, 1);
+	if (w->batch_writethrough[i])
+		worker_count(w, writethrough_pages, 1);
+}
+
+/*
+ * Write the batched pages and make each block its slot's home. On failure
+ * the pages not yet written keep their old homes, as a failed write leaves
+ * them.
  */
 static int disk_batch_flush(struct store_worker *w)
 {
-	struct store *store = w->store;
-	unsigned done = 0, n = w->nr_batch;
-	uint64_t first, old, word;
-	int r = 0, got;
+	unsigned n = w->nr_batch, done;
 
 	w->nr_batch = 0;
-	while (done < n) {
-		got = disk_alloc(store->disk, n - done, &first);
-		if (got < 0)
-			return got;
-		r = disk_write(store->disk, first, &w->batch_iov[done], (unsigned)got);
-		if (r < 0) {
-			for (int i = 0; i < got; i++)
-				disk_release(store->disk, first + (unsigned)i);
-			worker_count(w, io_errors, n - done); /* pages not written */
-			return r;
-		}
-		for (int i = 0; i < got; i++, done++) {
-			word = slot_make_disk(first + (unsigned)i);
-			old = slot_lock(store->words, w->batch_idx[done]);
-			install_locked(store, w->batch_idx[done], old, word);
-			worker_count(w, writes_disk, 1);
-			if (w->batch_writethrough[done])
-				worker_count(w, writethrough_pages, 1);
-		}
-	}
-	return 0;
+	return disk_write_runs(w, w->batch_iov, n, install_batched, NULL, &done);
 }
 
 /* Queue a whole page of slot idx for the disk; data stays valid until the flush. */
@@ -884,8 +988,6 @@ void store_get_stats(struct store *store, struct store_stats *ret_stats)
 	for (w = store->workers; w; w = w->next)
 		counters_add(&s.ops, &w->counters);
 	pthread_mutex_unlock(&store->workers_lock);
-	if (store->writeback)
-		writeback_get_counters(store->writeback, &s.ops);
 	s.ops.compactions = ps.compactions;
 	*ret_stats = s;
 }
@@ -903,6 +1005,128 @@ void store_get_latency(struct store *store, struct latency_hist *ret_read,
 		latency_merge(ret_write, &w->write_latency);
 	}
 	pthread_mutex_unlock(&store->workers_lock);
+}
+
+uint64_t store_nr_slots(const struct store *store)
+{
+	return store->nr_slots;
+}
+
+uint64_t store_pool_slots(struct store *store)
+{
+	return store_gauge(&store->pool_slots);
+}
+
+void store_get_pressure(struct store *store, struct store_pressure *ret_pressure)
+{
+	struct pool_stats ps;
+
+	pool_get_stats(store->pool, &ps);
+	*ret_pressure = (struct store_pressure){
+		.object_bytes = ps.object_bytes,
+		.footprint_bytes = ps.footprint_bytes,
+		.limit_bytes = ps.limit_bytes,
+		.high_watermark = __atomic_load_n(&store->config.high_watermark, __ATOMIC_RELAXED),
+		.low_watermark = __atomic_load_n(&store->config.low_watermark, __ATOMIC_RELAXED),
+	};
+}
+
+/*
+ * Writeback: POOL --claim--> POOL|WRITEBACK --commit--> DISK, or back to
+ * POOL on cancel. The claim copies the page out and leaves the pool copy
+ * as the home, so readers keep being served from RAM. Any write or discard
+ * stores a word without WRITEBACK, so the commit only switches a slot that
+ * still holds the claimed handle with the bit: newer data always wins.
+ * One batch at a time with one claim per slot (store.h), so a WRITEBACK
+ * bit always belongs to the claim in flight.
+ */
+int store_wb_claim(struct store_worker *w, uint64_t idx, enum store_wb_pick pick,
+		   uint32_t min_idle, void *page, struct store_wb_claim *ret_claim)
+{
+	struct store *store = w->store;
+	struct pool_obj *obj;
+	uint64_t word;
+	unsigned len;
+	int r = 0;
+
+	if (slot_state(slot_peek(store->words, idx)) != SLOT_POOL ||
+	    !slot_trylock(store->words, idx, &word))
+		return 0; /* never wait for the kernel's I/O */
+	if (slot_state(word) != SLOT_POOL || (word & SLOT_WRITEBACK))
+		goto out_unlock;
+	if (pick == STORE_WB_LOADED && !(word & SLOT_LOADED))
+		goto out_unlock;
+	obj = pool_map(store->pool, slot_pool_handle(word));
+	if (min_idle && store_now(store) - obj->stamp < min_idle)
+		goto out_unlock;
+	if (pick == STORE_WB_COLD && !(word & SLOT_LOADED) && (word & SLOT_REFERENCED)) {
+		word &= ~SLOT_REFERENCED; /* second chance */
+		goto out_unlock;
+	}
+	len = slot_pool_len(word);
+	if (len == SWAPDEV_PAGE_SIZE) {
+		memcpy(page, obj->data, SWAPDEV_PAGE_SIZE);
+	} else if (codec_decompress(w->codec, slot_pool_codec(word), obj->data, len, page,
+				    SWAPDEV_PAGE_SIZE) < 0) {
+		worker_count(w, decompress_errors, 1);
+		r = -EBADMSG;
+		goto out_unlock;
+	}
+	*ret_claim = (struct store_wb_claim){ .idx = idx,
+					      .handle = slot_pool_handle(word),
+					      .loaded = (word & SLOT_LOADED) != 0 };
+	word |= SLOT_WRITEBACK;
+	r = 1;
+out_unlock:
+	slot_unlock(store->words, idx, word);
+	return r;
+}
+
+static bool holds_claim(uint64_t word, const struct store_wb_claim *claim)
+{
+	return (word & SLOT_WRITEBACK) && slot_state(word) == SLOT_POOL &&
+	       slot_pool_handle(word) == claim->handle;
+}
+
+/* Undo a claim: the pool copy stays the slot's home. */
+static void wb_cancel(struct store *store, const struct store_wb_claim *claim)
+{
+	uint64_t word = slot_lock(store->words, claim->idx);
+
+	if (holds_claim(word, claim))
+		word &= ~SLOT_WRITEBACK;
+	slot_unlock(store->words, claim->idx, word);
+}
+
+/* disk_write_runs() installer of a writeback batch: commit claim i to block. */
+static void wb_commit(struct store_worker *w, const void *ctx, unsigned i, uint64_t block)
+{
+	const struct store_wb_claim *claim = (const struct store_wb_claim *)ctx + i;
+	struct store *store = w->store;
+	uint64_t word = slot_lock(store->words, claim->idx);
+
+	if (!holds_claim(word, claim)) {
+		slot_unlock(store->words, claim->idx, word);
+		disk_release(store->disk, block);
+		worker_count(w, writeback_cancelled, 1);
+		return;
+	}
+	install_locked(store, claim->idx, word, slot_make_disk(block));
+	worker_count(w, writeback_pages, 1);
+	if (claim->loaded)
+		worker_count(w, exclusive_releases, 1);
+}
+
+int store_wb_write(struct store_worker *w, const struct store_wb_claim *claims,
+		   const struct iovec *pages, unsigned n)
+{
+	unsigned done;
+	int r;
+
+	r = disk_write_runs(w, pages, n, wb_commit, claims, &done);
+	for (unsigned i = done; i < n; i++)
+		wb_cancel(w->store, &claims[i]);
+	return r < 0 ? r : (int)n;
 }
 
 /*
