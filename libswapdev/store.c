@@ -967,7 +967,6 @@ void store_get_stats(struct store *store, struct store_stats *ret_stats)
 {
 	struct store_stats s = { 0 };
 	struct pool_stats ps;
-	struct store_worker *w;
 
 	s.slots_total = store->nr_slots;
 	s.same_slots = store_gauge(&store->same_slots);
@@ -982,14 +981,24 @@ void store_get_stats(struct store *store, struct store_stats *ret_stats)
 	s.disk_bytes = s.disk_slots * SWAPDEV_PAGE_SIZE;
 	s.disk_total_bytes = store->disk ? disk_blocks_total(store->disk) * SWAPDEV_PAGE_SIZE : 0;
 	s.metadata_bytes = slot_table_resident_bytes(store->table);
+	store_get_counters(store, &s.ops);
+	*ret_stats = s;
+}
+
+void store_get_counters(struct store *store, struct store_counters *ret_counters)
+{
+	struct store_counters c;
+	struct store_worker *w;
+	struct pool_stats ps;
 
 	pthread_mutex_lock(&store->workers_lock);
-	s.ops = store->retired;
+	c = store->retired;
 	for (w = store->workers; w; w = w->next)
-		counters_add(&s.ops, &w->counters);
+		counters_add(&c, &w->counters);
 	pthread_mutex_unlock(&store->workers_lock);
-	s.ops.compactions = ps.compactions;
-	*ret_stats = s;
+	pool_get_stats(store->pool, &ps);
+	c.compactions = ps.compactions;
+	*ret_counters = c;
 }
 
 void store_get_latency(struct store *store, struct latency_hist *ret_read,

@@ -98,7 +98,11 @@ struct store_stats {
 	uint64_t metadata_bytes;    /* slot table bytes resident */
 	struct store_counters ops;
 };
+/* Everything, including a sweep of the slot table for metadata_bytes. */
 void store_get_stats(struct store *store, struct store_stats *ret_stats);
+/* The operation counters alone (store_stats.ops), without the sweep: cheap
+ * enough for a once-a-second check. */
+void store_get_counters(struct store *store, struct store_counters *ret_counters);
 
 /* Latency histograms of store_read/store_write, summed over workers. */
 void store_get_latency(struct store *store, struct latency_hist *ret_read,

@@ -414,21 +414,29 @@ static const struct disk_ops faulty_ops = {
 	.fallocate = NULL, /* filled at run time from disk_ops_posix */
 };
 
+/* A 4 MiB store whose disk fails while fail_writes/fail_reads are set. */
+static struct store *faulty_store(struct disk_ops *ops)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+
+	*ops = faulty_ops;
+	ops->fallocate = disk_ops_posix.fallocate;
+	c.backing_path = backing_path;
+	c.disk_ops = ops;
+	return new_store(&c);
+}
+
 Test(store, disk_errors_are_returned_and_lose_nothing, .init = make_backing,
      .fini = remove_backing)
 {
-	struct store_config c = base_config(4 * MiB, 4 * MiB);
-	struct disk_ops ops = faulty_ops;
 	struct store_flush_request all = { 0 };
 	unsigned char page[4096], random_page[4096], back[4096];
 	struct store_worker *w;
 	struct store_stats st;
+	struct disk_ops ops;
 	struct store *s;
 
-	ops.fallocate = disk_ops_posix.fallocate;
-	c.backing_path = backing_path;
-	c.disk_ops = &ops;
-	s = new_store(&c);
+	s = faulty_store(&ops);
 	w = new_worker(s);
 	pagegen_fill_kind(page, 4096, PAGE_TEXT, 1);
 	pagegen_fill_kind(random_page, 4096, PAGE_RANDOM, 2);
@@ -456,6 +464,31 @@ Test(store, disk_errors_are_returned_and_lose_nothing, .init = make_backing,
 	store_get_stats(s, &st);
 	cr_assert_geq(st.ops.io_errors, 3);
 	cr_assert_eq(st.slots_used, 2);
+	store_free(s);
+}
+
+Test(store, failed_writeback_counts_every_page, .init = make_backing, .fini = remove_backing)
+{
+	struct store_flush_request all = { 0 };
+	struct store_counters counters;
+	struct store_stats st;
+	struct disk_ops ops;
+	struct store *s = faulty_store(&ops);
+	struct store_worker *w = new_worker(s);
+	unsigned char page[4096];
+
+	for (unsigned i = 0; i < 10; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_TEXT, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+	}
+	fail_writes = 1;
+	cr_assert_eq(store_flush(s, &all), -EIO);
+	fail_writes = 0;
+	store_get_stats(s, &st);
+	cr_assert_eq(st.ops.io_errors, 10, "one per page of the failed batch, not one per batch");
+	cr_assert_eq(st.pool_slots, 10);
+	store_get_counters(s, &counters);
+	cr_assert_arr_eq(&counters, &st.ops, sizeof(counters), "the cheap accessor matches");
 	store_free(s);
 }
 
