@@ -15,17 +15,26 @@
  *     │ discard (any state)     ─────────────────────────────────────────► DISK
  *     └──────────────────────── writeback (POOL → DISK, store_wb_claim below)
  *
+ * No slot lock is held across disk I/O. A read of a DISK slot pins its
+ * block under the lock (a count in the word), unlocks, reads and unpins; a
+ * write or discard replacing a pinned word hands the block to its last
+ * unpin instead of freeing it, so a read returns the version it pinned,
+ * never another slot's data. Decompression of a pool object does run under
+ * the lock: it is a few microseconds of CPU.
+ *
  * Sub-slot I/O (any byte range; the kernel sends 512-byte sectors, other
- * writers of the file may not) is a read-modify-write done entirely under
- * the slot lock, so two partial writes to one slot cannot lose each
- * other's bytes. Reads lock the slot for the decompression or
- * the disk read: the home cannot be freed or moved underneath them.
+ * writers of the file may not) is a read-modify-write: the old page is read
+ * and the new home built without the lock, and installed only if the slot
+ * still holds the data that was read (else it starts over), so two partial
+ * writes to one slot cannot lose each other's bytes.
  *
  * Disk I/O goes in runs: the pages of one write bound for disk are queued
  * and written with one pwritev to consecutive blocks before their slots
- * get their words; a read keeps DISK slots whose blocks follow each other
- * locked (in ascending slot order, the only place that holds two slot
- * locks) and reads them with one preadv.
+ * get their words; a read pins DISK slots whose blocks follow each other
+ * and reads them with one preadv.
+ *
+ * Lock order: writeback's batch_lock > slot lock (one at a time) > pool
+ * class lock, released_lock, disk allocator lock; workers_lock is a leaf.
  *
  * A read never frees anything. With exclusive loads on, a read from the
  * pool only marks the slot LOADED and tells writeback, which gives the
@@ -35,7 +44,9 @@
  * Counters are per worker (one writer each); gauges (slots per tier,
  * compressed bytes) are shared relaxed atomics.
  */
+#include <assert.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -65,12 +76,13 @@ struct store_worker {
 	unsigned char *batch_pages; /* aligned copies of data that was not */
 	/*
 	 * Whole-page DISK slots of the read in progress whose blocks follow
-	 * each other, held locked until one preadv reads them all.
+	 * each other, pinned until one preadv reads them all.
 	 */
 	unsigned nr_run;
 	uint64_t run_first; /* block of run_idx[0] */
-	uint64_t run_idx[STORE_DISK_BATCH], run_word[STORE_DISK_BATCH];
+	uint64_t run_idx[STORE_DISK_BATCH];
 	struct iovec run_iov[STORE_DISK_BATCH];
+	unsigned char *base; /* patch_slot(): the pool object the patch started from */
 	struct store_counters counters;
 	struct latency_hist read_latency, write_latency;
 	struct store_worker *next;
@@ -101,13 +113,31 @@ struct store {
 	struct latency_hist retired_read_latency, retired_write_latency;
 
 	struct writeback *writeback;
+
+	/*
+	 * Disk blocks whose slot moved on while reads of them were in flight
+	 * (pinned blocks, see pin_and_unlock()); the last unpin frees each.
+	 * Room for every pin the workers can hold, reserved as they are made.
+	 */
+	pthread_mutex_t released_lock;
+	struct released_block *released;
+	unsigned nr_released, max_released;
 };
+
+struct released_block {
+	uint64_t block;
+	unsigned pins;
+};
+
+/* Pins one worker holds at most: a read's run and one more slot. */
+#define WORKER_MAX_PINS (STORE_DISK_BATCH + 1)
 
 
 /* Extra disk blocks beyond one per slot: room for writeback batches in
- * flight (64 blocks) and for writes replacing DISK slots before their old
- * blocks are freed (up to STORE_DISK_BATCH blocks per worker: 72 workers
- * with 64 FUSE ring queues take 1152). */
+ * flight (64 blocks), for writes replacing DISK slots before their old
+ * blocks are freed (up to STORE_DISK_BATCH blocks per worker) and for
+ * replaced blocks that reads still pin (WORKER_MAX_PINS per worker): 72
+ * workers with 64 FUSE ring queues take 2376. */
 #define DISK_SLACK_BLOCKS 4096
 
 static uint32_t codec_pack(const struct codec_spec *spec)
@@ -171,17 +201,19 @@ static void store_account(struct store *store, uint64_t word, int sign)
 	}
 }
 
-/* Release what a slot word holds (pool object or disk block) and account it. */
-static void store_release_home(struct store *store, uint64_t word)
+/*
+ * Free what a slot word holds (a shared same value, pool object or disk
+ * block). A pinned block is left to its last unpin (install_locked()).
+ */
+static void free_home(struct store *store, uint64_t word)
 {
 	uint32_t index;
 
-	store_account(store, word, -1);
 	if (slot_state(word) == SLOT_SAME && slot_same_indexed(word, &index))
 		same_values_put(store->same_values, index);
 	else if (slot_state(word) == SLOT_POOL)
 		pool_release(store->pool, slot_pool_handle(word));
-	else if (slot_state(word) == SLOT_DISK)
+	else if (slot_state(word) == SLOT_DISK && slot_disk_pins(word) == 0)
 		disk_release(store->disk, slot_disk_block(word));
 }
 
@@ -220,6 +252,7 @@ int store_new(const struct store_config *config, struct store **ret_store)
 	store->exclusive_loads = config->exclusive_loads;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &store->started);
 	pthread_mutex_init(&store->workers_lock, NULL);
+	pthread_mutex_init(&store->released_lock, NULL);
 
 	r = slot_table_new(store->nr_slots, &store->table);
 	if (r < 0)
@@ -253,6 +286,17 @@ fail:
 	return r;
 }
 
+/* Free a worker's buffers and the worker; accepts a half-built one. */
+static void worker_destroy(struct store_worker *w)
+{
+	codec_ctx_free(w->codec);
+	free(w->page);
+	free(w->cbuf);
+	free(w->base);
+	free(w->batch_pages);
+	free(w);
+}
+
 void store_free(struct store *store)
 {
 	struct store_worker *w, *next;
@@ -262,17 +306,15 @@ void store_free(struct store *store)
 	writeback_free(store->writeback);
 	for (w = store->workers; w; w = next) {
 		next = w->next;
-		codec_ctx_free(w->codec);
-		free(w->page);
-		free(w->cbuf);
-		free(w->batch_pages);
-		free(w);
+		worker_destroy(w);
 	}
 	disk_tier_close(store->disk);
 	pool_free(store->pool);
 	same_values_free(store->same_values);
 	slot_table_free(store->table);
 	pthread_mutex_destroy(&store->workers_lock);
+	pthread_mutex_destroy(&store->released_lock);
+	free(store->released);
 	free(store);
 }
 
@@ -295,10 +337,30 @@ static void worker_warm_up(struct store_worker *w, const struct codec_spec *spec
 	for (size_t i = 0; i < SWAPDEV_PAGE_SIZE; i++)
 		page[i] = (unsigned char)(i % 251 + (i >> 9));
 	memset(w->cbuf, 0, SWAPDEV_PAGE_SIZE);
+	memset(w->base, 0, SWAPDEV_PAGE_SIZE);
 	memset(w->batch_pages, 0, STORE_DISK_BATCH * SWAPDEV_PAGE_SIZE);
 	n = codec_compress(w->codec, spec, page, SWAPDEV_PAGE_SIZE, w->cbuf, SWAPDEV_PAGE_SIZE);
 	if (n > 0)
 		codec_decompress(w->codec, spec->kind, w->cbuf, (size_t)n, page, SWAPDEV_PAGE_SIZE);
+}
+
+/* Room in the released list for the pins of one more worker. */
+static int reserve_released(struct store *store)
+{
+	struct released_block *grown;
+	int r = 0;
+
+	pthread_mutex_lock(&store->released_lock);
+	grown = realloc(store->released,
+			(store->max_released + WORKER_MAX_PINS) * sizeof(*store->released));
+	if (grown) {
+		store->released = grown;
+		store->max_released += WORKER_MAX_PINS;
+	} else {
+		r = -ENOMEM;
+	}
+	pthread_mutex_unlock(&store->released_lock);
+	return r;
 }
 
 int store_worker_new(struct store *store, struct store_worker **ret_worker)
@@ -313,14 +375,15 @@ int store_worker_new(struct store *store, struct store_worker **ret_worker)
 	w->store = store;
 	w->page = aligned_alloc(SWAPDEV_PAGE_SIZE, SWAPDEV_PAGE_SIZE);
 	w->cbuf = malloc(SWAPDEV_PAGE_SIZE);
+	w->base = malloc(SWAPDEV_PAGE_SIZE);
 	w->batch_pages = aligned_alloc(SWAPDEV_PAGE_SIZE, STORE_DISK_BATCH * SWAPDEV_PAGE_SIZE);
 	r = codec_ctx_new(&w->codec);
-	if (r < 0 || !w->page || !w->cbuf || !w->batch_pages) {
-		codec_ctx_free(w->codec);
-		free(w->page);
-		free(w->cbuf);
-		free(w->batch_pages);
-		free(w);
+	if (r == 0 && (!w->page || !w->cbuf || !w->base || !w->batch_pages))
+		r = -ENOMEM;
+	if (r == 0)
+		r = reserve_released(store);
+	if (r < 0) {
+		worker_destroy(w);
 		return -ENOMEM;
 	}
 	spec = codec_unpack(__atomic_load_n(&store->codec_packed, __ATOMIC_RELAXED));
@@ -360,11 +423,7 @@ void store_worker_free(struct store_worker *worker)
 	latency_merge(&store->retired_read_latency, &worker->read_latency);
 	latency_merge(&store->retired_write_latency, &worker->write_latency);
 	pthread_mutex_unlock(&store->workers_lock);
-	codec_ctx_free(worker->codec);
-	free(worker->page);
-	free(worker->cbuf);
-	free(worker->batch_pages);
-	free(worker);
+	worker_destroy(worker);
 }
 
 /* Write one page to a fresh disk block; on success *ret_word is its home. */
@@ -492,26 +551,102 @@ static int encode_page_now(struct store_worker *w, uint64_t idx, const void *pag
 	return 0;
 }
 
-/* Replace the word of a slot whose lock the caller holds; frees the old home. */
-static void install_locked(struct store *store, uint64_t idx, uint64_t old, uint64_t word)
+/*
+ * Pinned disk blocks. A read of a DISK slot takes the block and a pin (the
+ * count in the slot word) under the slot lock, unlocks, reads, and unpins,
+ * so that no slot lock is held across disk I/O and the block cannot be
+ * freed and handed to another slot while the read is in flight. A write or
+ * discard that replaces a pinned word moves the block and its pins to the
+ * store's released list, before it unlocks, instead of freeing it; the
+ * last unpin frees it there. No slot can get a pinned block again, so a
+ * slot that still names the block holds the very version that was pinned.
+ */
+
+/*
+ * Pin the block of the DISK slot locked with word, and unlock the slot.
+ * False, unlocked, when the pin count is full (more workers reading the
+ * slot than it counts): the caller starts over.
+ */
+static bool pin_and_unlock(struct store *store, uint64_t idx, uint64_t word)
 {
+	if (slot_disk_pins(word) == SLOT_DISK_PINS_MAX) {
+		slot_unlock(store->words, idx, word);
+		sched_yield();
+		return false;
+	}
+	slot_unlock(store->words, idx, word + SLOT_DISK_PIN);
+	return true;
+}
+
+/* The block of slot idx is read: unpin it, and free it after the last pin of a released one. */
+static void unpin(struct store *store, uint64_t idx, uint64_t block)
+{
+	uint64_t word = slot_lock(store->words, idx);
+	bool last = false;
+
+	if (slot_state(word) == SLOT_DISK && slot_disk_block(word) == block) {
+		slot_unlock(store->words, idx, word - SLOT_DISK_PIN);
+		return;
+	}
 	slot_unlock(store->words, idx, word);
-	store_account(store, word, +1);
-	store_release_home(store, old);
+	pthread_mutex_lock(&store->released_lock);
+	for (unsigned i = 0; i < store->nr_released; i++) {
+		if (store->released[i].block != block)
+			continue;
+		if (--store->released[i].pins == 0) {
+			store->released[i] = store->released[--store->nr_released];
+			last = true;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&store->released_lock);
+	if (last)
+		disk_release(store->disk, block);
 }
 
 /*
- * Produce the data of a locked slot with word into dst (a whole page).
- * *word gains REFERENCED/LOADED for pool reads; the caller unlocks with it.
+ * Replace the word of a slot whose lock the caller holds, and free the old
+ * home. A pinned block goes to the released list before the unlock, so
+ * that its unpins, which lock the slot first, find it there.
  */
-static int decode_locked(struct store_worker *w, uint64_t idx, uint64_t *word, void *dst)
+static void install_locked(struct store *store, uint64_t idx, uint64_t old, uint64_t word)
+{
+	if (slot_state(old) == SLOT_DISK && slot_disk_pins(old) > 0) {
+		pthread_mutex_lock(&store->released_lock);
+		/* Never full: it holds fewer blocks than there are pins (reserve_released()). */
+		assert(store->nr_released < store->max_released);
+		store->released[store->nr_released++] = (struct released_block){
+			.block = slot_disk_block(old), .pins = slot_disk_pins(old)
+		};
+		pthread_mutex_unlock(&store->released_lock);
+	}
+	slot_unlock(store->words, idx, word);
+	store_account(store, word, +1);
+	store_account(store, old, -1);
+	free_home(store, old);
+}
+
+/* The value of every 8 bytes of a SAME slot's page. */
+static uint64_t same_value(struct store *store, uint64_t word)
+{
+	uint32_t index;
+
+	if (slot_same_indexed(word, &index))
+		return same_values_value(store->same_values, index);
+	return slot_same_value(word);
+}
+
+/*
+ * Produce the data of a locked EMPTY, SAME or POOL slot with word into dst
+ * (a whole page). *word gains REFERENCED for pool reads; the caller unlocks
+ * with it.
+ */
+static int decode_locked(struct store_worker *w, uint64_t *word, void *dst)
 {
 	struct store *store = w->store;
 	struct pool_obj *obj;
 	uint64_t value, *p;
-	uint32_t index;
 	ssize_t n;
-	int r;
 
 	switch (slot_state(*word)) {
 	case SLOT_EMPTY:
@@ -519,10 +654,7 @@ static int decode_locked(struct store_worker *w, uint64_t idx, uint64_t *word, v
 		worker_count(w, reads_empty, 1);
 		return 0;
 	case SLOT_SAME:
-		if (slot_same_indexed(*word, &index))
-			value = same_values_value(store->same_values, index);
-		else
-			value = slot_same_value(*word);
+		value = same_value(store, *word);
 		p = dst;
 		for (size_t i = 0; i < SWAPDEV_PAGE_SIZE / 8; i++)
 			p[i] = value;
@@ -545,31 +677,48 @@ static int decode_locked(struct store_worker *w, uint64_t idx, uint64_t *word, v
 		worker_count(w, reads_pool, 1);
 		return 0;
 	case SLOT_DISK:
-		if ((uintptr_t)dst % SWAPDEV_PAGE_SIZE == 0) {
-			r = disk_read(store->disk, slot_disk_block(*word), dst);
-		} else {
-			r = disk_read(store->disk, slot_disk_block(*word), w->page);
-			if (r == 0)
-				memcpy(dst, w->page, SWAPDEV_PAGE_SIZE);
-		}
-		if (r < 0) {
-			worker_count(w, io_errors, 1);
-			return r;
-		}
-		worker_count(w, reads_disk, 1);
-		return 0;
+		break;
 	}
+	assert(!"decode_locked() of a DISK slot: read it pinned");
 	return -EINVAL;
 }
 
-/* Decode a slot locked with word, unlock it, tell writeback of a first load. */
+/* Read a pinned block into dst (a whole page, aligned or not). */
+static int read_pinned(struct store_worker *w, uint64_t block, void *dst)
+{
+	bool aligned = (uintptr_t)dst % SWAPDEV_PAGE_SIZE == 0;
+	int r;
+
+	r = disk_read(w->store->disk, block, aligned ? dst : w->page);
+	if (r < 0) {
+		worker_count(w, io_errors, 1);
+		return r;
+	}
+	if (!aligned)
+		memcpy(dst, w->page, SWAPDEV_PAGE_SIZE);
+	worker_count(w, reads_disk, 1);
+	return 0;
+}
+
+/*
+ * Read a slot locked with word into dst and unlock it; tell writeback of a
+ * first load. A DISK slot is read pinned, unlocked. Returns -EAGAIN when
+ * the caller must lock the slot and start over (pin_and_unlock()).
+ */
 static int read_locked(struct store_worker *w, uint64_t idx, uint64_t word, void *dst)
 {
 	struct store *store = w->store;
-	uint64_t before = word;
+	uint64_t before = word, block = slot_disk_block(word);
 	int r;
 
-	r = decode_locked(w, idx, &word, dst);
+	if (slot_state(word) == SLOT_DISK) {
+		if (!pin_and_unlock(store, idx, word))
+			return -EAGAIN;
+		r = read_pinned(w, block, dst);
+		unpin(store, idx, block);
+		return r;
+	}
+	r = decode_locked(w, &word, dst);
 	if (r == 0 && slot_state(word) == SLOT_POOL &&
 	    __atomic_load_n(&store->exclusive_loads, __ATOMIC_RELAXED))
 		word |= SLOT_LOADED;
@@ -591,20 +740,25 @@ static bool read_never_written(struct store_worker *w, uint64_t idx, void *dst)
 
 static int read_slot(struct store_worker *w, uint64_t idx, void *dst)
 {
+	int r;
+
 	if (read_never_written(w, idx, dst))
 		return 0;
-	return read_locked(w, idx, slot_lock(w->store->words, idx), dst);
+	do
+		r = read_locked(w, idx, slot_lock(w->store->words, idx), dst);
+	while (r == -EAGAIN);
+	return r;
 }
 
-/* Unlock the run's slots, read or not; their words are unchanged. */
-static void disk_run_unlock(struct store_worker *w)
+/* Unpin the run's blocks, read or not. */
+static void disk_run_unpin(struct store_worker *w)
 {
 	for (unsigned i = 0; i < w->nr_run; i++)
-		slot_unlock(w->store->words, w->run_idx[i], w->run_word[i]);
+		unpin(w->store, w->run_idx[i], w->run_first + i);
 	w->nr_run = 0;
 }
 
-/* Read the run of DISK slots with one preadv, then unlock them. */
+/* Read the run of pinned DISK slots with one preadv, then unpin them. */
 static int disk_run_flush(struct store_worker *w)
 {
 	unsigned n = w->nr_run;
@@ -613,7 +767,7 @@ static int disk_run_flush(struct store_worker *w)
 	if (n == 0)
 		return 0;
 	r = disk_readv(w->store->disk, w->run_first, w->run_iov, n);
-	disk_run_unlock(w);
+	disk_run_unpin(w);
 	if (r < 0)
 		worker_count(w, io_errors, n);
 	else
@@ -623,9 +777,7 @@ static int disk_run_flush(struct store_worker *w)
 
 /*
  * A whole-page read into page-aligned dst. A DISK slot whose block follows
- * the run's last joins the run and stays locked until disk_run_flush(): the
- * slots of a read are locked in ascending order, and no other path holds
- * two slot locks, so holding several cannot deadlock.
+ * the run's last joins the run, pinned, until disk_run_flush().
  */
 static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 {
@@ -636,7 +788,9 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 
 	if (read_never_written(w, idx, dst))
 		return 0;
-	word = slot_lock(store->words, idx);
+	do
+		word = slot_lock(store->words, idx);
+	while (slot_state(word) == SLOT_DISK && !pin_and_unlock(store, idx, word));
 	if (slot_state(word) != SLOT_DISK)
 		return read_locked(w, idx, word, dst);
 	block = slot_disk_block(word);
@@ -644,7 +798,7 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 	    (block != w->run_first + w->nr_run || w->nr_run == STORE_DISK_BATCH)) {
 		r = disk_run_flush(w);
 		if (r < 0) {
-			slot_unlock(store->words, idx, word);
+			unpin(store, idx, block);
 			return r;
 		}
 	}
@@ -652,7 +806,6 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 		w->run_first = block;
 	i = w->nr_run++;
 	w->run_idx[i] = idx;
-	w->run_word[i] = word;
 	w->run_iov[i] = (struct iovec){ .iov_base = dst, .iov_len = SWAPDEV_PAGE_SIZE };
 	return 0;
 }
@@ -761,36 +914,92 @@ static int write_slot(struct store_worker *w, uint64_t idx, const void *page)
 }
 
 /*
- * Read-modify-write of part of a slot, all under its lock. With src NULL
- * the range is zeroed (a partial discard).
+ * Whether a slot locked with word still holds the data that a patch read
+ * from base. Its home may have been replaced and an equal word stored
+ * again (a freed pool handle or same-value index reused), so a pool object
+ * is compared by its bytes (copied to w->base) and a same-filled word by
+ * its value (base_value); a pinned block cannot come back.
+ */
+static bool holds_base(struct store_worker *w, uint64_t word, uint64_t base, uint64_t base_value)
+{
+	struct store *store = w->store;
+
+	if (slot_state(word) != slot_state(base))
+		return false;
+	switch (slot_state(base)) {
+	case SLOT_EMPTY:
+		return true;
+	case SLOT_SAME:
+		return same_value(store, word) == base_value;
+	case SLOT_POOL:
+		return (word & ~SLOT_FLAGS) == (base & ~SLOT_FLAGS) &&
+		       memcmp(pool_map(store->pool, slot_pool_handle(word))->data, w->base,
+			      slot_pool_len(word)) == 0;
+	case SLOT_DISK:
+		return slot_disk_block(word) == slot_disk_block(base);
+	}
+	return false;
+}
+
+/*
+ * Read-modify-write of part of a slot. The old page is read (a DISK slot
+ * pinned) and the new home built without the slot lock; it is installed
+ * only if the slot still holds what was read, else the patch starts over,
+ * so two partial writes to one slot cannot lose each other's bytes. With
+ * src NULL the range is zeroed (a partial discard).
  */
 static int patch_slot(struct store_worker *w, uint64_t idx, const void *src, size_t offset,
 		      size_t len)
 {
 	struct store *store = w->store;
-	uint64_t old, word;
+	uint64_t base, base_value = 0, word, now;
 	int r;
 
-	old = word = slot_lock(store->words, idx);
-	if (!src && slot_state(old) == SLOT_EMPTY) {
-		slot_unlock(store->words, idx, old);
-		return 0;
+	for (;;) {
+		base = slot_lock(store->words, idx);
+		if (!src && slot_state(base) == SLOT_EMPTY) {
+			slot_unlock(store->words, idx, base);
+			return 0;
+		}
+		if (slot_state(base) == SLOT_DISK) {
+			if (!pin_and_unlock(store, idx, base))
+				continue;
+			base += SLOT_DISK_PIN;
+			r = read_pinned(w, slot_disk_block(base), w->page);
+		} else {
+			word = base;
+			r = decode_locked(w, &word, w->page);
+			if (r == 0 && slot_state(base) == SLOT_SAME)
+				base_value = same_value(store, base);
+			if (r == 0 && slot_state(base) == SLOT_POOL)
+				memcpy(w->base, pool_map(store->pool, slot_pool_handle(base))->data,
+				       slot_pool_len(base));
+			slot_unlock(store->words, idx, base);
+		}
+		if (r == 0) {
+			if (src)
+				memcpy(w->page + offset, src, len);
+			else
+				memset(w->page + offset, 0, len);
+			r = encode_page_now(w, idx, w->page, &word);
+		}
+		if (r < 0) {
+			if (slot_state(base) == SLOT_DISK)
+				unpin(store, idx, slot_disk_block(base));
+			return r;
+		}
+		now = slot_lock(store->words, idx);
+		if (holds_base(w, now, base, base_value)) {
+			if (slot_state(base) == SLOT_DISK)
+				now -= SLOT_DISK_PIN; /* this patch's pin leaves with the word */
+			install_locked(store, idx, now, word);
+			return 0;
+		}
+		slot_unlock(store->words, idx, now);
+		if (slot_state(base) == SLOT_DISK)
+			unpin(store, idx, slot_disk_block(base));
+		free_home(store, word); /* built for a version that is gone */
 	}
-	r = decode_locked(w, idx, &word, w->page);
-	if (r < 0)
-		goto out_unlock;
-	if (src)
-		memcpy(w->page + offset, src, len);
-	else
-		memset(w->page + offset, 0, len);
-	r = encode_page_now(w, idx, w->page, &word);
-	if (r < 0)
-		goto out_unlock;
-	install_locked(store, idx, old, word);
-	return 0;
-out_unlock:
-	slot_unlock(store->words, idx, old);
-	return r;
 }
 
 static int check_range(struct store *store, uint64_t offset, uint64_t len)
@@ -827,7 +1036,7 @@ ssize_t store_read(struct store_worker *w, void *buf, size_t len, uint64_t offse
 				memcpy(p + done, w->page + in_slot, n);
 		}
 		if (r < 0) {
-			disk_run_unlock(w); /* give the run up without reading it */
+			disk_run_unpin(w); /* give the run up without reading it */
 			return r;
 		}
 		done += n;
@@ -899,10 +1108,9 @@ int store_discard(struct store_worker *w, uint64_t offset, uint64_t len)
 				return r;
 		} else if (slot_peek(store->words, idx) != 0) {
 			old = slot_lock(store->words, idx);
-			slot_unlock(store->words, idx, 0);
 			if (slot_state(old) != SLOT_EMPTY)
 				worker_count(w, discarded_slots, 1);
-			store_release_home(store, old);
+			install_locked(store, idx, old, 0);
 		}
 		done += n;
 	}
