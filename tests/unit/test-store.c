@@ -663,6 +663,189 @@ Test(store, disk_pages_of_one_read_are_read_together, .init = make_backing,
 }
 
 /*
+ * Pinned blocks. A read holds a pin, not the slot lock, across its disk
+ * I/O. The gate stops the first armed preadv until the test opens it; the
+ * pwritev hook counts writes of one watched block and sees the next-fit
+ * allocator wrap around the backing file. While the read waits, the test
+ * replaces the slot and wraps the allocator twice, so that a block freed
+ * too early would be handed out and overwritten.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool armed, arrived, open;
+	off_t watched, last_write;
+	unsigned watched_writes, wraps;
+} gate = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static ssize_t gated_preadv(int fd, const struct iovec *iov, int n, off_t off)
+{
+	pthread_mutex_lock(&gate.lock);
+	if (gate.armed) {
+		gate.armed = false;
+		gate.arrived = true;
+		pthread_cond_broadcast(&gate.cond);
+		while (!gate.open)
+			pthread_cond_wait(&gate.cond, &gate.lock);
+	}
+	pthread_mutex_unlock(&gate.lock);
+	return disk_ops_posix.preadv(fd, iov, n, off);
+}
+
+static ssize_t watching_pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+	pthread_mutex_lock(&gate.lock);
+	if (gate.watched >= off && gate.watched < off + (off_t)n * 4096)
+		gate.watched_writes++;
+	if (off < gate.last_write)
+		gate.wraps++;
+	gate.last_write = off;
+	pthread_mutex_unlock(&gate.lock);
+	return disk_ops_posix.pwritev(fd, iov, n, off);
+}
+
+static unsigned gate_read(unsigned *field)
+{
+	unsigned v;
+
+	pthread_mutex_lock(&gate.lock);
+	v = *field;
+	pthread_mutex_unlock(&gate.lock);
+	return v;
+}
+
+/*
+ * Rewrite slots 2..15 with incompressible pages, one per write (a single
+ * block goes to the first free one after the hint), until the allocator
+ * wrapped n more times.
+ */
+static void wrap_allocator(struct store_worker *w, unsigned n)
+{
+	unsigned char *page = aligned_alloc(4096, 4096);
+	unsigned until = gate_read(&gate.wraps) + n;
+
+	for (unsigned i = 0; gate_read(&gate.wraps) < until; i++) {
+		cr_assert_lt(i, 20000, "the allocator does not wrap");
+		pagegen_fill_kind(page, 4096, PAGE_RANDOM, 100 + i);
+		cr_assert_eq(store_write(w, page, 4096, (2 + i % 14) * 4096), 4096);
+	}
+	free(page);
+}
+
+struct pinned_read {
+	struct store_worker *w;
+	unsigned char *buf;
+	size_t len;
+	ssize_t r;
+};
+
+static void *pinned_read_thread(void *arg)
+{
+	struct pinned_read *p = arg;
+
+	p->r = store_read(p->w, p->buf, p->len, 0);
+	return NULL;
+}
+
+enum replace { OVERWRITE, DISCARD, PATCH };
+
+/*
+ * Slots 0 and 1 on disk in consecutive blocks; a read of the first
+ * read_len bytes (one slot, or both in one preadv) waits at the gate while
+ * its last slot is replaced. The block must not be handed out while the
+ * read is in flight, the read returns the old data, and the block is
+ * freed once the read unpins it.
+ */
+static void replace_while_pinned(enum replace how, size_t read_len)
+{
+	struct store_config c = base_config(16 * 4096, MiB);
+	unsigned char *old = aligned_alloc(4096, 2 * 4096), *back = aligned_alloc(4096, 2 * 4096);
+	unsigned char page[4096], expect[4096];
+	uint64_t target = read_len / 4096 - 1;
+	struct pinned_read reader;
+	struct disk_ops ops;
+	pthread_t thread;
+	struct store *s;
+	struct store_worker *w;
+
+	ops = faulty_ops;
+	ops.preadv = gated_preadv;
+	ops.pwritev = watching_pwritev;
+	ops.fallocate = disk_ops_posix.fallocate;
+	c.backing_path = backing_path;
+	c.disk_ops = &ops;
+	s = new_store(&c);
+	w = new_worker(s);
+	pagegen_fill_kind(old, 4096, PAGE_RANDOM, 1);
+	pagegen_fill_kind(old + 4096, 4096, PAGE_RANDOM, 2);
+	cr_assert_eq(store_write(w, old, 2 * 4096, 0), 2 * 4096);
+	gate.watched = gate.last_write + (off_t)target * 4096;
+	gate.watched_writes = 0;
+
+	reader = (struct pinned_read){ .w = new_worker(s), .buf = back, .len = read_len };
+	gate.armed = true;
+	cr_assert_eq(pthread_create(&thread, NULL, pinned_read_thread, &reader), 0);
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.arrived)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+
+	memcpy(expect, old + target * 4096, 4096);
+	switch (how) {
+	case OVERWRITE:
+		pagegen_fill_kind(expect, 4096, PAGE_RANDOM, 3);
+		cr_assert_eq(store_write(w, expect, 4096, target * 4096), 4096);
+		break;
+	case DISCARD:
+		memset(expect, 0, 4096);
+		cr_assert_eq(store_discard(w, target * 4096, 4096), 0);
+		break;
+	case PATCH:
+		pagegen_fill_kind(page, 512, PAGE_RANDOM, 4);
+		memcpy(expect + 512, page, 512);
+		cr_assert_eq(store_write(w, page, 512, target * 4096 + 512), 512);
+		break;
+	}
+	wrap_allocator(w, 2);
+	cr_assert_eq(gate_read(&gate.watched_writes), 0, "a pinned block was handed out again");
+
+	pthread_mutex_lock(&gate.lock);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+	cr_assert_eq(pthread_join(thread, NULL), 0);
+	cr_assert_eq(reader.r, (ssize_t)read_len);
+	cr_assert_arr_eq(back, old, read_len, "the read returns the version it pinned");
+
+	wrap_allocator(w, 1);
+	cr_assert_gt(gate_read(&gate.watched_writes), 0, "the last unpin frees the block");
+	cr_assert_eq(store_read(w, back, 4096, target * 4096), 4096);
+	cr_assert_arr_eq(back, expect, 4096);
+	store_free(s);
+	free(old);
+	free(back);
+}
+
+Test(store, pinned_block_outlives_overwrite, .init = make_backing, .fini = remove_backing,
+     .timeout = 60)
+{
+	replace_while_pinned(OVERWRITE, 4096);
+}
+
+Test(store, pinned_block_outlives_discard, .init = make_backing, .fini = remove_backing,
+     .timeout = 60)
+{
+	replace_while_pinned(DISCARD, 4096);
+}
+
+/* A run of two pinned blocks; a partial write pins the second again and replaces it. */
+Test(store, pinned_run_outlives_partial_write, .init = make_backing, .fini = remove_backing,
+     .timeout = 60)
+{
+	replace_while_pinned(PATCH, 2 * 4096);
+}
+
+/*
  * Threads racing on the same slots. Each thread owns the sectors whose
  * number modulo NTHREADS is its id and keeps an exact shadow of them;
  * every I/O spans several sectors of other threads too (a read checks
