@@ -170,8 +170,8 @@ static bool claim_slot(struct writeback *wb, enum store_wb_pick pick, uint32_t m
  * written (0: nothing eligible in the range scanned) or -errno.
  * Caller holds batch_lock.
  */
-static int run_batch(struct writeback *wb, enum store_wb_pick pick, uint32_t min_idle, uint64_t *cursor,
-		     uint64_t budget, unsigned max_pages, uint64_t *scanned)
+static int run_batch(struct writeback *wb, enum store_wb_pick pick, uint32_t min_idle,
+		     uint64_t *cursor, uint64_t budget, unsigned max_pages, uint64_t *scanned)
 {
 	uint64_t idx = *cursor, start_budget = budget, nr_slots = store_nr_slots(wb->store);
 	unsigned n = 0;
