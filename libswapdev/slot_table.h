@@ -28,8 +28,8 @@
  *
  * Locking: the lock bit is a spinlock taken with acquire/release atomics
  * and held for no blocking I/O; nobody holds two. It nests outside the
- * pool class locks, the store's pinned-block lock and the disk allocator
- * lock.
+ * pool class locks, the store's released-block lock and the disk
+ * allocator lock.
  */
 #pragma once
 
@@ -63,7 +63,8 @@ enum slot_state {
 #define SLOT_SAME_FORM_MASK (UINT64_C(3) << SLOT_SAME_FORM_SHIFT)
 #define SLOT_SAME_VALUE_MASK ((UINT64_C(1) << 56) - 1)
 #define SLOT_DISK_BLOCK_MASK ((UINT64_C(1) << 48) - 1)
-#define SLOT_DISK_PIN (UINT64_C(1) << 48)
+#define SLOT_DISK_PIN_SHIFT 48
+#define SLOT_DISK_PIN (UINT64_C(1) << SLOT_DISK_PIN_SHIFT)
 #define SLOT_DISK_PINS_MAX 1023u
 
 static inline enum slot_state slot_state(uint64_t word)
@@ -105,7 +106,7 @@ static inline uint64_t slot_disk_block(uint64_t word)
 
 static inline unsigned slot_disk_pins(uint64_t word)
 {
-	return (unsigned)(word >> 48) & SLOT_DISK_PINS_MAX;
+	return (unsigned)(word >> SLOT_DISK_PIN_SHIFT) & SLOT_DISK_PINS_MAX;
 }
 
 /* Encode a same-filled word inline; false when it fits neither form. */
