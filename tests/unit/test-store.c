@@ -732,19 +732,62 @@ static void wrap_allocator(struct store_worker *w, unsigned n)
 	free(page);
 }
 
-struct pinned_read {
+/* A read or write in a thread of its own, whose first preadv waits at the gate. */
+struct gated_io {
 	struct store_worker *w;
 	unsigned char *buf;
 	size_t len;
+	uint64_t offset;
+	bool write;
 	ssize_t r;
+	pthread_t thread;
 };
 
-static void *pinned_read_thread(void *arg)
+static void *gated_io_thread(void *arg)
 {
-	struct pinned_read *p = arg;
+	struct gated_io *io = arg;
 
-	p->r = store_read(p->w, p->buf, p->len, 0);
+	if (io->write)
+		io->r = store_write(io->w, io->buf, io->len, io->offset);
+	else
+		io->r = store_read(io->w, io->buf, io->len, io->offset);
 	return NULL;
+}
+
+/* Start io and return once it waits at the gate. */
+static void gated_io_start(struct gated_io *io)
+{
+	gate.armed = true;
+	cr_assert_eq(pthread_create(&io->thread, NULL, gated_io_thread, io), 0);
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.arrived)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* Let io go on, and wait for it to end. */
+static void gated_io_finish(struct gated_io *io)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+	cr_assert_eq(pthread_join(io->thread, NULL), 0);
+	cr_assert_eq(io->r, (ssize_t)io->len);
+}
+
+/* A 16-slot store whose disk I/O goes through the gate and the watch. */
+static struct store *gated_store(struct disk_ops *ops)
+{
+	struct store_config c = base_config(16 * 4096, MiB);
+
+	*ops = faulty_ops;
+	ops->preadv = gated_preadv;
+	ops->pwritev = watching_pwritev;
+	ops->fallocate = disk_ops_posix.fallocate;
+	c.backing_path = backing_path;
+	c.disk_ops = ops;
+	return new_store(&c);
 }
 
 enum replace { OVERWRITE, DISCARD, PATCH };
@@ -758,37 +801,22 @@ enum replace { OVERWRITE, DISCARD, PATCH };
  */
 static void replace_while_pinned(enum replace how, size_t read_len)
 {
-	struct store_config c = base_config(16 * 4096, MiB);
 	unsigned char *old = aligned_alloc(4096, 2 * 4096), *back = aligned_alloc(4096, 2 * 4096);
 	unsigned char page[4096], expect[4096];
 	uint64_t target = read_len / 4096 - 1;
-	struct pinned_read reader;
+	struct gated_io reader;
 	struct disk_ops ops;
-	pthread_t thread;
-	struct store *s;
-	struct store_worker *w;
+	struct store *s = gated_store(&ops);
+	struct store_worker *w = new_worker(s);
 
-	ops = faulty_ops;
-	ops.preadv = gated_preadv;
-	ops.pwritev = watching_pwritev;
-	ops.fallocate = disk_ops_posix.fallocate;
-	c.backing_path = backing_path;
-	c.disk_ops = &ops;
-	s = new_store(&c);
-	w = new_worker(s);
 	pagegen_fill_kind(old, 4096, PAGE_RANDOM, 1);
 	pagegen_fill_kind(old + 4096, 4096, PAGE_RANDOM, 2);
 	cr_assert_eq(store_write(w, old, 2 * 4096, 0), 2 * 4096);
 	gate.watched = gate.last_write + (off_t)target * 4096;
 	gate.watched_writes = 0;
 
-	reader = (struct pinned_read){ .w = new_worker(s), .buf = back, .len = read_len };
-	gate.armed = true;
-	cr_assert_eq(pthread_create(&thread, NULL, pinned_read_thread, &reader), 0);
-	pthread_mutex_lock(&gate.lock);
-	while (!gate.arrived)
-		pthread_cond_wait(&gate.cond, &gate.lock);
-	pthread_mutex_unlock(&gate.lock);
+	reader = (struct gated_io){ .w = new_worker(s), .buf = back, .len = read_len };
+	gated_io_start(&reader);
 
 	memcpy(expect, old + target * 4096, 4096);
 	switch (how) {
@@ -809,12 +837,7 @@ static void replace_while_pinned(enum replace how, size_t read_len)
 	wrap_allocator(w, 2);
 	cr_assert_eq(gate_read(&gate.watched_writes), 0, "a pinned block was handed out again");
 
-	pthread_mutex_lock(&gate.lock);
-	gate.open = true;
-	pthread_cond_broadcast(&gate.cond);
-	pthread_mutex_unlock(&gate.lock);
-	cr_assert_eq(pthread_join(thread, NULL), 0);
-	cr_assert_eq(reader.r, (ssize_t)read_len);
+	gated_io_finish(&reader);
 	cr_assert_arr_eq(back, old, read_len, "the read returns the version it pinned");
 
 	wrap_allocator(w, 1);
@@ -843,6 +866,37 @@ Test(store, pinned_run_outlives_partial_write, .init = make_backing, .fini = rem
      .timeout = 60)
 {
 	replace_while_pinned(PATCH, 2 * 4096);
+}
+
+/*
+ * A partial write whose read of the old page waits while the whole slot is
+ * rewritten: it must notice and start over from the new data, or the
+ * rewrite would be lost under the old page's bytes.
+ */
+Test(store, partial_write_starts_over_after_a_rewrite, .init = make_backing,
+     .fini = remove_backing, .timeout = 60)
+{
+	unsigned char *page = aligned_alloc(4096, 4096), patch[512], expect[4096], back[4096];
+	struct gated_io patcher = { .buf = patch, .len = 512, .offset = 1024, .write = true };
+	struct disk_ops ops;
+	struct store *s = gated_store(&ops);
+	struct store_worker *w = new_worker(s);
+
+	pagegen_fill_kind(page, 4096, PAGE_RANDOM, 1);
+	cr_assert_eq(store_write(w, page, 4096, 0), 4096);
+	pagegen_fill_kind(patch, 512, PAGE_RANDOM, 2);
+	patcher.w = new_worker(s);
+	gated_io_start(&patcher);
+
+	pagegen_fill_kind(page, 4096, PAGE_RANDOM, 3);
+	cr_assert_eq(store_write(w, page, 4096, 0), 4096);
+	memcpy(expect, page, 4096);
+	memcpy(expect + 1024, patch, 512);
+	gated_io_finish(&patcher);
+	cr_assert_eq(store_read(w, back, 4096, 0), 4096);
+	cr_assert_arr_eq(back, expect, 4096, "the rewrite survives the partial write");
+	store_free(s);
+	free(page);
 }
 
 /*
