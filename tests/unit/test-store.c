@@ -408,22 +408,28 @@ static ssize_t faulty_preadv(int fd, const struct iovec *iov, int n, off_t off)
 	return disk_ops_posix.preadv(fd, iov, n, off);
 }
 
-static const struct disk_ops faulty_ops = {
-	.preadv = faulty_preadv,
-	.pwritev = faulty_pwritev,
-	.fallocate = NULL, /* filled at run time from disk_ops_posix */
-};
+/*
+ * A store of size bytes (and as large a pool) with a backing file whose
+ * reads and writes go through preadv and pwritev, kept in *ops.
+ */
+static struct store *hooked_store(struct disk_ops *ops, uint64_t size,
+				  ssize_t (*preadv)(int, const struct iovec *, int, off_t),
+				  ssize_t (*pwritev)(int, const struct iovec *, int, off_t))
+{
+	struct store_config c = base_config(size, size);
+
+	*ops = (struct disk_ops){ .preadv = preadv,
+				  .pwritev = pwritev,
+				  .fallocate = disk_ops_posix.fallocate };
+	c.backing_path = backing_path;
+	c.disk_ops = ops;
+	return new_store(&c);
+}
 
 /* A 4 MiB store whose disk fails while fail_writes/fail_reads are set. */
 static struct store *faulty_store(struct disk_ops *ops)
 {
-	struct store_config c = base_config(4 * MiB, 4 * MiB);
-
-	*ops = faulty_ops;
-	ops->fallocate = disk_ops_posix.fallocate;
-	c.backing_path = backing_path;
-	c.disk_ops = ops;
-	return new_store(&c);
+	return hooked_store(ops, 4 * MiB, faulty_preadv, faulty_pwritev);
 }
 
 Test(store, disk_errors_are_returned_and_lose_nothing, .init = make_backing,
@@ -534,15 +540,7 @@ static unsigned batch_to_disk(void)
 /* A 4 MiB store with a backing file whose disk I/O goes through ops, counted. */
 static struct store *counting_store(struct disk_ops *ops)
 {
-	struct store_config c = base_config(4 * MiB, 4 * MiB);
-
-	*ops = faulty_ops;
-	ops->pwritev = counting_pwritev;
-	ops->preadv = counting_preadv;
-	ops->fallocate = disk_ops_posix.fallocate;
-	c.backing_path = backing_path;
-	c.disk_ops = ops;
-	return new_store(&c);
+	return hooked_store(ops, 4 * MiB, counting_preadv, counting_pwritev);
 }
 
 /*
@@ -779,15 +777,7 @@ static void gated_io_finish(struct gated_io *io)
 /* A 16-slot store whose disk I/O goes through the gate and the watch. */
 static struct store *gated_store(struct disk_ops *ops)
 {
-	struct store_config c = base_config(16 * 4096, MiB);
-
-	*ops = faulty_ops;
-	ops->preadv = gated_preadv;
-	ops->pwritev = watching_pwritev;
-	ops->fallocate = disk_ops_posix.fallocate;
-	c.backing_path = backing_path;
-	c.disk_ops = ops;
-	return new_store(&c);
+	return hooked_store(ops, 16 * 4096, gated_preadv, watching_pwritev);
 }
 
 enum replace { OVERWRITE, DISCARD, PATCH };
