@@ -36,10 +36,11 @@
  * Lock order: writeback's batch_lock > slot lock (one at a time) > pool
  * class lock, released_lock, disk allocator lock; workers_lock is a leaf.
  *
- * A read never frees anything. With exclusive loads on, a read from the
- * pool only marks the slot LOADED and tells writeback, which gives the
- * page a durable disk copy and only then releases the pool object (and
- * only if no write or discard replaced the slot meanwhile).
+ * A read never frees a slot's data (its last unpin may free a block that
+ * no slot holds any more). With exclusive loads on, a read from the pool
+ * only marks the slot LOADED and tells writeback, which gives the page a
+ * durable disk copy and only then releases the pool object (and only if
+ * no write or discard replaced the slot meanwhile).
  *
  * Counters are per worker (one writer each); gauges (slots per tier,
  * compressed bytes) are shared relaxed atomics.
@@ -67,7 +68,7 @@ struct store_worker {
 	unsigned char *cbuf;  /* compression output */
 	/*
 	 * Whole pages of the write in progress that go to the disk tier,
-	 * written with one pwritev when the write ends (store.c, disk_batch_*).
+	 * written with one pwritev when the write ends (disk_batch_*).
 	 */
 	unsigned nr_batch;
 	uint64_t batch_idx[STORE_DISK_BATCH];
