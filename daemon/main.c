@@ -444,7 +444,7 @@ static void report_io_errors(struct daemon *d)
 	struct store_stats st;
 	uint64_t new_errors;
 
-	store_get_stats(d->store, &st);
+	store_get_counters(d->store, &st.ops);
 	if (st.ops.io_errors <= d->io_errors_reported)
 		return;
 	new_errors = st.ops.io_errors - d->io_errors_reported;

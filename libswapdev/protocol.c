@@ -282,7 +282,7 @@ const struct proto_stat_field proto_stat_fields[] = {
 	COUNTER(exclusive_releases, "Loaded pool entries released after writeback."),
 	COUNTER(writethrough_pages, "Writes sent to disk because the pool was full."),
 	COUNTER(alloc_failures, "Pool memory requests the system refused."),
-	COUNTER(io_errors, "Disk tier I/O errors returned to the kernel."),
+	COUNTER(io_errors, "Pages the disk tier failed to read or write."),
 	COUNTER(decompress_errors, "Corrupt pool objects found on read."),
 	COUNTER(compactions, "Pool compaction runs."),
 	{ NULL, 0, PROTO_STAT_GAUGE, NULL },

@@ -15,7 +15,8 @@
  *           42..0 pool handle
  *   SAME:   57..56 form (0: value sign-extended from 56 bits, 1: 32-bit
  *           value repeated, 2: index into same_values.h's table), 55..0 value
- *   DISK:   47..0 block number in the backing file
+ *   DISK:   57..48 pins (reads of the block in flight, store.c),
+ *           47..0 block number in the backing file
  *
  * A same-filled word that fits neither inline form (rare: high bits not a
  * sign extension and halves different) is kept once in a shared table and
@@ -25,10 +26,10 @@
  * only backed by memory once a slot in it is written, so a 64 GiB device
  * does not pay for its table up front.
  *
- * Locking: the lock bit is a spinlock taken with acquire/release atomics.
- * Only a read holds several (a run of DISK slots read with one preadv),
- * taken in ascending slot order; the slot lock nests outside the pool
- * class locks and the disk allocator lock.
+ * Locking: the lock bit is a spinlock taken with acquire/release atomics
+ * and held for no blocking I/O; nobody holds two. It nests outside the
+ * pool class locks, the store's released-block lock and the disk
+ * allocator lock.
  */
 #pragma once
 
@@ -62,6 +63,9 @@ enum slot_state {
 #define SLOT_SAME_FORM_MASK (UINT64_C(3) << SLOT_SAME_FORM_SHIFT)
 #define SLOT_SAME_VALUE_MASK ((UINT64_C(1) << 56) - 1)
 #define SLOT_DISK_BLOCK_MASK ((UINT64_C(1) << 48) - 1)
+#define SLOT_DISK_PIN_SHIFT 48
+#define SLOT_DISK_PIN (UINT64_C(1) << SLOT_DISK_PIN_SHIFT)
+#define SLOT_DISK_PINS_MAX 1023u
 
 static inline enum slot_state slot_state(uint64_t word)
 {
@@ -98,6 +102,11 @@ static inline uint64_t slot_make_disk(uint64_t block)
 static inline uint64_t slot_disk_block(uint64_t word)
 {
 	return word & SLOT_DISK_BLOCK_MASK;
+}
+
+static inline unsigned slot_disk_pins(uint64_t word)
+{
+	return (unsigned)(word >> SLOT_DISK_PIN_SHIFT) & SLOT_DISK_PINS_MAX;
 }
 
 /* Encode a same-filled word inline; false when it fits neither form. */

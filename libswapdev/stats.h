@@ -30,7 +30,7 @@ struct store_counters {
 	uint64_t exclusive_releases; /* loaded pool entries released after writeback */
 	uint64_t writethrough_pages; /* writes sent to disk because the pool was full */
 	uint64_t alloc_failures;    /* pool memory the system refused */
-	uint64_t io_errors;	    /* disk tier I/O errors returned to the caller */
+	uint64_t io_errors;	    /* pages the disk tier failed to read or write */
 	uint64_t decompress_errors; /* corrupt pool objects (never expected) */
 	uint64_t compactions;	    /* objects moved by pool compaction */
 };

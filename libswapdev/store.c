@@ -13,38 +13,132 @@
  *   EMPTY ─────────────────────► SAME   ─────────────────────────────────► POOL
  *     ▲                                   write (incompressible, or pool full)
  *     │ discard (any state)     ─────────────────────────────────────────► DISK
- *     └──────────────────────── writeback (POOL → DISK, see writeback.c)
+ *     └──────────────────────── writeback (POOL → DISK, store_wb_claim below)
+ *
+ * No slot lock is held across disk I/O. A read of a DISK slot pins its
+ * block under the lock (a count in the word), unlocks, reads and unpins; a
+ * write or discard replacing a pinned word hands the block to its last
+ * unpin instead of freeing it, so a read returns the version it pinned,
+ * never another slot's data. Decompression of a pool object does run under
+ * the lock: it is a few microseconds of CPU.
  *
  * Sub-slot I/O (any byte range; the kernel sends 512-byte sectors, other
- * writers of the file may not) is a read-modify-write done entirely under
- * the slot lock, so two partial writes to one slot cannot lose each
- * other's bytes. Reads lock the slot for the decompression or
- * the disk read: the home cannot be freed or moved underneath them.
+ * writers of the file may not) is a read-modify-write: the old page is read
+ * and the new home built without the lock, and installed only if the slot
+ * still holds the data that was read (else it starts over), so two partial
+ * writes to one slot cannot lose each other's bytes.
  *
  * Disk I/O goes in runs: the pages of one write bound for disk are queued
  * and written with one pwritev to consecutive blocks before their slots
- * get their words; a read keeps DISK slots whose blocks follow each other
- * locked (in ascending slot order, the only place that holds two slot
- * locks) and reads them with one preadv.
+ * get their words; a read pins DISK slots whose blocks follow each other
+ * and reads them with one preadv.
  *
- * A read never frees anything. With exclusive loads on, a read from the
- * pool only marks the slot LOADED and tells writeback, which gives the
- * page a durable disk copy and only then releases the pool object (and
- * only if no write or discard replaced the slot meanwhile).
+ * Lock order: writeback's batch_lock > slot lock (one at a time) > pool
+ * class lock, released_lock, disk allocator lock; workers_lock is a leaf.
+ *
+ * A read never frees a slot's data (its last unpin may free a block that
+ * no slot holds any more). With exclusive loads on, a read from the pool
+ * only marks the slot LOADED and tells writeback, which gives the page a
+ * durable disk copy and only then releases the pool object (and only if
+ * no write or discard replaced the slot meanwhile).
  *
  * Counters are per worker (one writer each); gauges (slots per tier,
  * compressed bytes) are shared relaxed atomics.
  */
+#include <assert.h>
+#include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
 #include "common.h"
-#include "store_internal.h"
+#include "pool.h"
+#include "same_values.h"
+#include "slot_table.h"
+#include "store.h"
+#include "writeback.h"
+
+/* Disk pages of one write (or read) that go together: 64 KiB in one pwritev (preadv). */
+#define STORE_DISK_BATCH 16
+
+struct store_worker {
+	struct store *store;
+	struct codec_ctx *codec;
+	unsigned char *page;  /* aligned scratch page: read-modify-write, disk I/O */
+	unsigned char *cbuf;  /* compression output */
+	/*
+	 * Whole pages of the write in progress that go to the disk tier,
+	 * written with one pwritev when the write ends (disk_batch_*).
+	 */
+	unsigned nr_batch;
+	uint64_t batch_idx[STORE_DISK_BATCH];
+	bool batch_writethrough[STORE_DISK_BATCH]; /* pool full, not incompressible */
+	struct iovec batch_iov[STORE_DISK_BATCH];
+	unsigned char *batch_pages; /* aligned copies of data that was not */
+	/*
+	 * Whole-page DISK slots of the read in progress whose blocks follow
+	 * each other, pinned until one preadv reads them all.
+	 */
+	unsigned nr_run;
+	uint64_t run_first; /* block of run_idx[0] */
+	uint64_t run_idx[STORE_DISK_BATCH];
+	struct iovec run_iov[STORE_DISK_BATCH];
+	unsigned char *base; /* patch_slot(): the pool object the patch started from */
+	struct store_counters counters;
+	struct latency_hist read_latency, write_latency;
+	struct store_worker *next;
+};
+
+struct store {
+	struct store_config config; /* backing_path not kept; watermarks atomic */
+	struct slot_table *table;
+	uint64_t *words;
+	uint64_t nr_slots;
+	struct pool *pool;
+	struct same_values *same_values;
+	struct disk_tier *disk; /* NULL without a disk tier */
+
+	/* Runtime tunables, read on every write without a lock. */
+	uint32_t codec_packed; /* kind << 16 | (level + 128) */
+	bool exclusive_loads;
+
+	/* Gauges (not monotonic), changed with relaxed atomics. */
+	int64_t same_slots, pool_slots, disk_slots;
+	int64_t compr_bytes;
+
+	struct timespec started;
+
+	pthread_mutex_t workers_lock;
+	struct store_worker *workers;
+	struct store_counters retired; /* counters of freed workers */
+	struct latency_hist retired_read_latency, retired_write_latency;
+
+	struct writeback *writeback;
+
+	/*
+	 * Disk blocks whose slot moved on while reads of them were in flight
+	 * (pinned blocks, see pin_and_unlock()); the last unpin frees each.
+	 * Room for every pin the workers can hold, reserved as they are made.
+	 */
+	pthread_mutex_t released_lock;
+	struct released_block *released;
+	unsigned nr_released, max_released;
+};
+
+struct released_block {
+	uint64_t block;
+	unsigned pins;
+};
+
+/* Pins one worker holds at most: a read's run and one more slot. */
+#define WORKER_MAX_PINS (STORE_DISK_BATCH + 1)
+
 
 /* Extra disk blocks beyond one per slot: room for writeback batches in
- * flight (64 blocks) and for writes replacing DISK slots before their old
- * blocks are freed (up to STORE_DISK_BATCH blocks per worker: 72 workers
- * with 64 FUSE ring queues take 1152). */
+ * flight (64 blocks), for writes replacing DISK slots before their old
+ * blocks are freed (up to STORE_DISK_BATCH blocks per worker) and for
+ * replaced blocks that reads still pin (WORKER_MAX_PINS per worker): 72
+ * workers with 64 FUSE ring queues take 2376. */
 #define DISK_SLACK_BLOCKS 4096
 
 static uint32_t codec_pack(const struct codec_spec *spec)
@@ -58,7 +152,8 @@ static struct codec_spec codec_unpack(uint32_t packed)
 				    .level = (int)(packed & 0xffff) - 128 };
 }
 
-uint32_t store_now(const struct store *store)
+/* Seconds since the store started, the unit of pool_obj.stamp. */
+static uint32_t store_now(const struct store *store)
 {
 	struct timespec now;
 
@@ -75,7 +170,21 @@ static uint64_t usec_since(const struct timespec *start)
 	       (uint64_t)((now.tv_nsec - start->tv_nsec) / 1000);
 }
 
-void store_account(struct store *store, uint64_t word, int sign)
+/* Bump a worker-owned counter: one writer, relaxed so readers are exact. */
+#define worker_count(worker, field, n)                                                           \
+	__atomic_store_n(&(worker)->counters.field, (worker)->counters.field + (n),            \
+			 __ATOMIC_RELAXED)
+
+/* A gauge's value; transiently negative sums read as 0. */
+static uint64_t store_gauge(const int64_t *g)
+{
+	int64_t v = __atomic_load_n(g, __ATOMIC_RELAXED);
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* Account a slot word entering (+1) or leaving (-1) its tier. */
+static void store_account(struct store *store, uint64_t word, int sign)
 {
 	switch (slot_state(word)) {
 	case SLOT_EMPTY:
@@ -93,16 +202,19 @@ void store_account(struct store *store, uint64_t word, int sign)
 	}
 }
 
-void store_release_home(struct store *store, uint64_t word)
+/*
+ * Free what a slot word holds (a shared same value, pool object or disk
+ * block). A pinned block is left to its last unpin (install_locked()).
+ */
+static void free_home(struct store *store, uint64_t word)
 {
 	uint32_t index;
 
-	store_account(store, word, -1);
 	if (slot_state(word) == SLOT_SAME && slot_same_indexed(word, &index))
 		same_values_put(store->same_values, index);
 	else if (slot_state(word) == SLOT_POOL)
 		pool_release(store->pool, slot_pool_handle(word));
-	else if (slot_state(word) == SLOT_DISK)
+	else if (slot_state(word) == SLOT_DISK && slot_disk_pins(word) == 0)
 		disk_release(store->disk, slot_disk_block(word));
 }
 
@@ -146,6 +258,7 @@ int store_new(const struct store_config *config, struct store **ret_store)
 	store->exclusive_loads = config->exclusive_loads;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &store->started);
 	pthread_mutex_init(&store->workers_lock, NULL);
+	pthread_mutex_init(&store->released_lock, NULL);
 
 	r = slot_table_new(store->nr_slots, &store->table);
 	if (r < 0)
@@ -163,7 +276,7 @@ int store_new(const struct store_config *config, struct store **ret_store)
 				   config->disk_ops, &store->disk);
 		if (r < 0)
 			goto fail;
-		r = writeback_new(store, &store->writeback);
+		r = writeback_new(store, config->idle_seconds, &store->writeback);
 		if (r < 0)
 			goto fail;
 	}
@@ -179,6 +292,17 @@ fail:
 	return r;
 }
 
+/* Free a worker's buffers and the worker; accepts a half-built one. */
+static void worker_destroy(struct store_worker *w)
+{
+	codec_ctx_free(w->codec);
+	free(w->page);
+	free(w->cbuf);
+	free(w->base);
+	free(w->batch_pages);
+	free(w);
+}
+
 void store_free(struct store *store)
 {
 	struct store_worker *w, *next;
@@ -188,17 +312,15 @@ void store_free(struct store *store)
 	writeback_free(store->writeback);
 	for (w = store->workers; w; w = next) {
 		next = w->next;
-		codec_ctx_free(w->codec);
-		free(w->page);
-		free(w->cbuf);
-		free(w->batch_pages);
-		free(w);
+		worker_destroy(w);
 	}
 	disk_tier_close(store->disk);
 	pool_free(store->pool);
 	same_values_free(store->same_values);
 	slot_table_free(store->table);
 	pthread_mutex_destroy(&store->workers_lock);
+	pthread_mutex_destroy(&store->released_lock);
+	free(store->released);
 	free(store);
 }
 
@@ -221,10 +343,30 @@ static void worker_warm_up(struct store_worker *w, const struct codec_spec *spec
 	for (size_t i = 0; i < SWAPDEV_PAGE_SIZE; i++)
 		page[i] = (unsigned char)(i % 251 + (i >> 9));
 	memset(w->cbuf, 0, SWAPDEV_PAGE_SIZE);
+	memset(w->base, 0, SWAPDEV_PAGE_SIZE);
 	memset(w->batch_pages, 0, STORE_DISK_BATCH * SWAPDEV_PAGE_SIZE);
 	n = codec_compress(w->codec, spec, page, SWAPDEV_PAGE_SIZE, w->cbuf, SWAPDEV_PAGE_SIZE);
 	if (n > 0)
 		codec_decompress(w->codec, spec->kind, w->cbuf, (size_t)n, page, SWAPDEV_PAGE_SIZE);
+}
+
+/* Room in the released list for the pins of one more worker. */
+static int reserve_released(struct store *store)
+{
+	struct released_block *grown;
+	int r = 0;
+
+	pthread_mutex_lock(&store->released_lock);
+	grown = realloc(store->released,
+			(store->max_released + WORKER_MAX_PINS) * sizeof(*store->released));
+	if (grown) {
+		store->released = grown;
+		store->max_released += WORKER_MAX_PINS;
+	} else {
+		r = -ENOMEM;
+	}
+	pthread_mutex_unlock(&store->released_lock);
+	return r;
 }
 
 int store_worker_new(struct store *store, struct store_worker **ret_worker)
@@ -239,14 +381,15 @@ int store_worker_new(struct store *store, struct store_worker **ret_worker)
 	w->store = store;
 	w->page = aligned_alloc(SWAPDEV_PAGE_SIZE, SWAPDEV_PAGE_SIZE);
 	w->cbuf = malloc(SWAPDEV_PAGE_SIZE);
+	w->base = malloc(SWAPDEV_PAGE_SIZE);
 	w->batch_pages = aligned_alloc(SWAPDEV_PAGE_SIZE, STORE_DISK_BATCH * SWAPDEV_PAGE_SIZE);
 	r = codec_ctx_new(&w->codec);
-	if (r < 0 || !w->page || !w->cbuf || !w->batch_pages) {
-		codec_ctx_free(w->codec);
-		free(w->page);
-		free(w->cbuf);
-		free(w->batch_pages);
-		free(w);
+	if (r == 0 && (!w->page || !w->cbuf || !w->base || !w->batch_pages))
+		r = -ENOMEM;
+	if (r == 0)
+		r = reserve_released(store);
+	if (r < 0) {
+		worker_destroy(w);
 		return -ENOMEM;
 	}
 	spec = codec_unpack(__atomic_load_n(&store->codec_packed, __ATOMIC_RELAXED));
@@ -286,11 +429,7 @@ void store_worker_free(struct store_worker *worker)
 	latency_merge(&store->retired_read_latency, &worker->read_latency);
 	latency_merge(&store->retired_write_latency, &worker->write_latency);
 	pthread_mutex_unlock(&store->workers_lock);
-	codec_ctx_free(worker->codec);
-	free(worker->page);
-	free(worker->cbuf);
-	free(worker->batch_pages);
-	free(worker);
+	worker_destroy(worker);
 }
 
 /* Write one page to a fresh disk block; on success *ret_word is its home. */
@@ -418,26 +557,102 @@ static int encode_page_now(struct store_worker *w, uint64_t idx, const void *pag
 	return 0;
 }
 
-/* Replace the word of a slot whose lock the caller holds; frees the old home. */
-static void install_locked(struct store *store, uint64_t idx, uint64_t old, uint64_t word)
+/*
+ * Pinned disk blocks. A read of a DISK slot takes the block and a pin (the
+ * count in the slot word) under the slot lock, unlocks, reads, and unpins,
+ * so that no slot lock is held across disk I/O and the block cannot be
+ * freed and handed to another slot while the read is in flight. A write or
+ * discard that replaces a pinned word moves the block and its pins to the
+ * store's released list, before it unlocks, instead of freeing it; the
+ * last unpin frees it there. No slot can get a pinned block again, so a
+ * slot that still names the block holds the very version that was pinned.
+ */
+
+/*
+ * Pin the block of the DISK slot locked with word, and unlock the slot.
+ * False, unlocked, when the pin count is full (more workers reading the
+ * slot than it counts): the caller starts over.
+ */
+static bool pin_and_unlock(struct store *store, uint64_t idx, uint64_t word)
 {
+	if (slot_disk_pins(word) == SLOT_DISK_PINS_MAX) {
+		slot_unlock(store->words, idx, word);
+		sched_yield();
+		return false;
+	}
+	slot_unlock(store->words, idx, word + SLOT_DISK_PIN);
+	return true;
+}
+
+/* The block of slot idx is read: unpin it, and free it after the last pin of a released one. */
+static void unpin(struct store *store, uint64_t idx, uint64_t block)
+{
+	uint64_t word = slot_lock(store->words, idx);
+	bool last = false;
+
+	if (slot_state(word) == SLOT_DISK && slot_disk_block(word) == block) {
+		slot_unlock(store->words, idx, word - SLOT_DISK_PIN);
+		return;
+	}
 	slot_unlock(store->words, idx, word);
-	store_account(store, word, +1);
-	store_release_home(store, old);
+	pthread_mutex_lock(&store->released_lock);
+	for (unsigned i = 0; i < store->nr_released; i++) {
+		if (store->released[i].block != block)
+			continue;
+		if (--store->released[i].pins == 0) {
+			store->released[i] = store->released[--store->nr_released];
+			last = true;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&store->released_lock);
+	if (last)
+		disk_release(store->disk, block);
 }
 
 /*
- * Produce the data of a locked slot with word into dst (a whole page).
- * *word gains REFERENCED/LOADED for pool reads; the caller unlocks with it.
+ * Replace the word of a slot whose lock the caller holds, and free the old
+ * home. A pinned block goes to the released list before the unlock, so
+ * that its unpins, which lock the slot first, find it there.
  */
-static int decode_locked(struct store_worker *w, uint64_t idx, uint64_t *word, void *dst)
+static void install_locked(struct store *store, uint64_t idx, uint64_t old, uint64_t word)
+{
+	if (slot_state(old) == SLOT_DISK && slot_disk_pins(old) > 0) {
+		pthread_mutex_lock(&store->released_lock);
+		/* Never full: it holds fewer blocks than there are pins (reserve_released()). */
+		assert(store->nr_released < store->max_released);
+		store->released[store->nr_released++] = (struct released_block){
+			.block = slot_disk_block(old), .pins = slot_disk_pins(old)
+		};
+		pthread_mutex_unlock(&store->released_lock);
+	}
+	slot_unlock(store->words, idx, word);
+	store_account(store, word, +1);
+	store_account(store, old, -1);
+	free_home(store, old);
+}
+
+/* The value of every 8 bytes of a SAME slot's page. */
+static uint64_t same_value(struct store *store, uint64_t word)
+{
+	uint32_t index;
+
+	if (slot_same_indexed(word, &index))
+		return same_values_value(store->same_values, index);
+	return slot_same_value(word);
+}
+
+/*
+ * Produce the data of a locked EMPTY, SAME or POOL slot with word into dst
+ * (a whole page). *word gains REFERENCED for pool reads; the caller unlocks
+ * with it.
+ */
+static int decode_locked(struct store_worker *w, uint64_t *word, void *dst)
 {
 	struct store *store = w->store;
 	struct pool_obj *obj;
 	uint64_t value, *p;
-	uint32_t index;
 	ssize_t n;
-	int r;
 
 	switch (slot_state(*word)) {
 	case SLOT_EMPTY:
@@ -445,10 +660,7 @@ static int decode_locked(struct store_worker *w, uint64_t idx, uint64_t *word, v
 		worker_count(w, reads_empty, 1);
 		return 0;
 	case SLOT_SAME:
-		if (slot_same_indexed(*word, &index))
-			value = same_values_value(store->same_values, index);
-		else
-			value = slot_same_value(*word);
+		value = same_value(store, *word);
 		p = dst;
 		for (size_t i = 0; i < SWAPDEV_PAGE_SIZE / 8; i++)
 			p[i] = value;
@@ -471,31 +683,48 @@ static int decode_locked(struct store_worker *w, uint64_t idx, uint64_t *word, v
 		worker_count(w, reads_pool, 1);
 		return 0;
 	case SLOT_DISK:
-		if ((uintptr_t)dst % SWAPDEV_PAGE_SIZE == 0) {
-			r = disk_read(store->disk, slot_disk_block(*word), dst);
-		} else {
-			r = disk_read(store->disk, slot_disk_block(*word), w->page);
-			if (r == 0)
-				memcpy(dst, w->page, SWAPDEV_PAGE_SIZE);
-		}
-		if (r < 0) {
-			worker_count(w, io_errors, 1);
-			return r;
-		}
-		worker_count(w, reads_disk, 1);
-		return 0;
+		break;
 	}
+	assert(!"decode_locked() of a DISK slot: read it pinned");
 	return -EINVAL;
 }
 
-/* Decode a slot locked with word, unlock it, tell writeback of a first load. */
+/* Read a pinned block into dst (a whole page, aligned or not). */
+static int read_pinned(struct store_worker *w, uint64_t block, void *dst)
+{
+	bool aligned = (uintptr_t)dst % SWAPDEV_PAGE_SIZE == 0;
+	int r;
+
+	r = disk_read(w->store->disk, block, aligned ? dst : w->page);
+	if (r < 0) {
+		worker_count(w, io_errors, 1);
+		return r;
+	}
+	if (!aligned)
+		memcpy(dst, w->page, SWAPDEV_PAGE_SIZE);
+	worker_count(w, reads_disk, 1);
+	return 0;
+}
+
+/*
+ * Read a slot locked with word into dst and unlock it; tell writeback of a
+ * first load. A DISK slot is read pinned, unlocked. Returns -EAGAIN when
+ * the caller must lock the slot and start over (pin_and_unlock()).
+ */
 static int read_locked(struct store_worker *w, uint64_t idx, uint64_t word, void *dst)
 {
 	struct store *store = w->store;
-	uint64_t before = word;
+	uint64_t before = word, block = slot_disk_block(word);
 	int r;
 
-	r = decode_locked(w, idx, &word, dst);
+	if (slot_state(word) == SLOT_DISK) {
+		if (!pin_and_unlock(store, idx, word))
+			return -EAGAIN;
+		r = read_pinned(w, block, dst);
+		unpin(store, idx, block);
+		return r;
+	}
+	r = decode_locked(w, &word, dst);
 	if (r == 0 && slot_state(word) == SLOT_POOL &&
 	    __atomic_load_n(&store->exclusive_loads, __ATOMIC_RELAXED))
 		word |= SLOT_LOADED;
@@ -517,20 +746,25 @@ static bool read_never_written(struct store_worker *w, uint64_t idx, void *dst)
 
 static int read_slot(struct store_worker *w, uint64_t idx, void *dst)
 {
+	int r;
+
 	if (read_never_written(w, idx, dst))
 		return 0;
-	return read_locked(w, idx, slot_lock(w->store->words, idx), dst);
+	do
+		r = read_locked(w, idx, slot_lock(w->store->words, idx), dst);
+	while (r == -EAGAIN);
+	return r;
 }
 
-/* Unlock the run's slots, read or not; their words are unchanged. */
-static void disk_run_unlock(struct store_worker *w)
+/* Unpin the run's blocks, read or not. */
+static void disk_run_unpin(struct store_worker *w)
 {
 	for (unsigned i = 0; i < w->nr_run; i++)
-		slot_unlock(w->store->words, w->run_idx[i], w->run_word[i]);
+		unpin(w->store, w->run_idx[i], w->run_first + i);
 	w->nr_run = 0;
 }
 
-/* Read the run of DISK slots with one preadv, then unlock them. */
+/* Read the run of pinned DISK slots with one preadv, then unpin them. */
 static int disk_run_flush(struct store_worker *w)
 {
 	unsigned n = w->nr_run;
@@ -539,7 +773,7 @@ static int disk_run_flush(struct store_worker *w)
 	if (n == 0)
 		return 0;
 	r = disk_readv(w->store->disk, w->run_first, w->run_iov, n);
-	disk_run_unlock(w);
+	disk_run_unpin(w);
 	if (r < 0)
 		worker_count(w, io_errors, n);
 	else
@@ -549,9 +783,7 @@ static int disk_run_flush(struct store_worker *w)
 
 /*
  * A whole-page read into page-aligned dst. A DISK slot whose block follows
- * the run's last joins the run and stays locked until disk_run_flush(): the
- * slots of a read are locked in ascending order, and no other path holds
- * two slot locks, so holding several cannot deadlock.
+ * the run's last joins the run, pinned, until disk_run_flush().
  */
 static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 {
@@ -562,7 +794,9 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 
 	if (read_never_written(w, idx, dst))
 		return 0;
-	word = slot_lock(store->words, idx);
+	do
+		word = slot_lock(store->words, idx);
+	while (slot_state(word) == SLOT_DISK && !pin_and_unlock(store, idx, word));
 	if (slot_state(word) != SLOT_DISK)
 		return read_locked(w, idx, word, dst);
 	block = slot_disk_block(word);
@@ -570,7 +804,7 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 	    (block != w->run_first + w->nr_run || w->nr_run == STORE_DISK_BATCH)) {
 		r = disk_run_flush(w);
 		if (r < 0) {
-			slot_unlock(store->words, idx, word);
+			unpin(store, idx, block);
 			return r;
 		}
 	}
@@ -578,47 +812,71 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 		w->run_first = block;
 	i = w->nr_run++;
 	w->run_idx[i] = idx;
-	w->run_word[i] = word;
 	w->run_iov[i] = (struct iovec){ .iov_base = dst, .iov_len = SWAPDEV_PAGE_SIZE };
 	return 0;
 }
 
 /*
- * Write the batched pages to one run of disk blocks after another (one
- * pwritev each; the allocator may hand out shorter runs than asked), then
- * make each block its slot's home. On failure the pages not yet written
- * keep their old homes, as a failed write leaves them, and their blocks
- * are given back.
+ * Write n pages to one run of fresh disk blocks after another (one pwritev
+ * each; the allocator may hand out shorter runs than asked) and call
+ * install(w, ctx, i, block) for each page i written, in order. On failure
+ * the failed run's blocks are given back, io_errors counts the pages not
+ * written, and *ret_done says how many were installed.
+ */
+static int disk_write_runs(struct store_worker *w, const struct iovec *pages, unsigned n,
+			   void (*install)(struct store_worker *w, const void *ctx, unsigned i,
+					   uint64_t block),
+			   const void *ctx, unsigned *ret_done)
+{
+	struct disk_tier *disk = w->store->disk;
+	unsigned done = 0;
+	uint64_t first;
+	int r = 0, got;
+
+	while (done < n) {
+		got = disk_alloc(disk, n - done, &first);
+		if (got < 0) {
+			r = got;
+			break;
+		}
+		r = disk_write(disk, first, &pages[done], (unsigned)got);
+		if (r < 0) {
+			for (int i = 0; i < got; i++)
+				disk_release(disk, first + (unsigned)i);
+			worker_count(w, io_errors, n - done);
+			break;
+		}
+		for (int i = 0; i < got; i++, done++)
+			install(w, ctx, done, first + (unsigned)i);
+	}
+	*ret_done = done;
+	return r;
+}
+
+/* disk_write_runs() installer of a write's batch: the block is the slot's new home. */
+static void install_batched(struct store_worker *w, const void *ctx, unsigned i, uint64_t block)
+{
+	struct store *store = w->store;
+	uint64_t old = slot_lock(store->words, w->batch_idx[i]);
+
+	(void)ctx;
+	install_locked(store, w->batch_idx[i], old, slot_make_disk(block));
+	worker_count(w, writes_disk, 1);
+	if (w->batch_writethrough[i])
+		worker_count(w, writethrough_pages, 1);
+}
+
+/*
+ * Write the batched pages and make each block its slot's home. On failure
+ * the pages not yet written keep their old homes, as a failed write leaves
+ * them.
  */
 static int disk_batch_flush(struct store_worker *w)
 {
-	struct store *store = w->store;
-	unsigned done = 0, n = w->nr_batch;
-	uint64_t first, old, word;
-	int r = 0, got;
+	unsigned n = w->nr_batch, done;
 
 	w->nr_batch = 0;
-	while (done < n) {
-		got = disk_alloc(store->disk, n - done, &first);
-		if (got < 0)
-			return got;
-		r = disk_write(store->disk, first, &w->batch_iov[done], (unsigned)got);
-		if (r < 0) {
-			for (int i = 0; i < got; i++)
-				disk_release(store->disk, first + (unsigned)i);
-			worker_count(w, io_errors, n - done); /* pages not written */
-			return r;
-		}
-		for (int i = 0; i < got; i++, done++) {
-			word = slot_make_disk(first + (unsigned)i);
-			old = slot_lock(store->words, w->batch_idx[done]);
-			install_locked(store, w->batch_idx[done], old, word);
-			worker_count(w, writes_disk, 1);
-			if (w->batch_writethrough[done])
-				worker_count(w, writethrough_pages, 1);
-		}
-	}
-	return 0;
+	return disk_write_runs(w, w->batch_iov, n, install_batched, NULL, &done);
 }
 
 /* Queue a whole page of slot idx for the disk; data stays valid until the flush. */
@@ -662,36 +920,92 @@ static int write_slot(struct store_worker *w, uint64_t idx, const void *page)
 }
 
 /*
- * Read-modify-write of part of a slot, all under its lock. With src NULL
- * the range is zeroed (a partial discard).
+ * Whether a slot locked with word still holds the data that a patch read
+ * from base. Its home may have been replaced and an equal word stored
+ * again (a freed pool handle or same-value index reused), so a pool object
+ * is compared by its bytes (copied to w->base) and a same-filled word by
+ * its value (base_value); a pinned block cannot come back.
+ */
+static bool holds_base(struct store_worker *w, uint64_t word, uint64_t base, uint64_t base_value)
+{
+	struct store *store = w->store;
+
+	if (slot_state(word) != slot_state(base))
+		return false;
+	switch (slot_state(base)) {
+	case SLOT_EMPTY:
+		return true;
+	case SLOT_SAME:
+		return same_value(store, word) == base_value;
+	case SLOT_POOL:
+		return (word & ~SLOT_FLAGS) == (base & ~SLOT_FLAGS) &&
+		       memcmp(pool_map(store->pool, slot_pool_handle(word))->data, w->base,
+			      slot_pool_len(word)) == 0;
+	case SLOT_DISK:
+		return slot_disk_block(word) == slot_disk_block(base);
+	}
+	return false;
+}
+
+/*
+ * Read-modify-write of part of a slot. The old page is read (a DISK slot
+ * pinned) and the new home built without the slot lock; it is installed
+ * only if the slot still holds what was read, else the patch starts over,
+ * so two partial writes to one slot cannot lose each other's bytes. With
+ * src NULL the range is zeroed (a partial discard).
  */
 static int patch_slot(struct store_worker *w, uint64_t idx, const void *src, size_t offset,
 		      size_t len)
 {
 	struct store *store = w->store;
-	uint64_t old, word;
+	uint64_t base, base_value = 0, word, now;
 	int r;
 
-	old = word = slot_lock(store->words, idx);
-	if (!src && slot_state(old) == SLOT_EMPTY) {
-		slot_unlock(store->words, idx, old);
-		return 0;
+	for (;;) {
+		base = slot_lock(store->words, idx);
+		if (!src && slot_state(base) == SLOT_EMPTY) {
+			slot_unlock(store->words, idx, base);
+			return 0;
+		}
+		if (slot_state(base) == SLOT_DISK) {
+			if (!pin_and_unlock(store, idx, base))
+				continue;
+			base += SLOT_DISK_PIN;
+			r = read_pinned(w, slot_disk_block(base), w->page);
+		} else {
+			word = base;
+			r = decode_locked(w, &word, w->page);
+			if (r == 0 && slot_state(base) == SLOT_SAME)
+				base_value = same_value(store, base);
+			if (r == 0 && slot_state(base) == SLOT_POOL)
+				memcpy(w->base, pool_map(store->pool, slot_pool_handle(base))->data,
+				       slot_pool_len(base));
+			slot_unlock(store->words, idx, base);
+		}
+		if (r == 0) {
+			if (src)
+				memcpy(w->page + offset, src, len);
+			else
+				memset(w->page + offset, 0, len);
+			r = encode_page_now(w, idx, w->page, &word);
+		}
+		if (r < 0) {
+			if (slot_state(base) == SLOT_DISK)
+				unpin(store, idx, slot_disk_block(base));
+			return r;
+		}
+		now = slot_lock(store->words, idx);
+		if (holds_base(w, now, base, base_value)) {
+			if (slot_state(base) == SLOT_DISK)
+				now -= SLOT_DISK_PIN; /* this patch's pin leaves with the word */
+			install_locked(store, idx, now, word);
+			return 0;
+		}
+		slot_unlock(store->words, idx, now);
+		if (slot_state(base) == SLOT_DISK)
+			unpin(store, idx, slot_disk_block(base));
+		free_home(store, word); /* built for a version that is gone */
 	}
-	r = decode_locked(w, idx, &word, w->page);
-	if (r < 0)
-		goto out_unlock;
-	if (src)
-		memcpy(w->page + offset, src, len);
-	else
-		memset(w->page + offset, 0, len);
-	r = encode_page_now(w, idx, w->page, &word);
-	if (r < 0)
-		goto out_unlock;
-	install_locked(store, idx, old, word);
-	return 0;
-out_unlock:
-	slot_unlock(store->words, idx, old);
-	return r;
 }
 
 static int check_range(struct store *store, uint64_t offset, uint64_t len)
@@ -728,7 +1042,7 @@ ssize_t store_read(struct store_worker *w, void *buf, size_t len, uint64_t offse
 				memcpy(p + done, w->page + in_slot, n);
 		}
 		if (r < 0) {
-			disk_run_unlock(w); /* give the run up without reading it */
+			disk_run_unpin(w); /* give the run up without reading it */
 			return r;
 		}
 		done += n;
@@ -800,10 +1114,9 @@ int store_discard(struct store_worker *w, uint64_t offset, uint64_t len)
 				return r;
 		} else if (slot_peek(store->words, idx) != 0) {
 			old = slot_lock(store->words, idx);
-			slot_unlock(store->words, idx, 0);
 			if (slot_state(old) != SLOT_EMPTY)
 				worker_count(w, discarded_slots, 1);
-			store_release_home(store, old);
+			install_locked(store, idx, old, 0);
 		}
 		done += n;
 	}
@@ -868,7 +1181,6 @@ void store_get_stats(struct store *store, struct store_stats *ret_stats)
 {
 	struct store_stats s = { 0 };
 	struct pool_stats ps;
-	struct store_worker *w;
 
 	s.slots_total = store->nr_slots;
 	s.same_slots = store_gauge(&store->same_slots);
@@ -883,16 +1195,24 @@ void store_get_stats(struct store *store, struct store_stats *ret_stats)
 	s.disk_bytes = s.disk_slots * SWAPDEV_PAGE_SIZE;
 	s.disk_total_bytes = store->disk ? disk_blocks_total(store->disk) * SWAPDEV_PAGE_SIZE : 0;
 	s.metadata_bytes = slot_table_resident_bytes(store->table);
+	store_get_counters(store, &s.ops);
+	*ret_stats = s;
+}
+
+void store_get_counters(struct store *store, struct store_counters *ret_counters)
+{
+	struct store_counters c;
+	struct store_worker *w;
+	struct pool_stats ps;
 
 	pthread_mutex_lock(&store->workers_lock);
-	s.ops = store->retired;
+	c = store->retired;
 	for (w = store->workers; w; w = w->next)
-		counters_add(&s.ops, &w->counters);
+		counters_add(&c, &w->counters);
 	pthread_mutex_unlock(&store->workers_lock);
-	if (store->writeback)
-		writeback_get_counters(store->writeback, &s.ops);
-	s.ops.compactions = ps.compactions;
-	*ret_stats = s;
+	pool_get_stats(store->pool, &ps);
+	c.compactions = ps.compactions;
+	*ret_counters = c;
 }
 
 void store_get_latency(struct store *store, struct latency_hist *ret_read,
@@ -908,6 +1228,128 @@ void store_get_latency(struct store *store, struct latency_hist *ret_read,
 		latency_merge(ret_write, &w->write_latency);
 	}
 	pthread_mutex_unlock(&store->workers_lock);
+}
+
+uint64_t store_nr_slots(const struct store *store)
+{
+	return store->nr_slots;
+}
+
+uint64_t store_pool_slots(struct store *store)
+{
+	return store_gauge(&store->pool_slots);
+}
+
+void store_get_pressure(struct store *store, struct store_pressure *ret_pressure)
+{
+	struct pool_stats ps;
+
+	pool_get_stats(store->pool, &ps);
+	*ret_pressure = (struct store_pressure){
+		.object_bytes = ps.object_bytes,
+		.footprint_bytes = ps.footprint_bytes,
+		.limit_bytes = ps.limit_bytes,
+		.high_watermark = __atomic_load_n(&store->config.high_watermark, __ATOMIC_RELAXED),
+		.low_watermark = __atomic_load_n(&store->config.low_watermark, __ATOMIC_RELAXED),
+	};
+}
+
+/*
+ * Writeback: POOL --claim--> POOL|WRITEBACK --commit--> DISK, or back to
+ * POOL on cancel. The claim copies the page out and leaves the pool copy
+ * as the home, so readers keep being served from RAM. Any write or discard
+ * stores a word without WRITEBACK, so the commit only switches a slot that
+ * still holds the claimed handle with the bit: newer data always wins.
+ * One batch at a time with one claim per slot (store.h), so a WRITEBACK
+ * bit always belongs to the claim in flight.
+ */
+int store_wb_claim(struct store_worker *w, uint64_t idx, enum store_wb_pick pick,
+		   uint32_t min_idle, void *page, struct store_wb_claim *ret_claim)
+{
+	struct store *store = w->store;
+	struct pool_obj *obj;
+	uint64_t word;
+	unsigned len;
+	int r = 0;
+
+	if (slot_state(slot_peek(store->words, idx)) != SLOT_POOL ||
+	    !slot_trylock(store->words, idx, &word))
+		return 0; /* never wait for the kernel's I/O */
+	if (slot_state(word) != SLOT_POOL || (word & SLOT_WRITEBACK))
+		goto out_unlock;
+	if (pick == STORE_WB_LOADED && !(word & SLOT_LOADED))
+		goto out_unlock;
+	obj = pool_map(store->pool, slot_pool_handle(word));
+	if (min_idle && store_now(store) - obj->stamp < min_idle)
+		goto out_unlock;
+	if (pick == STORE_WB_COLD && !(word & SLOT_LOADED) && (word & SLOT_REFERENCED)) {
+		word &= ~SLOT_REFERENCED; /* second chance */
+		goto out_unlock;
+	}
+	len = slot_pool_len(word);
+	if (len == SWAPDEV_PAGE_SIZE) {
+		memcpy(page, obj->data, SWAPDEV_PAGE_SIZE);
+	} else if (codec_decompress(w->codec, slot_pool_codec(word), obj->data, len, page,
+				    SWAPDEV_PAGE_SIZE) < 0) {
+		worker_count(w, decompress_errors, 1);
+		r = -EBADMSG;
+		goto out_unlock;
+	}
+	*ret_claim = (struct store_wb_claim){ .idx = idx,
+					      .handle = slot_pool_handle(word),
+					      .loaded = (word & SLOT_LOADED) != 0 };
+	word |= SLOT_WRITEBACK;
+	r = 1;
+out_unlock:
+	slot_unlock(store->words, idx, word);
+	return r;
+}
+
+static bool holds_claim(uint64_t word, const struct store_wb_claim *claim)
+{
+	return (word & SLOT_WRITEBACK) && slot_state(word) == SLOT_POOL &&
+	       slot_pool_handle(word) == claim->handle;
+}
+
+/* Undo a claim: the pool copy stays the slot's home. */
+static void wb_cancel(struct store *store, const struct store_wb_claim *claim)
+{
+	uint64_t word = slot_lock(store->words, claim->idx);
+
+	if (holds_claim(word, claim))
+		word &= ~SLOT_WRITEBACK;
+	slot_unlock(store->words, claim->idx, word);
+}
+
+/* disk_write_runs() installer of a writeback batch: commit claim i to block. */
+static void wb_commit(struct store_worker *w, const void *ctx, unsigned i, uint64_t block)
+{
+	const struct store_wb_claim *claim = (const struct store_wb_claim *)ctx + i;
+	struct store *store = w->store;
+	uint64_t word = slot_lock(store->words, claim->idx);
+
+	if (!holds_claim(word, claim)) {
+		slot_unlock(store->words, claim->idx, word);
+		disk_release(store->disk, block);
+		worker_count(w, writeback_cancelled, 1);
+		return;
+	}
+	install_locked(store, claim->idx, word, slot_make_disk(block));
+	worker_count(w, writeback_pages, 1);
+	if (claim->loaded)
+		worker_count(w, exclusive_releases, 1);
+}
+
+int store_wb_write(struct store_worker *w, const struct store_wb_claim *claims,
+		   const struct iovec *pages, unsigned n)
+{
+	unsigned done;
+	int r;
+
+	r = disk_write_runs(w, pages, n, wb_commit, claims, &done);
+	for (unsigned i = done; i < n; i++)
+		wb_cancel(w->store, &claims[i]);
+	return r < 0 ? r : (int)n;
 }
 
 /*

@@ -101,7 +101,11 @@ struct store_stats {
 	uint64_t metadata_bytes;    /* slot table bytes resident */
 	struct store_counters ops;
 };
+/* Everything, including a sweep of the slot table for metadata_bytes. */
 void store_get_stats(struct store *store, struct store_stats *ret_stats);
+/* The operation counters alone (store_stats.ops), without the sweep: cheap
+ * enough for a once-a-second check. */
+void store_get_counters(struct store *store, struct store_counters *ret_counters);
 
 /* Latency histograms of store_read/store_write, summed over workers. */
 void store_get_latency(struct store *store, struct latency_hist *ret_read,
@@ -109,3 +113,55 @@ void store_get_latency(struct store *store, struct latency_hist *ret_read,
 
 /* Compact the pool now; returns the number of chunks given back. */
 uint64_t store_compact(struct store *store);
+
+/*
+ * The writeback interface, for the policy in writeback.c: it picks slots,
+ * the store moves them. A batch is claimed slot by slot, then written with
+ * store_wb_write(), which commits or cancels every claim. The caller runs
+ * one batch at a time, with one worker of its own, and claims a slot at
+ * most once per batch: a slot rewritten after its claim can get its old
+ * pool handle back, and a second claim would let the first one's older
+ * copy commit.
+ */
+enum store_wb_pick {
+	STORE_WB_COLD,	 /* second chance: a REFERENCED slot loses the bit and stays;
+			    LOADED slots go whatever their bit */
+	STORE_WB_LOADED, /* only slots the kernel has loaded (exclusive loads) */
+	STORE_WB_ANY,	 /* every pool slot */
+};
+
+struct store_wb_claim {
+	uint64_t idx;
+	uint64_t handle; /* the claimed pool object: the version being written */
+	bool loaded;
+};
+
+uint64_t store_nr_slots(const struct store *store);
+/* Slots whose home is the pool now. */
+uint64_t store_pool_slots(struct store *store);
+
+struct store_pressure {
+	uint64_t object_bytes, footprint_bytes, limit_bytes;
+	unsigned high_watermark, low_watermark; /* percent of limit_bytes */
+};
+void store_get_pressure(struct store *store, struct store_pressure *ret_pressure);
+
+/*
+ * Claim POOL slot idx for writeback if pick and min_idle (seconds since its
+ * last write or read; 0: any) allow: its page is decompressed into page (a
+ * whole aligned page) and the slot marked WRITEBACK; the pool copy stays
+ * its home. Never waits for the slot lock. Returns 1 with *ret_claim set,
+ * 0 when the slot is not eligible or busy, -EBADMSG for a corrupt object
+ * (counted in decompress_errors).
+ */
+int store_wb_claim(struct store_worker *w, uint64_t idx, enum store_wb_pick pick,
+		   uint32_t min_idle, void *page, struct store_wb_claim *ret_claim);
+/*
+ * Write the n claimed pages (pages[i] holds claims[i]'s page) to the disk
+ * tier and make each block its slot's home, unless a write or discard
+ * replaced the claimed version meanwhile (then the block is freed and
+ * writeback_cancelled counts it). Claims not written are cancelled: their
+ * pool copy stays. Returns n, or -ENOSPC or an I/O error (-EIO).
+ */
+int store_wb_write(struct store_worker *w, const struct store_wb_claim *claims,
+		   const struct iovec *pages, unsigned n);

@@ -19,41 +19,28 @@
  *  - flush and idle writeback: one sweep of the whole table, optionally
  *    only entries whose stamp is older than N seconds, up to a byte limit.
  *
- * A batch is claimed, written, then committed. Claiming a slot (under its
- * lock) copies its page out of the pool into a batch buffer and sets the
- * WRITEBACK bit; the pool object stays, so readers keep being served from
- * RAM. The batch goes to one contiguous run of disk blocks where the
- * allocator has one (one large O_DIRECT pwritev). Committing a slot
- * (under its lock again) switches it to DISK only if it still holds the
- * same pool handle with WRITEBACK set: any write or discard in between
- * stores a word without the bit, so the newer data wins and the block is
- * freed. An I/O error clears the bit and leaves the pool copy in place.
- * Batches are serialized by batch_lock and claim a slot at most once, so a
- * WRITEBACK bit always belongs to the one claim in flight.
+ * This module is policy only: which slots, when, how many. A batch is
+ * claimed slot by slot (store_wb_claim: the page is copied out of the
+ * pool, the slot marked, the pool copy stays its home), then written and
+ * committed or cancelled by the store (store_wb_write); store.c says what
+ * the slot words go through. Batches are serialized by batch_lock, and a
+ * batch claims a slot at most once, as the store requires.
+ *
+ * Lock order: batch_lock > (the store's slot locks, pool and disk locks);
+ * wake_lock is a leaf.
  */
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
 #include "common.h"
-#include "store_internal.h"
+#include "writeback.h"
 
 #define WB_BATCH 64		/* pages per batch: 256 KiB of sequential I/O */
 #define WB_LOADED_QUEUE 4096	/* loaded slots remembered before a sweep is needed */
 #define WB_LOADED_DELAY_MS 20	/* wait this long for a loaded batch to fill */
 #define WB_TICK_MS 1000		/* idle wake-up: idle writeback, compaction */
 #define COMPACT_SLACK_BYTES (1u << 20) /* footprint tolerated above objects + 10% */
-
-enum wb_mode {
-	WB_COLD,	/* pressure: second chance, loaded first */
-	WB_LOADED,	/* exclusive loads: only LOADED slots */
-	WB_ALL,		/* flush: every pool slot (optionally idle ones) */
-};
-
-struct wb_item {
-	uint64_t idx;
-	uint64_t handle;
-	bool loaded;
-};
 
 struct writeback {
 	struct store *store;
@@ -72,18 +59,17 @@ struct writeback {
 	pthread_mutex_t batch_lock;
 	unsigned char *buffers; /* WB_BATCH aligned pages */
 	struct iovec iov[WB_BATCH];
-	struct wb_item items[WB_BATCH];
-	struct codec_ctx *codec;
+	struct store_wb_claim claims[WB_BATCH];
+	struct store_worker *worker; /* codec and counters of the store calls */
 	uint64_t hand;
-	uint32_t last_idle_sweep;
+	uint64_t started_ms;
+	uint32_t last_idle_sweep; /* seconds since started_ms */
 
 	/* Tunable, read without a lock (the watermarks live in the store). */
 	uint32_t idle_seconds;
-
-	struct store_counters counters; /* bumped with relaxed atomics */
 };
 
-int writeback_new(struct store *store, struct writeback **ret_wb)
+int writeback_new(struct store *store, uint32_t idle_seconds, struct writeback **ret_wb)
 {
 	pthread_condattr_t attr;
 	struct writeback *wb;
@@ -93,7 +79,8 @@ int writeback_new(struct store *store, struct writeback **ret_wb)
 	if (!wb)
 		return -ENOMEM;
 	wb->store = store;
-	wb->idle_seconds = store->config.idle_seconds;
+	wb->idle_seconds = idle_seconds;
+	wb->started_ms = monotonic_ms();
 	pthread_mutex_init(&wb->wake_lock, NULL);
 	/* Deadlines are CLOCK_MONOTONIC: immune to wall-clock jumps. */
 	pthread_condattr_init(&attr);
@@ -102,7 +89,7 @@ int writeback_new(struct store *store, struct writeback **ret_wb)
 	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&wb->batch_lock, NULL);
 	wb->buffers = aligned_alloc(SWAPDEV_PAGE_SIZE, (size_t)WB_BATCH * SWAPDEV_PAGE_SIZE);
-	r = codec_ctx_new(&wb->codec);
+	r = store_worker_new(store, &wb->worker);
 	if (r < 0 || !wb->buffers) {
 		writeback_free(wb);
 		return -ENOMEM;
@@ -127,7 +114,7 @@ void writeback_free(struct writeback *wb)
 		pthread_mutex_unlock(&wb->wake_lock);
 		pthread_join(wb->thread, NULL);
 	}
-	codec_ctx_free(wb->codec);
+	store_worker_free(wb->worker);
 	free(wb->buffers);
 	pthread_mutex_destroy(&wb->batch_lock);
 	pthread_cond_destroy(&wb->wake);
@@ -159,140 +146,21 @@ void writeback_note_loaded(struct writeback *wb, uint64_t idx)
 	pthread_mutex_unlock(&wb->wake_lock);
 }
 
-void writeback_get_counters(struct writeback *wb, struct store_counters *into)
-{
-	into->writeback_pages += counter_read(&wb->counters.writeback_pages);
-	into->writeback_cancelled += counter_read(&wb->counters.writeback_cancelled);
-	into->exclusive_releases += counter_read(&wb->counters.exclusive_releases);
-	into->io_errors += counter_read(&wb->counters.io_errors);
-	into->decompress_errors += counter_read(&wb->counters.decompress_errors);
-}
-
 void writeback_set_idle_seconds(struct writeback *wb, uint32_t seconds)
 {
 	__atomic_store_n(&wb->idle_seconds, seconds, __ATOMIC_RELAXED);
 	writeback_poke(wb);
 }
 
-/*
- * Claim slot idx for the batch at position n: copy its page into the
- * batch buffer and mark it WRITEBACK. Caller holds batch_lock.
- */
-static bool claim_slot(struct writeback *wb, enum wb_mode mode, uint32_t min_idle, uint64_t idx,
-		       unsigned n)
+/* Claim slot idx for the batch at position n. Caller holds batch_lock. */
+static bool claim_slot(struct writeback *wb, enum store_wb_pick pick, uint32_t min_idle,
+		       uint64_t idx, unsigned n)
 {
-	struct store *store = wb->store;
-	struct pool_obj *obj;
-	uint64_t word;
-	unsigned len;
-
-	if (slot_state(slot_peek(store->words, idx)) != SLOT_POOL)
-		return false;
-	/*
-	 * One claim per slot per batch: a slot rewritten after its claim can
-	 * get its old pool handle back (freed, then reused), and a second
-	 * claim would set WRITEBACK again on that handle, letting the first
-	 * claim's older copy commit.
-	 */
 	for (unsigned i = 0; i < n; i++)
-		if (wb->items[i].idx == idx)
-			return false;
-	if (!slot_trylock(store->words, idx, &word))
-		return false;
-	if (slot_state(word) != SLOT_POOL || (word & SLOT_WRITEBACK))
-		goto out_skip;
-	if (mode == WB_LOADED && !(word & SLOT_LOADED))
-		goto out_skip;
-	obj = pool_map(store->pool, slot_pool_handle(word));
-	if (min_idle && store_now(store) - obj->stamp < min_idle)
-		goto out_skip;
-	if (mode == WB_COLD && !(word & SLOT_LOADED) && (word & SLOT_REFERENCED)) {
-		word &= ~SLOT_REFERENCED; /* second chance */
-		goto out_skip;
-	}
-	len = slot_pool_len(word);
-	if (len == SWAPDEV_PAGE_SIZE) {
-		memcpy(wb->iov[n].iov_base, obj->data, SWAPDEV_PAGE_SIZE);
-	} else if (codec_decompress(wb->codec, slot_pool_codec(word), obj->data, len,
-				    wb->iov[n].iov_base, SWAPDEV_PAGE_SIZE) < 0) {
-		counter_add(&wb->counters.decompress_errors, 1);
-		goto out_skip;
-	}
-	wb->items[n] = (struct wb_item){ .idx = idx,
-					 .handle = slot_pool_handle(word),
-					 .loaded = (word & SLOT_LOADED) != 0 };
-	slot_unlock(store->words, idx, word | SLOT_WRITEBACK);
-	return true;
-out_skip:
-	slot_unlock(store->words, idx, word);
-	return false;
-}
-
-/* Undo a claim: the pool copy stays the slot's home. */
-static void cancel_item(struct writeback *wb, const struct wb_item *item)
-{
-	uint64_t *words = wb->store->words;
-	uint64_t word = slot_lock(words, item->idx);
-
-	if ((word & SLOT_WRITEBACK) && slot_state(word) == SLOT_POOL &&
-	    slot_pool_handle(word) == item->handle)
-		word &= ~SLOT_WRITEBACK;
-	slot_unlock(words, item->idx, word);
-}
-
-/* Make block the home of item's slot if it still holds the claimed version. */
-static void commit_item(struct writeback *wb, const struct wb_item *item, uint64_t block)
-{
-	struct store *store = wb->store;
-	uint64_t word = slot_lock(store->words, item->idx), disk_word;
-
-	if (!(word & SLOT_WRITEBACK) || slot_state(word) != SLOT_POOL ||
-	    slot_pool_handle(word) != item->handle) {
-		slot_unlock(store->words, item->idx, word);
-		disk_release(store->disk, block);
-		counter_add(&wb->counters.writeback_cancelled, 1);
-		return;
-	}
-	disk_word = slot_make_disk(block);
-	slot_unlock(store->words, item->idx, disk_word);
-	store_account(store, disk_word, +1);
-	store_release_home(store, word);
-	counter_add(&wb->counters.writeback_pages, 1);
-	if (item->loaded)
-		counter_add(&wb->counters.exclusive_releases, 1);
-}
-
-/*
- * Write the n claimed items. Returns the number committed or cancelled by
- * newer data (both done with), or -EIO/-ENOSPC when the disk failed; the
- * items not written are cancelled either way.
- */
-static int write_batch(struct writeback *wb, unsigned n)
-{
-	struct store *store = wb->store;
-	unsigned i = 0, j;
-	uint64_t first;
-	int r = 0;
-
-	while (i < n) {
-		r = disk_alloc(store->disk, n - i, &first);
-		if (r < 0)
-			break;
-		j = (unsigned)r;
-		r = disk_write(store->disk, first, &wb->iov[i], j);
-		if (r < 0) {
-			counter_add(&wb->counters.io_errors, 1);
-			for (unsigned k = 0; k < j; k++)
-				disk_release(store->disk, first + k);
-			break;
-		}
-		for (unsigned k = 0; k < j; k++)
-			commit_item(wb, &wb->items[i + k], first + k);
-		i += j;
-	}
-	for (j = i; j < n; j++)
-		cancel_item(wb, &wb->items[j]);
-	return r < 0 ? r : (int)n;
+		if (wb->claims[i].idx == idx)
+			return false; /* one claim per slot per batch (store.h) */
+	return store_wb_claim(wb->worker, idx, pick, min_idle, wb->iov[n].iov_base,
+			      &wb->claims[n]) > 0;
 }
 
 /*
@@ -302,36 +170,24 @@ static int write_batch(struct writeback *wb, unsigned n)
  * written (0: nothing eligible in the range scanned) or -errno.
  * Caller holds batch_lock.
  */
-static int run_batch(struct writeback *wb, enum wb_mode mode, uint32_t min_idle, uint64_t *cursor,
-		     uint64_t budget, unsigned max_pages, uint64_t *scanned)
+static int run_batch(struct writeback *wb, enum store_wb_pick pick, uint32_t min_idle,
+		     uint64_t *cursor, uint64_t budget, unsigned max_pages, uint64_t *scanned)
 {
-	struct store *store = wb->store;
-	uint64_t idx = *cursor, start_budget = budget;
+	uint64_t idx = *cursor, start_budget = budget, nr_slots = store_nr_slots(wb->store);
 	unsigned n = 0;
 
 	max_pages = MIN(max_pages, (unsigned)WB_BATCH);
 	while (budget > 0 && n < max_pages) {
-		if (idx >= store->nr_slots)
+		if (idx >= nr_slots)
 			idx = 0;
-		if (claim_slot(wb, mode, min_idle, idx, n))
+		if (claim_slot(wb, pick, min_idle, idx, n))
 			n++;
 		idx++;
 		budget--;
 	}
 	*cursor = idx;
 	*scanned += start_budget - budget;
-	return n ? write_batch(wb, n) : 0;
-}
-
-static void pool_usage(struct store *store, uint64_t *ret_objects, uint64_t *ret_footprint,
-		       uint64_t *ret_limit)
-{
-	struct pool_stats ps;
-
-	pool_get_stats(store->pool, &ps);
-	*ret_objects = ps.object_bytes;
-	*ret_footprint = ps.footprint_bytes;
-	*ret_limit = ps.limit_bytes;
+	return n ? store_wb_write(wb->worker, wb->claims, wb->iov, n) : 0;
 }
 
 /*
@@ -343,51 +199,50 @@ static void pool_usage(struct store *store, uint64_t *ret_objects, uint64_t *ret
 static void relieve_pressure(struct writeback *wb)
 {
 	struct store *store = wb->store;
-	uint64_t objects, footprint, limit, low, scanned = 0;
+	uint64_t nr_slots = store_nr_slots(store), low, scanned = 0;
+	struct store_pressure p;
 	int r;
 
-	pool_usage(store, &objects, &footprint, &limit);
-	if (footprint * 100 <= limit * __atomic_load_n(&store->config.high_watermark,
-							  __ATOMIC_RELAXED))
+	store_get_pressure(store, &p);
+	if (p.footprint_bytes * 100 <= p.limit_bytes * p.high_watermark)
 		return;
-	low = limit / 100 * __atomic_load_n(&store->config.low_watermark, __ATOMIC_RELAXED);
+	low = p.limit_bytes / 100 * p.low_watermark;
 	/* Two sweeps at most: the first may only strip second chances. */
-	while (footprint > low && scanned < 2 * store->nr_slots) {
-		if (objects <= low) {
+	while (p.footprint_bytes > low && scanned < 2 * nr_slots) {
+		if (p.object_bytes <= low) {
 			store_compact(store);
-			pool_usage(store, &objects, &footprint, &limit);
-			if (footprint <= low)
+			store_get_pressure(store, &p);
+			if (p.footprint_bytes <= low)
 				break;
 		}
 		pthread_mutex_lock(&wb->batch_lock);
-		r = run_batch(wb, WB_COLD, 0, &wb->hand, 2 * store->nr_slots - scanned, WB_BATCH,
+		r = run_batch(wb, STORE_WB_COLD, 0, &wb->hand, 2 * nr_slots - scanned, WB_BATCH,
 			      &scanned);
 		pthread_mutex_unlock(&wb->batch_lock);
 		if (r < 0)
 			break;
-		pool_usage(store, &objects, &footprint, &limit);
+		store_get_pressure(store, &p);
 	}
 	store_compact(store);
 }
 
 static void drain_loaded(struct writeback *wb, uint64_t *queue, unsigned count, bool overflow)
 {
-	struct store *store = wb->store;
-	uint64_t cursor = 0, scanned = 0;
+	uint64_t cursor = 0, scanned = 0, nr_slots = store_nr_slots(wb->store);
 	unsigned i = 0, n;
 
 	while (i < count) {
 		pthread_mutex_lock(&wb->batch_lock);
 		for (n = 0; i < count && n < WB_BATCH; i++)
-			if (claim_slot(wb, WB_LOADED, 0, queue[i], n))
+			if (claim_slot(wb, STORE_WB_LOADED, 0, queue[i], n))
 				n++;
 		if (n)
-			write_batch(wb, n);
+			store_wb_write(wb->worker, wb->claims, wb->iov, n);
 		pthread_mutex_unlock(&wb->batch_lock);
 	}
-	while (overflow && cursor < store->nr_slots) {
+	while (overflow && cursor < nr_slots) {
 		pthread_mutex_lock(&wb->batch_lock);
-		run_batch(wb, WB_LOADED, 0, &cursor, store->nr_slots - cursor, WB_BATCH, &scanned);
+		run_batch(wb, STORE_WB_LOADED, 0, &cursor, nr_slots - cursor, WB_BATCH, &scanned);
 		pthread_mutex_unlock(&wb->batch_lock);
 	}
 }
@@ -396,17 +251,17 @@ static void drain_loaded(struct writeback *wb, uint64_t *queue, unsigned count, 
 int64_t writeback_flush(struct writeback *wb, const struct store_flush_request *request)
 {
 	struct store *store = wb->store;
-	uint64_t cursor = 0, done = 0, scanned = 0, total;
+	uint64_t cursor = 0, done = 0, scanned = 0, total, nr_slots = store_nr_slots(store);
 	uint64_t max_pages = request->limit_bytes ? DIV_ROUND_UP(request->limit_bytes,
 								  SWAPDEV_PAGE_SIZE) : UINT64_MAX;
 	int r = 0;
 
-	total = MIN(store_gauge(&store->pool_slots), max_pages);
+	total = MIN(store_pool_slots(store), max_pages);
 	if (request->progress && !request->progress(request->opaque, 0, total))
 		return -ECANCELED;
-	while (cursor < store->nr_slots && done < max_pages) {
+	while (cursor < nr_slots && done < max_pages) {
 		pthread_mutex_lock(&wb->batch_lock);
-		r = run_batch(wb, WB_ALL, request->idle_seconds, &cursor, store->nr_slots - cursor,
+		r = run_batch(wb, STORE_WB_ANY, request->idle_seconds, &cursor, nr_slots - cursor,
 			      (unsigned)MIN(max_pages - done, (uint64_t)WB_BATCH), &scanned);
 		pthread_mutex_unlock(&wb->batch_lock);
 		if (r < 0)
@@ -425,7 +280,7 @@ int64_t writeback_flush(struct writeback *wb, const struct store_flush_request *
 static void idle_sweep(struct writeback *wb)
 {
 	uint32_t idle = __atomic_load_n(&wb->idle_seconds, __ATOMIC_RELAXED);
-	uint32_t now = store_now(wb->store);
+	uint32_t now = (uint32_t)((monotonic_ms() - wb->started_ms) / 1000);
 	struct store_flush_request request = { .idle_seconds = idle };
 
 	/* Sweep at twice the idle rate: entries leave within 1.5 × idle. */
@@ -443,10 +298,10 @@ static void idle_sweep(struct writeback *wb)
  */
 static void compact_if_sparse(struct writeback *wb)
 {
-	uint64_t objects, footprint, limit;
+	struct store_pressure p;
 
-	pool_usage(wb->store, &objects, &footprint, &limit);
-	if (footprint > objects + objects / 10 + COMPACT_SLACK_BYTES)
+	store_get_pressure(wb->store, &p);
+	if (p.footprint_bytes > p.object_bytes + p.object_bytes / 10 + COMPACT_SLACK_BYTES)
 		store_compact(wb->store);
 }
 

@@ -29,8 +29,11 @@
  * writeback every second, exclusive loads on, and a churn thread that
  * loops over store_flush, store_compact, the statistics and the runtime
  * tunables (codec, pool limit, watermarks), as the control socket would.
- * At the end the main thread checks every sector against its owner's
- * version once more.
+ * In the odd-slots-on-disk scenarios every other slot is incompressible and
+ * lives on disk, so reads pin disk blocks (a read holds no slot lock across
+ * its I/O) while the owner rewrites, patches or discards the slot and
+ * writeback and flush move its neighbours. At the end the main thread
+ * checks every sector against its owner's version once more.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -65,13 +68,20 @@ struct scenario {
 	struct codec_spec codec;
 	uint64_t pool_limit;
 	bool background_growth; /* the daemon's mode: the pool grows in its own thread */
+	/* Odd slots do not compress: they live on disk, so reads pin blocks that
+	 * writes, discards and read-modify-writes replace meanwhile. */
+	bool odd_slots_on_disk;
 };
 
 static const struct scenario scenarios[] = {
 	{ "sectors-lz4-tiny-pool", false, { .kind = CODEC_LZ4 }, 256 * KiB },
 	{ "slots-zstd-small-pool", true, { .kind = CODEC_ZSTD, .level = 1 }, MAX_POOL_LIMIT },
 	{ "sectors-lz4-background-growth", false, { .kind = CODEC_LZ4 }, MAX_POOL_LIMIT, true },
+	{ "slots-lz4-odd-slots-on-disk", true, { .kind = CODEC_LZ4 }, MAX_POOL_LIMIT, false, true },
+	{ "sectors-lz4-odd-slots-on-disk", false, { .kind = CODEC_LZ4 }, 256 * KiB, false, true },
 };
+
+static bool odd_slots_on_disk; /* the running scenario's, for sector_fill() */
 
 struct racer {
 	struct store *store;
@@ -116,17 +126,21 @@ static _Noreturn __attribute__((format(printf, 1, 2))) void fail(const char *fmt
 	exit(1);
 }
 
-/* A sector names itself and its version; half its words vary, so pages compress. */
+/*
+ * A sector names itself and its version; half its words vary, so pages
+ * compress, or all of them in the odd slots of odd_slots_on_disk.
+ */
 static void sector_fill(unsigned char *p, uint64_t sector, uint32_t version)
 {
 	uint64_t s = sector * 7919 + version * UINT64_C(104729) + 1;
+	bool random = odd_slots_on_disk && sector / 8 % 2;
 
 	memcpy(p, &sector, 8);
 	memcpy(p + 8, &version, 4);
 	for (unsigned i = 12; i < SECTOR; i += 4) {
 		uint32_t v = (uint32_t)pagegen_next(&s);
 
-		if (i % 8)
+		if (i % 8 && !random)
 			v = version;
 		memcpy(p + i, &v, 4);
 	}
@@ -358,6 +372,7 @@ static void run(const struct scenario *sc)
 
 	if (!versions)
 		fail("out of memory");
+	odd_slots_on_disk = sc->odd_slots_on_disk;
 	e = store_new(&config, &store);
 	if (e < 0)
 		fail("%s: store_new: %s", sc->name, strerror(-e));

@@ -39,6 +39,13 @@ Test(slot_table, disk_word_round_trip)
 
 		cr_assert_eq(slot_state(w), SLOT_DISK);
 		cr_assert_eq(slot_disk_block(w), blocks[i]);
+		cr_assert_eq(slot_disk_pins(w), 0);
+		cr_assert_eq(w & SLOT_FLAGS, 0);
+		/* Pins count beside the block and leave it, the state and the flags alone. */
+		w += SLOT_DISK_PINS_MAX * SLOT_DISK_PIN;
+		cr_assert_eq(slot_disk_pins(w), SLOT_DISK_PINS_MAX);
+		cr_assert_eq(slot_state(w), SLOT_DISK);
+		cr_assert_eq(slot_disk_block(w), blocks[i]);
 		cr_assert_eq(w & SLOT_FLAGS, 0);
 	}
 }

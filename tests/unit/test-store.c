@@ -408,27 +408,41 @@ static ssize_t faulty_preadv(int fd, const struct iovec *iov, int n, off_t off)
 	return disk_ops_posix.preadv(fd, iov, n, off);
 }
 
-static const struct disk_ops faulty_ops = {
-	.preadv = faulty_preadv,
-	.pwritev = faulty_pwritev,
-	.fallocate = NULL, /* filled at run time from disk_ops_posix */
-};
+/*
+ * A store of size bytes (and as large a pool) with a backing file whose
+ * reads and writes go through preadv and pwritev, kept in *ops.
+ */
+static struct store *hooked_store(struct disk_ops *ops, uint64_t size,
+				  ssize_t (*preadv)(int, const struct iovec *, int, off_t),
+				  ssize_t (*pwritev)(int, const struct iovec *, int, off_t))
+{
+	struct store_config c = base_config(size, size);
+
+	*ops = (struct disk_ops){ .preadv = preadv,
+				  .pwritev = pwritev,
+				  .fallocate = disk_ops_posix.fallocate };
+	c.backing_path = backing_path;
+	c.disk_ops = ops;
+	return new_store(&c);
+}
+
+/* A 4 MiB store whose disk fails while fail_writes/fail_reads are set. */
+static struct store *faulty_store(struct disk_ops *ops)
+{
+	return hooked_store(ops, 4 * MiB, faulty_preadv, faulty_pwritev);
+}
 
 Test(store, disk_errors_are_returned_and_lose_nothing, .init = make_backing,
      .fini = remove_backing)
 {
-	struct store_config c = base_config(4 * MiB, 4 * MiB);
-	struct disk_ops ops = faulty_ops;
 	struct store_flush_request all = { 0 };
 	unsigned char page[4096], random_page[4096], back[4096];
 	struct store_worker *w;
 	struct store_stats st;
+	struct disk_ops ops;
 	struct store *s;
 
-	ops.fallocate = disk_ops_posix.fallocate;
-	c.backing_path = backing_path;
-	c.disk_ops = &ops;
-	s = new_store(&c);
+	s = faulty_store(&ops);
 	w = new_worker(s);
 	pagegen_fill_kind(page, 4096, PAGE_TEXT, 1);
 	pagegen_fill_kind(random_page, 4096, PAGE_RANDOM, 2);
@@ -456,6 +470,31 @@ Test(store, disk_errors_are_returned_and_lose_nothing, .init = make_backing,
 	store_get_stats(s, &st);
 	cr_assert_geq(st.ops.io_errors, 3);
 	cr_assert_eq(st.slots_used, 2);
+	store_free(s);
+}
+
+Test(store, failed_writeback_counts_every_page, .init = make_backing, .fini = remove_backing)
+{
+	struct store_flush_request all = { 0 };
+	struct store_counters counters;
+	struct store_stats st;
+	struct disk_ops ops;
+	struct store *s = faulty_store(&ops);
+	struct store_worker *w = new_worker(s);
+	unsigned char page[4096];
+
+	for (unsigned i = 0; i < 10; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_TEXT, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+	}
+	fail_writes = 1;
+	cr_assert_eq(store_flush(s, &all), -EIO);
+	fail_writes = 0;
+	store_get_stats(s, &st);
+	cr_assert_eq(st.ops.io_errors, 10, "one per page of the failed batch, not one per batch");
+	cr_assert_eq(st.pool_slots, 10);
+	store_get_counters(s, &counters);
+	cr_assert_arr_eq(&counters, &st.ops, sizeof(counters), "the cheap accessor matches");
 	store_free(s);
 }
 
@@ -501,15 +540,7 @@ static unsigned batch_to_disk(void)
 /* A 4 MiB store with a backing file whose disk I/O goes through ops, counted. */
 static struct store *counting_store(struct disk_ops *ops)
 {
-	struct store_config c = base_config(4 * MiB, 4 * MiB);
-
-	*ops = faulty_ops;
-	ops->pwritev = counting_pwritev;
-	ops->preadv = counting_preadv;
-	ops->fallocate = disk_ops_posix.fallocate;
-	c.backing_path = backing_path;
-	c.disk_ops = ops;
-	return new_store(&c);
+	return hooked_store(ops, 4 * MiB, counting_preadv, counting_pwritev);
 }
 
 /*
@@ -627,6 +658,235 @@ Test(store, disk_pages_of_one_read_are_read_together, .init = make_backing,
 	store_free(s);
 	free(buf);
 	free(other);
+}
+
+/*
+ * Pinned blocks. A read holds a pin, not the slot lock, across its disk
+ * I/O. The gate stops the first armed preadv until the test opens it; the
+ * pwritev hook counts writes of one watched block and sees the next-fit
+ * allocator wrap around the backing file. While the read waits, the test
+ * replaces the slot and wraps the allocator twice, so that a block freed
+ * too early would be handed out and overwritten.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool armed, arrived, open;
+	off_t watched, last_write;
+	unsigned watched_writes, wraps;
+} gate = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static ssize_t gated_preadv(int fd, const struct iovec *iov, int n, off_t off)
+{
+	pthread_mutex_lock(&gate.lock);
+	if (gate.armed) {
+		gate.armed = false;
+		gate.arrived = true;
+		pthread_cond_broadcast(&gate.cond);
+		while (!gate.open)
+			pthread_cond_wait(&gate.cond, &gate.lock);
+	}
+	pthread_mutex_unlock(&gate.lock);
+	return disk_ops_posix.preadv(fd, iov, n, off);
+}
+
+static ssize_t watching_pwritev(int fd, const struct iovec *iov, int n, off_t off)
+{
+	pthread_mutex_lock(&gate.lock);
+	if (gate.watched >= off && gate.watched < off + (off_t)n * 4096)
+		gate.watched_writes++;
+	if (off < gate.last_write)
+		gate.wraps++;
+	gate.last_write = off;
+	pthread_mutex_unlock(&gate.lock);
+	return disk_ops_posix.pwritev(fd, iov, n, off);
+}
+
+static unsigned gate_read(unsigned *field)
+{
+	unsigned v;
+
+	pthread_mutex_lock(&gate.lock);
+	v = *field;
+	pthread_mutex_unlock(&gate.lock);
+	return v;
+}
+
+/*
+ * Rewrite slots 2..15 with incompressible pages, one per write (a single
+ * block goes to the first free one after the hint), until the allocator
+ * wrapped n more times.
+ */
+static void wrap_allocator(struct store_worker *w, unsigned n)
+{
+	unsigned char *page = aligned_alloc(4096, 4096);
+	unsigned until = gate_read(&gate.wraps) + n;
+
+	for (unsigned i = 0; gate_read(&gate.wraps) < until; i++) {
+		cr_assert_lt(i, 20000, "the allocator does not wrap");
+		pagegen_fill_kind(page, 4096, PAGE_RANDOM, 100 + i);
+		cr_assert_eq(store_write(w, page, 4096, (2 + i % 14) * 4096), 4096);
+	}
+	free(page);
+}
+
+/* A read or write in a thread of its own, whose first preadv waits at the gate. */
+struct gated_io {
+	struct store_worker *w;
+	unsigned char *buf;
+	size_t len;
+	uint64_t offset;
+	bool write;
+	ssize_t r;
+	pthread_t thread;
+};
+
+static void *gated_io_thread(void *arg)
+{
+	struct gated_io *io = arg;
+
+	if (io->write)
+		io->r = store_write(io->w, io->buf, io->len, io->offset);
+	else
+		io->r = store_read(io->w, io->buf, io->len, io->offset);
+	return NULL;
+}
+
+/* Start io and return once it waits at the gate. */
+static void gated_io_start(struct gated_io *io)
+{
+	gate.armed = true;
+	cr_assert_eq(pthread_create(&io->thread, NULL, gated_io_thread, io), 0);
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.arrived)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* Let io go on, and wait for it to end. */
+static void gated_io_finish(struct gated_io *io)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+	cr_assert_eq(pthread_join(io->thread, NULL), 0);
+	cr_assert_eq(io->r, (ssize_t)io->len);
+}
+
+/* A 16-slot store whose disk I/O goes through the gate and the watch. */
+static struct store *gated_store(struct disk_ops *ops)
+{
+	return hooked_store(ops, 16 * 4096, gated_preadv, watching_pwritev);
+}
+
+enum replace { OVERWRITE, DISCARD, PATCH };
+
+/*
+ * Slots 0 and 1 on disk in consecutive blocks; a read of the first
+ * read_len bytes (one slot, or both in one preadv) waits at the gate while
+ * its last slot is replaced. The block must not be handed out while the
+ * read is in flight, the read returns the old data, and the block is
+ * freed once the read unpins it.
+ */
+static void replace_while_pinned(enum replace how, size_t read_len)
+{
+	unsigned char *old = aligned_alloc(4096, 2 * 4096), *back = aligned_alloc(4096, 2 * 4096);
+	unsigned char page[4096], expect[4096];
+	uint64_t target = read_len / 4096 - 1;
+	struct gated_io reader;
+	struct disk_ops ops;
+	struct store *s = gated_store(&ops);
+	struct store_worker *w = new_worker(s);
+
+	pagegen_fill_kind(old, 4096, PAGE_RANDOM, 1);
+	pagegen_fill_kind(old + 4096, 4096, PAGE_RANDOM, 2);
+	cr_assert_eq(store_write(w, old, 2 * 4096, 0), 2 * 4096);
+	gate.watched = gate.last_write + (off_t)target * 4096;
+	gate.watched_writes = 0;
+
+	reader = (struct gated_io){ .w = new_worker(s), .buf = back, .len = read_len };
+	gated_io_start(&reader);
+
+	memcpy(expect, old + target * 4096, 4096);
+	switch (how) {
+	case OVERWRITE:
+		pagegen_fill_kind(expect, 4096, PAGE_RANDOM, 3);
+		cr_assert_eq(store_write(w, expect, 4096, target * 4096), 4096);
+		break;
+	case DISCARD:
+		memset(expect, 0, 4096);
+		cr_assert_eq(store_discard(w, target * 4096, 4096), 0);
+		break;
+	case PATCH:
+		pagegen_fill_kind(page, 512, PAGE_RANDOM, 4);
+		memcpy(expect + 512, page, 512);
+		cr_assert_eq(store_write(w, page, 512, target * 4096 + 512), 512);
+		break;
+	}
+	wrap_allocator(w, 2);
+	cr_assert_eq(gate_read(&gate.watched_writes), 0, "a pinned block was handed out again");
+
+	gated_io_finish(&reader);
+	cr_assert_arr_eq(back, old, read_len, "the read returns the version it pinned");
+
+	wrap_allocator(w, 1);
+	cr_assert_gt(gate_read(&gate.watched_writes), 0, "the last unpin frees the block");
+	cr_assert_eq(store_read(w, back, 4096, target * 4096), 4096);
+	cr_assert_arr_eq(back, expect, 4096);
+	store_free(s);
+	free(old);
+	free(back);
+}
+
+Test(store, pinned_block_outlives_overwrite, .init = make_backing, .fini = remove_backing,
+     .timeout = 60)
+{
+	replace_while_pinned(OVERWRITE, 4096);
+}
+
+Test(store, pinned_block_outlives_discard, .init = make_backing, .fini = remove_backing,
+     .timeout = 60)
+{
+	replace_while_pinned(DISCARD, 4096);
+}
+
+/* A run of two pinned blocks; a partial write pins the second again and replaces it. */
+Test(store, pinned_run_outlives_partial_write, .init = make_backing, .fini = remove_backing,
+     .timeout = 60)
+{
+	replace_while_pinned(PATCH, 2 * 4096);
+}
+
+/*
+ * A partial write whose read of the old page waits while the whole slot is
+ * rewritten: it must notice and start over from the new data, or the
+ * rewrite would be lost under the old page's bytes.
+ */
+Test(store, partial_write_starts_over_after_a_rewrite, .init = make_backing,
+     .fini = remove_backing, .timeout = 60)
+{
+	unsigned char *page = aligned_alloc(4096, 4096), patch[512], expect[4096], back[4096];
+	struct gated_io patcher = { .buf = patch, .len = 512, .offset = 1024, .write = true };
+	struct disk_ops ops;
+	struct store *s = gated_store(&ops);
+	struct store_worker *w = new_worker(s);
+
+	pagegen_fill_kind(page, 4096, PAGE_RANDOM, 1);
+	cr_assert_eq(store_write(w, page, 4096, 0), 4096);
+	pagegen_fill_kind(patch, 512, PAGE_RANDOM, 2);
+	patcher.w = new_worker(s);
+	gated_io_start(&patcher);
+
+	pagegen_fill_kind(page, 4096, PAGE_RANDOM, 3);
+	cr_assert_eq(store_write(w, page, 4096, 0), 4096);
+	memcpy(expect, page, 4096);
+	memcpy(expect + 1024, patch, 512);
+	gated_io_finish(&patcher);
+	cr_assert_eq(store_read(w, back, 4096, 0), 4096);
+	cr_assert_arr_eq(back, expect, 4096, "the rewrite survives the partial write");
+	store_free(s);
+	free(page);
 }
 
 /*
