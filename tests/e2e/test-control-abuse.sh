@@ -12,7 +12,8 @@
 #     everything but GetInfo (SO_PEERCRED)
 #   - garbage: random bytes, a JSON array, invalid UTF-8, nesting far past
 #     the depth limit, a call cut off by a hang-up: the daemon hangs up;
-#     an unknown method: an error reply, the connection stays
+#     an unknown method: an error reply, the connection stays; a Flush
+#     limit_bytes past int64 or a float: InvalidParameter
 #   - oversized: a message of exactly the limit is served; one byte more,
 #     and a megabyte without a NUL, get "message too large" and a hang-up;
 #     a client that sends calls and never reads its replies is dropped once
@@ -163,6 +164,18 @@ grep -q 'replies=0' <<<"$out" || e2e_fail "a truncated call got a reply: $out"
 out=$(printf '{"method":"io.swapdev.Explode"}\0' | fc send "$SD_SOCKET")
 expect_reply "$out" '"error":"org.varlink.service.MethodNotFound"' "an unknown method"
 grep -q 'closed=no' <<<"$out" || e2e_fail "an unknown method closed the connection: $out"
+# Flush's limit_bytes is a Varlink int (int64): past it, as for 1e30, the
+# call is refused by name, not clamped and run.
+for limit in 9223372036854775808 18446744073709551615 1e30; do
+	out=$(fc call "$SD_SOCKET" \
+		"{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"limit_bytes\":$limit}}") || true
+	expect_reply "$out" '"error":"org.varlink.service.InvalidParameter".*"limit_bytes"' \
+		"Flush with limit_bytes $limit"
+done
+status=0
+out=$("$SWAPDEVCTL" --socket "$SD_SOCKET" flush --limit 8388608T 2>&1) || status=$?
+[ "$status" -eq 2 ] && grep -q 'below 8 EiB' <<<"$out" ||
+	e2e_fail "swapdevctl flush --limit 8388608T (2^63 bytes): status $status: $out"
 out=$(for ((i = 0; i < 100; i++)); do printf '{"method":"io.swapdev.GetStatus"}\0'; done |
 	fc send "$SD_SOCKET")
 grep -q 'replies=100 ' <<<"$out" || e2e_fail "100 pipelined calls: $(tail -n 1 <<<"$out")"
