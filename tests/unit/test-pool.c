@@ -718,7 +718,15 @@ static void *mt_worker_run(void *arg)
 	struct mt_worker *w = arg;
 	struct mt_ctx *ctx = w->ctx;
 
-	for (unsigned op = 0; op < MT_OPS; op++) {
+	/*
+	 * Past MT_OPS, go on until the compactor has moved something (bounded):
+	 * on a loaded machine the workers may otherwise finish, most of their
+	 * allocations refused while the grower was not yet scheduled, before
+	 * there was anything to compact.
+	 */
+	for (unsigned op = 0;
+	     op < MT_OPS || (op < 50 * MT_OPS && !__atomic_load_n(&ctx->moves, __ATOMIC_RELAXED));
+	     op++) {
 		uint32_t owner = rng_next(&w->rng) % MT_SLOTS;
 		struct mt_slot *slot = &ctx->slots[owner];
 
