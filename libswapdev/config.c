@@ -118,7 +118,7 @@ enum key_flags {
 	X("pool.compressor", CODEC, compressor, 0, 0, NULL, KEY_RUNTIME, "lz4")                   \
 	X("pool.same_filled", BOOL, same_filled, 0, 1, NULL, 0, "yes")                            \
 	X("pool.reject_threshold", UINT, reject_threshold, 64, 4096, "bytes", 0, "3584")          \
-	X("pool.incompressible", TIER, incompressible_to_pool, 0, 1, NULL, 0, "disk")             \
+	X("pool.incompressible", TIER, incompressible_to_pool, 0, 1, NULL, 0, "pool")             \
 	X("pool.exclusive_loads", BOOL, exclusive_loads, 0, 1, NULL, KEY_RUNTIME,                 \
 	  SWAPDEV_DEFAULT_EXCLUSIVE_LOADS ? "yes" : "no")                                          \
 	X("writeback.backing_file", PATH, backing_file, 1, PATH_MAX - 1, NULL, 0,                 \

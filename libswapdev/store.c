@@ -1279,10 +1279,13 @@ int store_wb_claim(struct store_worker *w, uint64_t idx, enum store_wb_pick pick
 		goto out_unlock;
 	if (pick == STORE_WB_LOADED && !(word & SLOT_LOADED))
 		goto out_unlock;
+	if (pick == STORE_WB_RAW && slot_pool_len(word) != SWAPDEV_PAGE_SIZE)
+		goto out_unlock;
 	obj = pool_map(store->pool, slot_pool_handle(word));
 	if (min_idle && store_now(store) - obj->stamp < min_idle)
 		goto out_unlock;
-	if (pick == STORE_WB_COLD && !(word & SLOT_LOADED) && (word & SLOT_REFERENCED)) {
+	if ((pick == STORE_WB_COLD || pick == STORE_WB_RAW) && !(word & SLOT_LOADED) &&
+	    (word & SLOT_REFERENCED)) {
 		word &= ~SLOT_REFERENCED; /* second chance */
 		goto out_unlock;
 	}

@@ -126,6 +126,7 @@ uint64_t store_compact(struct store *store);
 enum store_wb_pick {
 	STORE_WB_COLD,	 /* second chance: a REFERENCED slot loses the bit and stays;
 			    LOADED slots go whatever their bit */
+	STORE_WB_RAW,	 /* as COLD, but only pages stored raw (incompressible) */
 	STORE_WB_LOADED, /* only slots the kernel has loaded (exclusive loads) */
 	STORE_WB_ANY,	 /* every pool slot */
 };

@@ -6,8 +6,10 @@
  * machinery:
  *
  *  - pressure: when the pool passes its high watermark (or an allocation
- *    failed), the background thread writes back the coldest entries until
- *    the pool is back under the low watermark, then compacts it. Coldness
+ *    failed), the background thread writes back incompressible entries
+ *    (stored raw: no decompression, a whole page of RAM freed per page of
+ *    I/O), then the coldest ones, until the pool is back under the low
+ *    watermark, then compacts it. Coldness
  *    is a CLOCK over the slot table (LRU with a second chance) that needs
  *    no memory beyond the slot word: a hand sweeps the table, a POOL slot
  *    with REFERENCED set loses the bit and is skipped, one without it is
@@ -62,6 +64,11 @@ struct writeback {
 	struct store_wb_claim claims[WB_BATCH];
 	struct store_worker *worker; /* codec and counters of the store calls */
 	uint64_t hand;
+	uint64_t raw_hand; /* the incompressible pages' own sweep */
+	/* counters.incompressible when a raw sweep found nothing to take:
+	 * no new raw page since, no need to sweep for one. */
+	uint64_t raw_none_at;
+	bool raw_none;
 	uint64_t started_ms;
 	uint32_t last_idle_sweep; /* seconds since started_ms */
 
@@ -191,38 +198,60 @@ static int run_batch(struct writeback *wb, enum store_wb_pick pick, uint32_t min
 }
 
 /*
- * Pressure: cold entries out until the pool's footprint is under the low
- * watermark. Freed objects only shrink the footprint once their chunks
- * empty, so when the objects alone fit under the mark, compaction runs
- * before more pages go.
+ * Write back pages of kind pick from *hand on, at most sweeps times the
+ * table, until the footprint is under low. Freed objects only shrink the
+ * footprint once their chunks empty, so when the objects alone fit under
+ * the mark, compaction runs before more pages go. Returns pages written.
+ */
+static uint64_t relieve_with(struct writeback *wb, enum store_wb_pick pick, uint64_t *hand,
+			     unsigned sweeps, uint64_t low, struct store_pressure *p)
+{
+	uint64_t budget = sweeps * store_nr_slots(wb->store), scanned = 0, written = 0;
+	int r;
+
+	while (p->footprint_bytes > low && scanned < budget) {
+		if (p->object_bytes <= low) {
+			store_compact(wb->store);
+			store_get_pressure(wb->store, p);
+			if (p->footprint_bytes <= low)
+				break;
+		}
+		pthread_mutex_lock(&wb->batch_lock);
+		r = run_batch(wb, pick, 0, hand, budget - scanned, WB_BATCH, &scanned);
+		pthread_mutex_unlock(&wb->batch_lock);
+		if (r < 0)
+			break;
+		written += (uint64_t)r;
+		store_get_pressure(wb->store, p);
+	}
+	return written;
+}
+
+/*
+ * Pressure: incompressible entries, then cold ones, out until the pool's
+ * footprint is under the low watermark. Incompressible pages (stored raw)
+ * go first: each frees a whole page of RAM per page written, with no
+ * decompression. Their sweep is skipped while the compressor has refused
+ * no page since one found none to take.
  */
 static void relieve_pressure(struct writeback *wb)
 {
 	struct store *store = wb->store;
-	uint64_t nr_slots = store_nr_slots(store), low, scanned = 0;
+	struct store_counters counters;
 	struct store_pressure p;
-	int r;
+	uint64_t low;
 
 	store_get_pressure(store, &p);
 	if (p.footprint_bytes * 100 <= p.limit_bytes * p.high_watermark)
 		return;
 	low = p.limit_bytes / 100 * p.low_watermark;
-	/* Two sweeps at most: the first may only strip second chances. */
-	while (p.footprint_bytes > low && scanned < 2 * nr_slots) {
-		if (p.object_bytes <= low) {
-			store_compact(store);
-			store_get_pressure(store, &p);
-			if (p.footprint_bytes <= low)
-				break;
-		}
-		pthread_mutex_lock(&wb->batch_lock);
-		r = run_batch(wb, STORE_WB_COLD, 0, &wb->hand, 2 * nr_slots - scanned, WB_BATCH,
-			      &scanned);
-		pthread_mutex_unlock(&wb->batch_lock);
-		if (r < 0)
-			break;
-		store_get_pressure(store, &p);
+	store_get_counters(store, &counters);
+	if (!wb->raw_none || counters.incompressible != wb->raw_none_at) {
+		wb->raw_none = relieve_with(wb, STORE_WB_RAW, &wb->raw_hand, 1, low, &p) == 0;
+		wb->raw_none_at = counters.incompressible;
 	}
+	/* Two sweeps at most: the first may only strip second chances. */
+	relieve_with(wb, STORE_WB_COLD, &wb->hand, 2, low, &p);
 	store_compact(store);
 }
 

@@ -11,6 +11,12 @@
 #   default         lz4, the default pool (no writeback needed)
 #   zstd            pool.compressor=zstd:3
 #   tiny-pool       a 1 MiB pool: writeback and write-through to disk
+#   capped-pool     a 24 MiB pool, far below the data: incompressible pages
+#                   kept in it (the default) are written back first, then
+#                   the coldest; the pool must write back and serve disk
+#   incompressible-disk
+#                   pool.incompressible=disk: incompressible pages go
+#                   straight to the backing file
 #   exclusive-on    exclusive loads on, a pool smaller than the data
 #   exclusive-off   the same with exclusive loads off
 #   two-workloads   two workloads in two cgroups at once
@@ -106,6 +112,8 @@ io-uring)
 	;;
 zstd) daemon_args=(--set pool.compressor=zstd:3) ;;
 tiny-pool) daemon_args=(--set pool.limit=1M) ;;
+capped-pool) daemon_args=(--set pool.limit=24M) ;;
+incompressible-disk) daemon_args=(--set pool.incompressible=disk) ;;
 exclusive-on) daemon_args=(--set pool.limit=48M --set pool.exclusive_loads=yes) ;;
 exclusive-off) daemon_args=(--set pool.limit=48M --set pool.exclusive_loads=no) ;;
 *) e2e_fail "unknown variant $variant" ;;
@@ -169,6 +177,15 @@ tiny-pool)
 	check_counter_positive writeback_pages
 	check_counter_positive writethrough_pages
 	check_counter_positive reads_disk
+	;;
+capped-pool)
+	check_counter_positive writeback_pages
+	check_counter_positive reads_disk
+	check_counter_positive incompressible
+	;;
+incompressible-disk)
+	check_counter_positive incompressible
+	check_counter_positive writes_disk
 	;;
 exclusive-on)
 	check_counter_positive exclusive_releases

@@ -676,7 +676,7 @@ Test(defaults, embedded)
 		{ "pool.compressor", "lz4" },
 		{ "pool.same_filled", "yes" },
 		{ "pool.reject_threshold", "3584" },
-		{ "pool.incompressible", "disk" },
+		{ "pool.incompressible", "pool" },
 		{ "writeback.backing_file", "/var/lib/swapdev/backing" },
 		{ "writeback.high_watermark", "90%" },
 		{ "writeback.low_watermark", "80%" },
@@ -701,7 +701,7 @@ Test(defaults, embedded)
 	cr_expect_eq(config.priority, 100);
 	cr_expect_eq(config.compressor.kind, CODEC_LZ4);
 	cr_expect_eq(config.reject_threshold, 3584);
-	cr_expect_not(config.incompressible_to_pool);
+	cr_expect(config.incompressible_to_pool);
 	cr_expect_eq(config.high_watermark, 90);
 	cr_expect_eq(config.low_watermark, 80);
 	cr_expect_eq(config.pool_limit, config_ram_bytes() / 4 & PAGE_MASK);

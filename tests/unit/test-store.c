@@ -12,6 +12,7 @@
 #include <string.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/pagegen.h"
 #include "common.h"
@@ -328,6 +329,61 @@ Test(store, exclusive_load_never_loses_data, .init = make_backing, .fini = remov
 	cr_assert_eq(st.slots_used, 256);
 	cr_assert_gt(st.ops.writeback_pages, 0);
 	cr_assert_gt(st.ops.exclusive_releases, 0);
+	store_free(s);
+}
+
+/*
+ * Under pressure, incompressible pages (stored raw) are written back
+ * before any compressed entry, even colder ones: the compressed pages,
+ * written first, all stay in the pool while the raw ones go.
+ */
+Test(store, pressure_writes_incompressible_pages_back_first, .init = make_backing,
+     .fini = remove_backing, .timeout = 60)
+{
+	struct store_config c = base_config(64 * MiB, 8 * MiB);
+	unsigned char page[4096], back[4096];
+	uint64_t compressed = 0, raw = 0, reads_disk;
+	struct store_worker *w;
+	struct store_stats st;
+	struct store *s;
+
+	c.incompressible_to_pool = true;
+	c.backing_path = backing_path;
+	s = new_store(&c);
+	w = new_worker(s);
+	/* Half the pool with compressible pages, then raw ones past the high mark. */
+	do {
+		pagegen_fill_kind(page, 4096, PAGE_RECORDS, compressed);
+		cr_assert_eq(store_write(w, page, 4096, compressed * 4096), 4096);
+		store_get_stats(s, &st);
+	} while (++compressed < 8192 && st.pool_footprint_bytes < c.pool_limit / 2);
+	do {
+		pagegen_fill_kind(page, 4096, PAGE_RANDOM, compressed + raw);
+		cr_assert_eq(store_write(w, page, 4096, (compressed + raw) * 4096), 4096);
+		store_get_stats(s, &st);
+	} while (++raw < 8192 && st.pool_footprint_bytes * 100 < c.pool_limit * 92);
+	cr_assert_eq(st.ops.writethrough_pages, 0, "the pool was full before the test began");
+	cr_assert_eq(store_start_writeback(s), 0);
+	for (int i = 0; i < 1000 && st.pool_footprint_bytes * 100 > c.pool_limit * 85; i++) {
+		usleep(10 * 1000);
+		store_get_stats(s, &st);
+	}
+	cr_log_info("%" PRIu64 " compressed, %" PRIu64 " raw pages; %" PRIu64 " written back",
+		    compressed, raw, st.ops.writeback_pages);
+	cr_assert_gt(st.ops.writeback_pages, 0, "no writeback under pressure");
+	cr_assert_eq(st.pool_slots + st.disk_slots, compressed + raw);
+	/* Every compressed page still comes from the pool. */
+	reads_disk = st.ops.reads_disk;
+	for (uint64_t i = 0; i < compressed + raw; i++) {
+		pagegen_fill_kind(page, 4096, i < compressed ? PAGE_RECORDS : PAGE_RANDOM, i);
+		cr_assert_eq(store_read(w, back, 4096, i * 4096), 4096);
+		cr_assert_arr_eq(back, page, 4096, "slot %" PRIu64, i);
+		if (i + 1 == compressed) {
+			store_get_stats(s, &st);
+			cr_assert_eq(st.ops.reads_disk, reads_disk,
+				     "compressed pages were written back before raw ones");
+		}
+	}
 	store_free(s);
 }
 
