@@ -60,6 +60,10 @@ static const char io_swapdev_idl[] =
 	"\t# data held (slots_used x 4096), compressed bytes in the pool\n"
 	"\torig_bytes: int,\n"
 	"\tcompr_bytes: int,\n"
+	"\t# pool slots held raw (incompressible), and compressed with zstd\n"
+	"\traw_slots: int,\n"
+	"\tzstd_slots: int,\n"
+	"\tzstd_bytes: int,\n"
 	"\t# memory the pool occupies and its hard cap\n"
 	"\tpool_footprint_bytes: int,\n"
 	"\tpool_limit_bytes: int,\n"
@@ -94,6 +98,11 @@ static const char io_swapdev_idl[] =
 	"\tio_errors: int,\n"
 	"\tdecompress_errors: int,\n"
 	"\tcompactions: int,\n"
+	"\t# idle recompression: entries replaced, kept, dropped, and its CPU time\n"
+	"\trecompressed: int,\n"
+	"\trecompress_not_worth: int,\n"
+	"\trecompress_dropped: int,\n"
+	"\trecompress_cpu_us: int,\n"
 	"\tread_latency_us: Latency,\n"
 	"\twrite_latency_us: Latency,\n"
 	"\tuptime_seconds: int,\n"
@@ -259,6 +268,9 @@ const struct proto_stat_field proto_stat_fields[] = {
 	GAUGE(disk_slots, "Slots stored on the disk tier."),
 	GAUGE(orig_bytes, "Bytes of data held (slots_used x 4096)."),
 	GAUGE(compr_bytes, "Compressed bytes held in the pool."),
+	GAUGE(raw_slots, "Pool slots holding an incompressible page raw."),
+	GAUGE(zstd_slots, "Pool slots compressed with zstd (the rest is lz4)."),
+	GAUGE(zstd_bytes, "Compressed bytes of the zstd pool slots."),
 	GAUGE(pool_footprint_bytes, "Memory the pool occupies."),
 	GAUGE(pool_limit_bytes, "Hard cap on pool memory."),
 	GAUGE(disk_bytes, "Bytes held on the disk tier."),
@@ -285,6 +297,10 @@ const struct proto_stat_field proto_stat_fields[] = {
 	COUNTER(io_errors, "Pages the disk tier failed to read or write."),
 	COUNTER(decompress_errors, "Corrupt pool objects found on read."),
 	COUNTER(compactions, "Pool compaction runs."),
+	COUNTER(recompressed, "Idle pool entries replaced by the second codec."),
+	COUNTER(recompress_not_worth, "Idle pool entries recompressed but kept: too little saved."),
+	COUNTER(recompress_dropped, "Recompressions dropped: the slot changed meanwhile."),
+	COUNTER(recompress_cpu_us, "CPU time spent recompressing, in microseconds."),
 	{ NULL, 0, PROTO_STAT_GAUGE, NULL },
 };
 
