@@ -11,21 +11,12 @@
  * union key_value) and check (range); only then is it stored, so a
  * rejected value never changes the struct.
  *
- * The INI reader is our own, not libinih. Debian builds libinih with
- * INI_HANDLER_LINENO=0, so its callback does not see line numbers, and
- * with settings that surprise an administrator: an indented line
- * continues the previous value (INI_ALLOW_MULTILINE), lines are cut at
- * 200 bytes (a long backing_file path would be split), '#' starts an
- * inline comment but ';' does not, and parsing goes on after the first
- * error. The grammar we need fits in one function: "[section]",
- * "key = value", blank lines, and comments starting with '#' or ';' at
- * the start of a line or after whitespace. It accepts CRLF and a UTF-8
- * byte order mark, and stops at the first error with "FILE:LINE: key:
- * ...". Only a regular file is read, opened without blocking so that a
- * FIFO cannot hold the caller; a line is read into a CONFIG_LINE_MAX
- * buffer byte by byte and a NUL byte or an overlong line is refused the
- * moment it is met, so a file of zeros costs one line's worth of time
- * and memory.
+ * Files are read by ini.c, which knows the grammar ("[section]", "key =
+ * value", comments, the line cap, NUL bytes, the regular-file check) and
+ * none of the keys; its callbacks here look sections and keys up in the
+ * table and set values through the same set_key as --set, so a file line
+ * and an override are refused with the same words, the file's prefixed
+ * "FILE:LINE: ".
  *
  * A file is applied to a deep copy of the caller's config, which replaces
  * the original only when every line was valid. Cross-key constraints
@@ -43,12 +34,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "common.h"
 #include "config.h"
+#include "ini.h"
 
 /*
  * Default of pool.exclusive_loads: whether a slot the kernel has loaded
@@ -166,12 +156,6 @@ union key_value {
 	const char *string;
 };
 
-/* Where a value came from: a file line, or nowhere for --set / SetConfig. */
-struct origin {
-	const char *path;
-	unsigned line;
-};
-
 static const struct {
 	const char *text;
 	bool value;
@@ -192,11 +176,11 @@ uint64_t config_ram_bytes(void)
 	return (uint64_t)pages * (uint64_t)page_size;
 }
 
-static void set_error(struct config_error *error, const struct origin *origin, const char *fmt,
-		      ...) __attribute__((format(printf, 3, 4)));
+static void set_error(struct config_error *error, const struct ini_location *origin,
+		      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void set_error(struct config_error *error, const struct origin *origin, const char *fmt,
-		      ...)
+static void set_error(struct config_error *error, const struct ini_location *origin,
+		      const char *fmt, ...)
 {
 	size_t used = 0;
 	va_list ap;
@@ -704,7 +688,7 @@ static void format_section_keys(const char *section, size_t length, char *buf, s
 }
 
 /* name is what the user wrote: "foo" in a file's [pool], "pool.foo" for config_set. */
-static void unknown_key_error(struct config_error *error, const struct origin *origin,
+static void unknown_key_error(struct config_error *error, const struct ini_location *origin,
 			      const char *name, const char *section, size_t length)
 {
 	char accepted[256];
@@ -720,7 +704,7 @@ static void unknown_key_error(struct config_error *error, const struct origin *o
 		  section, accepted);
 }
 
-static void value_error(struct config_error *error, const struct origin *origin,
+static void value_error(struct config_error *error, const struct ini_location *origin,
 			const struct key_info *k, const char *what, const char *text)
 {
 	char accepted[256], shown[VALUE_SHOWN_MAX + 4];
@@ -731,7 +715,7 @@ static void value_error(struct config_error *error, const struct origin *origin,
 }
 
 static int set_key(struct swapdev_config *config, const struct key_info *k, const char *text,
-		   const struct origin *origin, struct config_error *error)
+		   const struct ini_location *origin, struct config_error *error)
 {
 	union key_value value;
 	const char *what = "invalid value";
@@ -818,31 +802,8 @@ static int config_copy(struct swapdev_config *ret_copy, const struct swapdev_con
 	return 0;
 }
 
-static char *trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		end--;
-	*end = '\0';
-	return s;
-}
-
-/* A '#' or ';' after whitespace starts a comment; "/srv/a#b" stays a value. */
-static void strip_inline_comment(char *s)
-{
-	for (char *p = s; *p; p++)
-		if ((*p == '#' || *p == ';') && p > s && isblank((unsigned char)p[-1])) {
-			*p = '\0';
-			return;
-		}
-}
-
 /* Suggestion for a key given before any section: the section that has it, if one does. */
-static void orphan_key_error(struct config_error *error, const struct origin *origin,
+static void orphan_key_error(struct config_error *error, const struct ini_location *origin,
 			     const char *key)
 {
 	char sections[128];
@@ -863,202 +824,64 @@ static void orphan_key_error(struct config_error *error, const struct origin *or
 			 sections);
 }
 
-/* One line, already stripped of its newline. *section is the current section or NULL. */
-static int parse_line(struct swapdev_config *config, char *line, const char **section,
-		      size_t *section_len, const struct origin *origin, struct config_error *error)
+/* What the INI reader's callbacks work on: the copy being filled, and where errors go. */
+struct file_state {
+	struct swapdev_config *config;
+	struct config_error *error;
+};
+
+static int on_section(const char *name, const struct ini_location *at, void *userdata)
 {
-	const struct key_info *k;
+	struct file_state *state = userdata;
 	char sections[128];
-	char *equals, *key, *value;
 
-	line = trim(line);
-	if (line[0] == '\0' || line[0] == '#' || line[0] == ';')
-		return 0;
-	strip_inline_comment(line);
-	line = trim(line);
-
-	if (line[0] == '[') {
-		char *close = strchr(line, ']'), *name;
-
-		/* Only a comment may follow the header: "[pool]# ..." needs no space. */
+	if (!section_first_key(name, strlen(name))) {
 		format_sections(sections, sizeof(sections));
-		if (!close || (close[1] != '\0' && close[1] != '#' && close[1] != ';')) {
-			set_error(error, origin, "malformed section header '%s' (accepted: %s)",
-				  line, sections);
-			return -EINVAL;
-		}
-		*close = '\0';
-		name = trim(line + 1);
-		k = section_first_key(name, strlen(name));
-		if (!k) {
-			set_error(error, origin, "unknown section [%s] (accepted: %s)", name,
-				  sections);
-			return -EINVAL;
-		}
-		*section = k->name;
-		*section_len = strlen(name);
-		return 0;
-	}
-
-	equals = strchr(line, '=');
-	if (!equals) {
-		set_error(error, origin,
-			  "expected 'key = value', '[section]' or a comment, got '%s'", line);
+		set_error(state->error, at,
+			  "unknown section [%s] (accepted: %s)", name, sections);
 		return -EINVAL;
 	}
-	*equals = '\0';
-	key = trim(line);
-	value = trim(equals + 1);
-	if (key[0] == '\0') {
-		set_error(error, origin, "missing key before '='");
-		return -EINVAL;
-	}
-	if (!*section) {
-		orphan_key_error(error, origin, key);
-		return -EINVAL;
-	}
-	k = find_key(*section, *section_len, key);
-	if (!k) {
-		unknown_key_error(error, origin, key, *section, *section_len);
-		return -EINVAL;
-	}
-	return set_key(config, k, value, origin, error);
-}
-
-/*
- * The next line into buf, without its newline. Returns its length,
- * -ENODATA at the end of the file, -EBADMSG at a NUL byte, -E2BIG once it
- * passes CONFIG_LINE_MAX bytes, or -errno when reading fails.
- */
-static ssize_t read_line(FILE *f, char buf[static CONFIG_LINE_MAX + 1])
-{
-	size_t length = 0;
-	int c;
-
-	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
-		if (c == '\0')
-			return -EBADMSG;
-		if (length == CONFIG_LINE_MAX)
-			return -E2BIG;
-		buf[length++] = (char)c;
-	}
-	if (c == EOF && ferror(f))
-		return errno > 0 ? -errno : -EIO;
-	if (c == EOF && length == 0)
-		return -ENODATA;
-	buf[length] = '\0';
-	return (ssize_t)length;
-}
-
-static int parse_stream(struct swapdev_config *config, FILE *f, const char *path,
-			struct config_error *error)
-{
-	static const char bom[] = "\xef\xbb\xbf";
-	char line[CONFIG_LINE_MAX + 1];
-	struct origin origin = { .path = path };
-	const char *section = NULL;
-	size_t section_len = 0;
-	ssize_t length;
-	int r;
-
-	for (;;) {
-		char *text = line;
-
-		origin.line++;
-		length = read_line(f, line);
-		if (length < 0)
-			break;
-		if (origin.line == 1 && strncmp(text, bom, strlen(bom)) == 0)
-			text += strlen(bom);
-		r = parse_line(config, text, &section, &section_len, &origin, error);
-		if (r < 0)
-			return r;
-	}
-	switch (length) {
-	case -ENODATA:
-		return 0;
-	case -EBADMSG:
-		set_error(error, &origin, "line contains a NUL byte");
-		return -EINVAL;
-	case -E2BIG:
-		set_error(error, &origin, "line longer than %d bytes", CONFIG_LINE_MAX);
-		return -EINVAL;
-	}
-	errno = (int)-length;
-	set_error(error, NULL, "%s: read failed: %m", path);
-	return (int)length;
-}
-
-static const char *file_type_name(mode_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFDIR:
-		return "a directory";
-	case S_IFIFO:
-		return "a FIFO";
-	case S_IFCHR:
-		return "a character device";
-	case S_IFBLK:
-		return "a block device";
-	case S_IFSOCK:
-		return "a socket";
-	}
-	return "of an unknown type";
-}
-
-/* Open path for reading if it is a regular file; a FIFO or a terminal never blocks it. */
-static int open_regular_file(const char *path, FILE **ret_file, struct config_error *error)
-{
-	struct stat st;
-	FILE *f;
-	int fd, r;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = -errno;
-		set_error(error, NULL, "%s: cannot open: %m", path);
-		return r;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		set_error(error, NULL, "%s: cannot stat: %m", path);
-		close(fd);
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		set_error(error, NULL, "%s: is %s, not a regular file", path,
-			  file_type_name(st.st_mode));
-		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		r = -errno;
-		set_error(error, NULL, "%s: out of memory", path);
-		close(fd);
-		return r;
-	}
-	*ret_file = f;
 	return 0;
+}
+
+static int on_key(const char *section, const char *key, const char *value,
+		  const struct ini_location *at, void *userdata)
+{
+	struct file_state *state = userdata;
+	const struct key_info *k;
+
+	if (!section) {
+		orphan_key_error(state->error, at, key);
+		return -EINVAL;
+	}
+	k = find_key(section, strlen(section), key);
+	if (!k) {
+		unknown_key_error(state->error, at, key, section, strlen(section));
+		return -EINVAL;
+	}
+	return set_key(state->config, k, value, at, state->error);
 }
 
 int config_load_file(struct swapdev_config *config, const char *path, struct config_error *error)
 {
 	struct swapdev_config copy;
-	FILE *f = NULL;
+	struct file_state state = { .config = &copy, .error = error };
+	char sections[128];
+	struct ini_handler handler = {
+		.section = on_section,
+		.key = on_key,
+		.section_names = sections,
+	};
 	int r;
 
-	r = open_regular_file(path, &f, error);
-	if (r < 0)
-		return r;
+	format_sections(sections, sizeof(sections));
 	r = config_copy(&copy, config);
 	if (r < 0) {
 		set_error(error, NULL, "%s: out of memory", path);
-		fclose(f);
 		return r;
 	}
-	r = parse_stream(&copy, f, path, error);
-	fclose(f);
+	r = ini_parse_file(path, &handler, &state, error ? error->message : NULL,
+			   error ? sizeof(error->message) : 0);
 	if (r < 0) {
 		config_done(&copy);
 		return r;
@@ -1161,27 +984,18 @@ int config_set_runtime(struct swapdev_config *config, const char *key, const cha
 	return 0;
 }
 
-/* True when the reader reads text back unchanged: no newline, comment or blanks at its ends. */
-static bool value_survives_file(const char *text)
-{
-	char copy[PATH_MAX + 1];
-
-	if (strlen(text) >= sizeof(copy) || strpbrk(text, "\r\n"))
-		return false;
-	strcpy(copy, text);
-	strip_inline_comment(copy);
-	return strcmp(trim(copy), text) == 0;
-}
-
 int config_print(const struct swapdev_config *config, FILE *out, struct config_error *error)
 {
 	char text_buf[VALUE_TEXT_MAX];
+	const char *text;
 	union key_value value;
 
 	/* Check every value first: nothing is printed of a configuration that cannot be. */
 	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
 		load_value(config, &key_table[i], &value);
-		if (!value_survives_file(format_value(&key_table[i], &value, text_buf))) {
+		text = format_value(&key_table[i], &value, text_buf);
+		/* No valid value is longer than a path; a longer one was set directly. */
+		if (strlen(text) > PATH_MAX || !ini_value_survives(text)) {
 			set_error(error, NULL,
 				  "%s: the value cannot be written in swapdevd.conf syntax (a "
 				  "newline, blanks at its ends, or a blank before '#' or ';')",
