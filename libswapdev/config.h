@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "codec.h"
+#include "ini.h"
 
 /* The build passes the installed path (sysconfdir); this is the default. */
 #ifndef SWAPDEV_DEFAULT_CONFIG_PATH
@@ -25,8 +26,8 @@
 /* The swap file in device.mountpoint; the configuration bounds the mountpoint by it. */
 #define SWAPDEV_FILE_NAME "swap"
 
-/* Longest line of a configuration file, its newline excluded. */
-#define CONFIG_LINE_MAX 8192
+/* Longest line of a configuration file, its newline excluded: the INI reader's. */
+#define CONFIG_LINE_MAX INI_LINE_MAX
 
 struct swapdev_config {
 	/* [device] */
