@@ -80,6 +80,7 @@ enum key_kind {
 	KEY_GROUP,   /* char *, group name or GID, at most max bytes */
 	KEY_CODEC,   /* struct codec_spec */
 	KEY_TIER,    /* bool incompressible_to_pool: "disk" or "pool" */
+	KEY_SECOND_CODEC, /* struct codec_spec: "none" (lz4) or zstd[:LEVEL] */
 	KEY_KIND_COUNT
 };
 
@@ -93,6 +94,7 @@ enum key_kind {
 #define KEY_CTYPE_GROUP char *
 #define KEY_CTYPE_CODEC struct codec_spec
 #define KEY_CTYPE_TIER bool
+#define KEY_CTYPE_SECOND_CODEC struct codec_spec
 
 enum key_flags {
 	KEY_RUNTIME = 1 << 0,	   /* may change while the daemon runs */
@@ -122,6 +124,13 @@ enum key_flags {
 	X("pool.incompressible", TIER, incompressible_to_pool, 0, 1, NULL, 0, "pool")             \
 	X("pool.exclusive_loads", BOOL, exclusive_loads, 0, 1, NULL, KEY_RUNTIME,                 \
 	  SWAPDEV_DEFAULT_EXCLUSIVE_LOADS ? "yes" : "no")                                          \
+	X("pool.recompress", SECOND_CODEC, recompress, 0, 0, NULL, KEY_RUNTIME, "none")          \
+	X("pool.recompress_idle_seconds", UINT, recompress_idle_seconds, 1, 30 * 86400,          \
+	  "seconds", KEY_RUNTIME, "300")                                                           \
+	X("pool.recompress_min_saving", PERCENT, recompress_min_saving, 0, 90, NULL, KEY_RUNTIME, \
+	  "10%")                                                                                   \
+	X("pool.recompress_cpu_percent", PERCENT, recompress_cpu_percent, 1, 100, NULL,          \
+	  KEY_RUNTIME, "10%")                                                                      \
 	X("writeback.backing_file", PATH, backing_file, 1, PATH_MAX - 1, NULL, 0,                 \
 	  "/var/lib/swapdev/backing")                                                              \
 	X("writeback.high_watermark", PERCENT, high_watermark, 1, 100, NULL, KEY_RUNTIME, "90%")  \
@@ -689,6 +698,39 @@ static void describe_tier(const struct key_info *k, char *buf, size_t size)
 	snprintf(buf, size, "disk or pool");
 }
 
+/*
+ * KEY_SECOND_CODEC: idle recompression's codec, a struct codec_spec that
+ * must be denser than lz4; lz4 stands for "none" (recompression off).
+ */
+
+static int parse_second_codec_value(const struct key_info *k, const char *text,
+				    union key_value *ret_value, const char **ret_what)
+{
+	if (strcmp(text, "none") == 0) {
+		ret_value->codec = (struct codec_spec){ .kind = CODEC_LZ4 };
+		return 0;
+	}
+	*ret_what = "invalid second compressor";
+	if (codec_spec_parse(text, &ret_value->codec) < 0 || ret_value->codec.kind != CODEC_ZSTD)
+		return -EINVAL;
+	return 0;
+}
+
+static const char *format_second_codec_value(const struct key_info *k,
+					     const union key_value *value,
+					     char buf[static VALUE_TEXT_MAX])
+{
+	if (value->codec.kind == CODEC_LZ4)
+		return "none";
+	codec_spec_format(&value->codec, buf);
+	return buf;
+}
+
+static void describe_second_codec(const struct key_info *k, char *buf, size_t size)
+{
+	snprintf(buf, size, "none, zstd, zstd:LEVEL with LEVEL 1..19 or -5..-1");
+}
+
 static const struct key_kind_ops kind_ops[] = {
 	[KEY_SIZE] = { parse_size_value, check_size, format_size_value, load_u64, store_u64,
 		       describe_size, false },
@@ -708,6 +750,8 @@ static const struct key_kind_ops kind_ops[] = {
 			store_codec, describe_codec, false },
 	[KEY_TIER] = { parse_tier_value, NULL, format_tier_value, load_bool, store_bool,
 		       describe_tier, false },
+	[KEY_SECOND_CODEC] = { parse_second_codec_value, check_codec, format_second_codec_value,
+			       load_codec, store_codec, describe_second_codec, false },
 };
 _Static_assert(ARRAY_SIZE(kind_ops) == KEY_KIND_COUNT, "every key kind needs its operations");
 

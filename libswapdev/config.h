@@ -45,6 +45,10 @@ struct swapdev_config {
 	uint32_t reject_threshold; /* 64..4096 */
 	bool incompressible_to_pool; /* pool.incompressible = pool|disk */
 	bool exclusive_loads;
+	struct codec_spec recompress; /* idle recompression; lz4 = "none", off */
+	uint32_t recompress_idle_seconds;
+	unsigned recompress_min_saving;	 /* percent of the object */
+	unsigned recompress_cpu_percent; /* of one CPU */
 	/* [writeback] */
 	char *backing_file;
 	unsigned high_watermark; /* percent of pool.limit, 1..100 */
