@@ -21,7 +21,7 @@
 #	SANITIZERS_BUILDROOT	where build-asan, build-tsan, build-fuzz go
 #	FUZZ_SECONDS		seconds per fuzz target (60)
 #
-# Typical time on 2 cores: asan 3-4 min, tsan 1-2 min, fuzz 3 x
+# Typical time on 2 cores: asan 3-4 min, tsan 1-2 min, fuzz 4 x
 # FUZZ_SECONDS plus 1 min of building.
 
 set -uo pipefail

@@ -12,7 +12,7 @@
  * for root, so that an administrator gets in while idle clients hold the
  * rest (a connection beyond that is closed at once, as PostgreSQL does
  * with its reserved superuser slots; once every slot is taken, further
- * ones wait in the listen backlog), PROTO_MAX_MESSAGE bytes per message (longer ones get an error
+ * ones wait in the listen backlog), VARLINK_MAX_MESSAGE bytes per message (longer ones get an error
  * and the connection closes), TX_MAX bytes of unsent replies, and
  * CLIENT_TIMEOUT_MS without a complete message (slow or silent clients
  * are dropped).
@@ -57,7 +57,7 @@
 #define LISTEN_BACKLOG 128
 #define CLIENT_TIMEOUT_MS 30000
 #define TX_MAX (1u << 20)
-#define RX_SIZE (PROTO_MAX_MESSAGE + 1) /* a message of the limit and one byte to tell */
+#define RX_SIZE (VARLINK_MAX_MESSAGE + 1) /* a message of the limit and one byte to tell */
 #define PROGRESS_INTERVAL_MS 200
 
 struct client {
@@ -285,7 +285,7 @@ static void poll_flush(struct control_server *srv)
 	if (result >= 0)
 		proto_build_flush_result((uint64_t)result, &msg, &size);
 	else if (result == -ENODEV)
-		proto_build_error(PROTO_ERROR_NO_DISK_TIER, NULL, &msg, &size);
+		varlink_build_error(PROTO_ERROR_NO_DISK_TIER, NULL, &msg, &size);
 	else
 		proto_build_failed(strerror((int)-result), &msg, &size);
 	/* Calls pipelined behind the Flush are answered now, not when more bytes come. */
@@ -356,7 +356,7 @@ static int set_config(struct control_server *srv, const struct proto_request *re
 		return proto_build_invalid_parameter("value", error.message, msg, size);
 	log_notice("configuration changed: %s=%s (was %s)", req->set_config.key,
 		   req->set_config.value, old);
-	return proto_build_reply(NULL, false, msg, size);
+	return varlink_build_reply(NULL, false, msg, size);
 }
 
 /* Handle one complete message. False: drop the client. */
@@ -364,7 +364,7 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 			   size_t len)
 {
 	struct proto_request req;
-	struct proto_parse_error perr;
+	struct varlink_refusal perr;
 	char *msg = NULL;
 	size_t size = 0;
 	int r;
@@ -373,7 +373,7 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 	if (r == -EINVAL) {
 		if (perr.oneway)
 			return true;
-		r = proto_build_parse_error(&perr, &msg, &size);
+		r = varlink_build_refusal(&perr, &msg, &size);
 		return r == 0 && client_queue(srv, c, msg, size);
 	}
 	if (r < 0)
@@ -382,7 +382,7 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 	if (req.method != PROTO_METHOD_GET_INFO &&
 	    req.method != PROTO_METHOD_GET_INTERFACE_DESCRIPTION &&
 	    (!c->can_read || (proto_method_changes_state(req.method) && !c->can_write))) {
-		r = proto_build_error(PROTO_ERROR_PERMISSION_DENIED, NULL, &msg, &size);
+		r = varlink_build_error(PROTO_ERROR_PERMISSION_DENIED, NULL, &msg, &size);
 		goto out;
 	}
 	switch (req.method) {
@@ -403,10 +403,10 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 		r = proto_build_config_reply(srv->config.config, req.get_config.key, &msg, &size);
 		pthread_mutex_unlock(srv->config.config_lock);
 		if (r == -ENOENT) {
-			char text[PROTO_NAME_MAX + 64];
+			char text[VARLINK_NAME_MAX + 64];
 
 			snprintf(text, sizeof(text), "unknown configuration key '%.*s'",
-				 PROTO_NAME_MAX, req.get_config.key);
+				 VARLINK_NAME_MAX, req.get_config.key);
 			r = proto_build_invalid_parameter("key", text, &msg, &size);
 		}
 		break;
@@ -441,7 +441,7 @@ static bool client_handle_buffered(struct control_server *srv, struct client *c)
 		/* One call at a time while a flush reply is owed: keep the rest queued. */
 		if (c->waits_flush)
 			return true;
-		r = proto_frame(c->rx, c->rx_len, &msg_len);
+		r = varlink_frame(c->rx, c->rx_len, &msg_len);
 		if (r != 1)
 			break;
 		if (!handle_message(srv, c, c->rx, msg_len))

@@ -1,25 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * protocol.c - Varlink messages of the control interface io.swapdev.
+ * protocol.c - the control interface io.swapdev, on top of varlink.c.
  *
- * Everything that knows the wire format lives here, and nothing here
- * touches a file descriptor: the server and swapdevctl hand in bytes and
- * get structures back, and the reverse. That keeps the parser, the one
- * piece of swapdevd that reads untrusted input, small enough to fuzz.
+ * varlink.c frames messages and checks the envelope of a call (method,
+ * parameters, more, oneway, the method name's form); this file knows what
+ * the methods of io.swapdev and org.varlink.service take and return.
+ * Nothing here touches a file descriptor: the server and swapdevctl hand in
+ * bytes and get structures back, and the reverse, so that the parser can
+ * be fuzzed (tests/fuzz/fuzz-protocol.c).
  *
  * Parsing a call is table-driven: methods[] lists each method with the
  * parameters it takes (name, type, required, where the typed value goes
- * in struct proto_request). A call is checked in one pass: the envelope
- * (method, parameters, more, oneway; anything else is refused), the
- * method name's form, the interface and method, then every parameter
- * against the table. Unknown parameters are refused rather than ignored,
- * so that a typo in a client never silently does something else. Every
- * refusal names the field at fault, which becomes a Varlink error reply.
- *
- * json-c runs in strict mode with UTF-8 validation and a small nesting
- * limit; it still accepts a few extensions (single quotes, NaN), which are
- * harmless here. Strings in parsed calls and replies point into the
- * json-c object tree, which the caller keeps until *_done().
+ * in struct proto_request). After the envelope, the interface and method
+ * are looked up, then every parameter is checked against the table.
+ * Unknown parameters are refused rather than ignored, so that a typo in a
+ * client never silently does something else. Every refusal names the
+ * field at fault, which becomes a Varlink error reply.
  *
  * The statistics are described once, in proto_stat_fields[], from which
  * GetStats is built and from which swapdevctl prints tables and
@@ -32,9 +28,7 @@
 
 #include "common.h"
 #include "protocol.h"
-
-/* Calls are flat; this only bounds how deep a hostile message can nest. */
-#define PROTO_JSON_DEPTH 16
+#include "varlink.h"
 
 /* config_get() buffer: the longest value is a path. */
 #define PROTO_CONFIG_VALUE_MAX 4096
@@ -147,43 +141,11 @@ static const char io_swapdev_idl[] =
 	"# The operation failed; message says why.\n"
 	"error Failed (message: string)\n";
 
-/* The standard service interface, as every Varlink service describes it. */
-static const char org_varlink_service_idl[] =
-	"# The Varlink Service Interface is provided by every varlink service. It\n"
-	"# describes the service and the interfaces it implements.\n"
-	"interface org.varlink.service\n"
-	"\n"
-	"# Get a list of all the interfaces a service provides and information\n"
-	"# about the implementation.\n"
-	"method GetInfo() -> (\n"
-	"\tvendor: string,\n"
-	"\tproduct: string,\n"
-	"\tversion: string,\n"
-	"\turl: string,\n"
-	"\tinterfaces: []string\n"
-	")\n"
-	"\n"
-	"# Get the description of an interface that is implemented by this service.\n"
-	"method GetInterfaceDescription(interface: string) -> (description: string)\n"
-	"\n"
-	"# The requested interface was not found.\n"
-	"error InterfaceNotFound (interface: string)\n"
-	"\n"
-	"# The requested method was not found\n"
-	"error MethodNotFound (method: string)\n"
-	"\n"
-	"# The interface defines the requested method, but the service does not\n"
-	"# implement it.\n"
-	"error MethodNotImplemented (method: string)\n"
-	"\n"
-	"# One of the passed parameters is invalid.\n"
-	"error InvalidParameter (parameter: string)\n";
-
 static const struct {
 	const char *name;
 	const char *idl;
 } interfaces[] = {
-	{ PROTO_SERVICE_INTERFACE, org_varlink_service_idl },
+	{ VARLINK_SERVICE_INTERFACE, varlink_service_description },
 	{ PROTO_INTERFACE, io_swapdev_idl },
 };
 
@@ -298,109 +260,6 @@ bool proto_method_changes_state(enum proto_method method)
 	return (unsigned)method < _PROTO_METHOD_MAX && methods[method].changes_state;
 }
 
-int proto_frame(const void *buf, size_t len, size_t *ret_msg_len)
-{
-	const char *nul = memchr(buf, '\0', MIN(len, (size_t)PROTO_MAX_MESSAGE));
-
-	if (nul) {
-		*ret_msg_len = (size_t)(nul - (const char *)buf);
-		return 1;
-	}
-	return len >= PROTO_MAX_MESSAGE ? -EMSGSIZE : 0;
-}
-
-/* Parse msg into a JSON object. -EMSGSIZE, -EBADMSG (not one JSON object), -ENOMEM. */
-static int parse_object(const char *msg, size_t len, struct json_object **ret_object)
-{
-	struct json_tokener *tok;
-	struct json_object *object;
-	int r = 0;
-
-	if (len >= PROTO_MAX_MESSAGE)
-		return -EMSGSIZE;
-	/* The NUL is the frame's end: one inside would hide the rest from json-c. */
-	if (memchr(msg, '\0', len))
-		return -EBADMSG;
-
-	tok = json_tokener_new_ex(PROTO_JSON_DEPTH);
-	if (!tok)
-		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	object = json_tokener_parse_ex(tok, msg, (int)len);
-	if (!object) {
-		/* Also "continue": the text ended inside a value, truncated. */
-		r = -EBADMSG;
-	} else if (!json_object_is_type(object, json_type_object)) {
-		json_object_put(object);
-		r = -EBADMSG;
-	} else {
-		*ret_object = object;
-	}
-	json_tokener_free(tok);
-	return r;
-}
-
-/* A JSON string without "\u0000" in it: C code sees all of it. */
-static bool is_plain_string(struct json_object *value)
-{
-	return json_object_is_type(value, json_type_string) &&
-	       strlen(json_object_get_string(value)) == (size_t)json_object_get_string_len(value);
-}
-
-static int refuse(struct proto_parse_error *error, const char *name, const char *field,
-		  const char *value)
-{
-	error->error = name;
-	error->field = field;
-	snprintf(error->value, sizeof(error->value), "%s", value);
-	return -EINVAL;
-}
-
-static int refuse_parameter(struct proto_parse_error *error, const char *parameter)
-{
-	return refuse(error, PROTO_ERROR_BAD_PARAMETER, "parameter", parameter);
-}
-
-/* "Reverse-domain interface name" segment: [A-Za-z0-9] with inner dashes. */
-static bool interface_segment_valid(const char *s, size_t len)
-{
-	if (len == 0 || s[0] == '-' || s[len - 1] == '-')
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!(s[i] == '-' || (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z')))
-			return false;
-	return true;
-}
-
-/* Varlink's grammar: interface (two or more dotted segments) "." Method (CamelCase). */
-static bool method_name_valid(const char *name)
-{
-	const char *dot = strrchr(name, '.');
-	const char *segment = name;
-	unsigned segments = 0;
-
-	if (!dot || strlen(name) >= PROTO_NAME_MAX || !(dot[1] >= 'A' && dot[1] <= 'Z'))
-		return false;
-	for (const char *c = dot + 1; *c; c++)
-		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
-		      (*c >= 'A' && *c <= 'Z')))
-			return false;
-	if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z')))
-		return false;
-	while (segment < dot) {
-		const char *end = memchr(segment, '.', (size_t)(dot - segment));
-
-		if (!end)
-			end = dot;
-		if (!interface_segment_valid(segment, (size_t)(end - segment)))
-			return false;
-		segments++;
-		segment = end + 1;
-	}
-	return segments >= 2;
-}
-
 static bool interface_known(const char *name, size_t len)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(interfaces); i++)
@@ -410,12 +269,11 @@ static bool interface_known(const char *name, size_t len)
 }
 
 static int lookup_method(const char *name, enum proto_method *ret_method,
-			 struct proto_parse_error *error)
+			 struct varlink_refusal *error)
 {
 	const char *dot;
 
-	if (!method_name_valid(name))
-		return refuse_parameter(error, "method");
+	/* varlink_parse_call() checked the name's form: it has a dot. */
 	for (unsigned i = 0; i < _PROTO_METHOD_MAX; i++) {
 		if (strcmp(methods[i].name, name) == 0) {
 			*ret_method = i;
@@ -424,12 +282,12 @@ static int lookup_method(const char *name, enum proto_method *ret_method,
 	}
 	dot = strrchr(name, '.');
 	if (!interface_known(name, (size_t)(dot - name))) {
-		char interface[PROTO_NAME_MAX];
+		char interface[VARLINK_NAME_MAX];
 
 		snprintf(interface, sizeof(interface), "%.*s", (int)(dot - name), name);
-		return refuse(error, PROTO_ERROR_INTERFACE_NOT_FOUND, "interface", interface);
+		return varlink_refuse(error, VARLINK_ERROR_INTERFACE_NOT_FOUND, "interface", interface);
 	}
-	return refuse(error, PROTO_ERROR_METHOD_NOT_FOUND, "method", name);
+	return varlink_refuse(error, VARLINK_ERROR_METHOD_NOT_FOUND, "method", name);
 }
 
 static const struct param_desc *find_param(const struct method_desc *method, const char *name)
@@ -442,42 +300,42 @@ static const struct param_desc *find_param(const struct method_desc *method, con
 
 /* Store value (checked against p) into request. */
 static int store_param(const struct param_desc *p, struct json_object *value,
-		       struct proto_request *request, struct proto_parse_error *error)
+		       struct proto_request *request, struct varlink_refusal *error)
 {
 	char *slot = (char *)request + p->offset;
 	int64_t number;
 
 	switch (p->type) {
 	case PARAM_STRING:
-		if (!is_plain_string(value))
-			return refuse_parameter(error, p->name);
+		if (!varlink_is_plain_string(value))
+			return varlink_refuse_parameter(error, p->name);
 		*(const char **)slot = json_object_get_string(value);
 		return 0;
 	case PARAM_U32:
 	case PARAM_U64:
 		if (!json_object_is_type(value, json_type_int))
-			return refuse_parameter(error, p->name);
+			return varlink_refuse_parameter(error, p->name);
 		/*
 		 * json-c keeps integers above INT64_MAX unsigned and get_int64 clamps
 		 * them: refuse them as it refuses 1e30, a double, and -1.
 		 */
 		number = json_object_get_int64(value);
 		if (number < 0 || json_object_get_uint64(value) > (uint64_t)INT64_MAX)
-			return refuse_parameter(error, p->name);
+			return varlink_refuse_parameter(error, p->name);
 		if (p->type == PARAM_U32) {
 			if (number > UINT32_MAX)
-				return refuse_parameter(error, p->name);
+				return varlink_refuse_parameter(error, p->name);
 			*(uint32_t *)slot = (uint32_t)number;
 		} else {
 			*(uint64_t *)slot = (uint64_t)number;
 		}
 		return 0;
 	}
-	return refuse_parameter(error, p->name);
+	return varlink_refuse_parameter(error, p->name);
 }
 
 static int parse_parameters(struct json_object *parameters, struct proto_request *request,
-			    struct proto_parse_error *error)
+			    struct varlink_refusal *error)
 {
 	const struct method_desc *method = &methods[request->method];
 	int r;
@@ -487,7 +345,7 @@ static int parse_parameters(struct json_object *parameters, struct proto_request
 			const struct param_desc *p = find_param(method, name);
 
 			if (!p)
-				return refuse_parameter(error, name);
+				return varlink_refuse_parameter(error, name);
 			/* Varlink sends null for an optional field it leaves out. */
 			if (json_object_is_type(value, json_type_null) && !p->required)
 				continue;
@@ -498,72 +356,33 @@ static int parse_parameters(struct json_object *parameters, struct proto_request
 	}
 	for (const struct param_desc *p = method->params; p->name; p++)
 		if (p->required && !json_object_object_get_ex(parameters, p->name, NULL))
-			return refuse_parameter(error, p->name);
+			return varlink_refuse_parameter(error, p->name);
 	return 0;
 }
 
 /* The envelope's fields, checked before the method is looked up. */
-static int parse_envelope(struct json_object *message, const char **ret_method,
-			  struct json_object **ret_parameters, struct proto_request *request,
-			  struct proto_parse_error *error)
-{
-	const char *method = NULL;
-	struct json_object *parameters = NULL;
-
-	/* oneway first: it decides whether a refusal gets a reply at all. */
-	json_object_object_foreach(message, name, value) {
-		if (strcmp(name, "oneway") == 0 && json_object_is_type(value, json_type_boolean))
-			error->oneway = json_object_get_boolean(value);
-	}
-	json_object_object_foreach(message, key, field) {
-		if (strcmp(key, "method") == 0) {
-			if (!is_plain_string(field))
-				return refuse_parameter(error, key);
-			method = json_object_get_string(field);
-		} else if (strcmp(key, "parameters") == 0) {
-			if (json_object_is_type(field, json_type_object))
-				parameters = field;
-			else if (!json_object_is_type(field, json_type_null))
-				return refuse_parameter(error, key);
-		} else if (strcmp(key, "more") == 0 || strcmp(key, "oneway") == 0) {
-			if (!json_object_is_type(field, json_type_boolean))
-				return refuse_parameter(error, key);
-			if (key[0] == 'm')
-				request->more = json_object_get_boolean(field);
-			else
-				request->oneway = json_object_get_boolean(field);
-		} else {
-			/* Includes "upgrade": no method here hands the connection over. */
-			return refuse_parameter(error, key);
-		}
-	}
-	if (!method)
-		return refuse_parameter(error, "method");
-	*ret_method = method;
-	*ret_parameters = parameters;
-	return 0;
-}
-
 int proto_parse_request(const char *msg, size_t len, struct proto_request *ret_request,
-			struct proto_parse_error *ret_error)
+			struct varlink_refusal *ret_refusal)
 {
 	struct proto_request request = { 0 };
-	struct proto_parse_error error = { 0 };
-	struct json_object *parameters = NULL;
-	const char *method = NULL;
+	struct varlink_refusal refusal = { 0 };
+	struct varlink_call call;
 	int r;
 
-	r = parse_object(msg, len, &request.message);
+	r = varlink_parse_call(msg, len, &call, &refusal);
+	if (r == -EINVAL)
+		*ret_refusal = refusal;
 	if (r < 0)
 		return r;
-	r = parse_envelope(request.message, &method, &parameters, &request, &error);
+	request.message = call.message;
+	request.more = call.more;
+	request.oneway = call.oneway;
+	r = lookup_method(call.method, &request.method, &refusal);
 	if (r >= 0)
-		r = lookup_method(method, &request.method, &error);
-	if (r >= 0)
-		r = parse_parameters(parameters, &request, &error);
+		r = parse_parameters(call.parameters, &request, &refusal);
 	if (r < 0) {
-		json_object_put(request.message);
-		*ret_error = error;
+		varlink_call_done(&call);
+		*ret_refusal = refusal;
 		return r;
 	}
 	*ret_request = request;
@@ -575,175 +394,62 @@ void proto_request_done(struct proto_request *request)
 	if (!request)
 		return;
 	json_object_put(request->message);
-	*request = (struct proto_request){ 0 };
+	*request = (struct proto_request){0};
 }
 
-/* Serialize object (consumed) into a malloc'd NUL-terminated message. */
-static int build_message(struct json_object *object, char **ret_msg, size_t *ret_size)
+/* A reply, or an error reply when error is not NULL; parameters consumed
+ * (NULL is taken for a failed allocation). */
+static int build(const char *error, struct json_object *parameters, bool continues, char **ret_msg,
+		 size_t *ret_size)
 {
-	const char *text;
-	size_t len;
-	char *msg;
-	int r = 0;
+	int r;
 
-	if (!object)
+	if (!parameters)
 		return -ENOMEM;
-	text = json_object_to_json_string_length(object, JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (!text) {
-		r = -ENOMEM;
-	} else if (len >= PROTO_MAX_MESSAGE) {
-		r = -EMSGSIZE;
-	} else {
-		msg = malloc(len + 1);
-		if (!msg) {
-			r = -ENOMEM;
-		} else {
-			memcpy(msg, text, len + 1);
-			*ret_msg = msg;
-			*ret_size = len + 1;
-		}
-	}
-	json_object_put(object);
+	if (error)
+		r = varlink_build_error(error, parameters, ret_msg, ret_size);
+	else
+		r = varlink_build_reply(parameters, continues, ret_msg, ret_size);
+	json_object_put(parameters);
 	return r;
 }
 
-/* Add key = value to object, consuming value. -ENOMEM (value released). */
-static int add(struct json_object *object, const char *key, struct json_object *value)
-{
-	if (!value)
-		return -ENOMEM;
-	if (json_object_object_add(object, key, value) < 0) {
-		json_object_put(value);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* A fresh reference to parameters, or a new empty object. */
-static struct json_object *parameters_or_empty(struct json_object *parameters)
-{
-	return parameters ? json_object_get(parameters) : json_object_new_object();
-}
-
-int proto_build_request(const char *method, struct json_object *parameters, unsigned flags,
-			char **ret_msg, size_t *ret_size)
-{
-	struct json_object *call = json_object_new_object();
-	int r;
-
-	if (!call)
-		return -ENOMEM;
-	r = add(call, "method", json_object_new_string(method));
-	if (r >= 0)
-		r = add(call, "parameters", parameters_or_empty(parameters));
-	if (r >= 0 && (flags & PROTO_MORE))
-		r = add(call, "more", json_object_new_boolean(true));
-	if (r >= 0 && (flags & PROTO_ONEWAY))
-		r = add(call, "oneway", json_object_new_boolean(true));
-	if (r < 0) {
-		json_object_put(call);
-		return r;
-	}
-	return build_message(call, ret_msg, ret_size);
-}
-
-/* Reply with parameters (consumed) and continues. */
-static int build_reply(struct json_object *parameters, bool continues, char **ret_msg,
-		       size_t *ret_size)
-{
-	struct json_object *reply = json_object_new_object();
-	int r;
-
-	if (!reply) {
-		json_object_put(parameters);
-		return -ENOMEM;
-	}
-	r = add(reply, "parameters", parameters);
-	if (r >= 0 && continues)
-		r = add(reply, "continues", json_object_new_boolean(true));
-	if (r < 0) {
-		json_object_put(reply);
-		return r;
-	}
-	return build_message(reply, ret_msg, ret_size);
-}
-
-int proto_build_reply(struct json_object *parameters, bool continues, char **ret_msg,
-		      size_t *ret_size)
-{
-	return build_reply(parameters_or_empty(parameters), continues, ret_msg, ret_size);
-}
-
-/* Error reply with parameters (consumed). */
-static int build_error(const char *error, struct json_object *parameters, char **ret_msg,
-		       size_t *ret_size)
-{
-	struct json_object *reply = json_object_new_object();
-	int r;
-
-	if (!reply) {
-		json_object_put(parameters);
-		return -ENOMEM;
-	}
-	r = add(reply, "error", json_object_new_string(error));
-	if (r >= 0)
-		r = add(reply, "parameters", parameters);
-	else
-		json_object_put(parameters);
-	if (r < 0) {
-		json_object_put(reply);
-		return r;
-	}
-	return build_message(reply, ret_msg, ret_size);
-}
-
-int proto_build_error(const char *error, struct json_object *parameters, char **ret_msg,
-		      size_t *ret_size)
-{
-	return build_error(error, parameters_or_empty(parameters), ret_msg, ret_size);
-}
-
 /* An object of up to two string fields; a NULL name or value is left out. */
-static struct json_object *strings_object(const char *name1, const char *value1,
-					  const char *name2, const char *value2)
+static struct json_object *strings_object(const char *name1, const char *value1, const char *name2,
+					  const char *value2)
 {
 	struct json_object *object = json_object_new_object();
 
 	if (!object)
 		return NULL;
-	if ((name1 && value1 && add(object, name1, json_object_new_string(value1)) < 0) ||
-	    (name2 && value2 && add(object, name2, json_object_new_string(value2)) < 0)) {
+	if ((name1 && value1 &&
+	     varlink_object_add(object, name1, json_object_new_string(value1)) < 0) ||
+	    (name2 && value2 &&
+	     varlink_object_add(object, name2, json_object_new_string(value2)) < 0)) {
 		json_object_put(object);
 		return NULL;
 	}
 	return object;
 }
 
-int proto_build_parse_error(const struct proto_parse_error *error, char **ret_msg,
-			    size_t *ret_size)
-{
-	return build_error(error->error, strings_object(error->field, error->value, NULL, NULL),
-			   ret_msg, ret_size);
-}
-
 int proto_build_invalid_parameter(const char *parameter, const char *message, char **ret_msg,
 				  size_t *ret_size)
 {
-	return build_error(PROTO_ERROR_INVALID_PARAMETER,
-			   strings_object("parameter", parameter, "message", message), ret_msg,
-			   ret_size);
+	return build(PROTO_ERROR_INVALID_PARAMETER,
+		     strings_object("parameter", parameter, "message", message), false, ret_msg,
+		     ret_size);
 }
 
 int proto_build_not_runtime_tunable(const char *key, char **ret_msg, size_t *ret_size)
 {
-	return build_error(PROTO_ERROR_NOT_RUNTIME_TUNABLE, strings_object("key", key, NULL, NULL),
-			   ret_msg, ret_size);
+	return build(PROTO_ERROR_NOT_RUNTIME_TUNABLE, strings_object("key", key, NULL, NULL), false,
+		     ret_msg, ret_size);
 }
 
 int proto_build_failed(const char *message, char **ret_msg, size_t *ret_size)
 {
-	return build_error(PROTO_ERROR_FAILED, strings_object("message", message, NULL, NULL),
-			   ret_msg, ret_size);
+	return build(PROTO_ERROR_FAILED, strings_object("message", message, NULL, NULL), false,
+		     ret_msg, ret_size);
 }
 
 int proto_build_info_reply(const char *version, char **ret_msg, size_t *ret_size)
@@ -761,12 +467,12 @@ int proto_build_info_reply(const char *version, char **ret_msg, size_t *ret_size
 		}
 	}
 	if (r >= 0)
-		r = add(info, "version", json_object_new_string(version));
+		r = varlink_object_add(info, "version", json_object_new_string(version));
 	/* The manual is where swapdevd is documented, wherever it was installed from. */
 	if (r >= 0)
-		r = add(info, "url", json_object_new_string("man:swapdevd(8)"));
+		r = varlink_object_add(info, "url", json_object_new_string("man:swapdevd(8)"));
 	if (r >= 0) {
-		r = add(info, "interfaces", list);
+		r = varlink_object_add(info, "interfaces", list);
 		list = NULL;
 	}
 	json_object_put(list);
@@ -774,7 +480,7 @@ int proto_build_info_reply(const char *version, char **ret_msg, size_t *ret_size
 		json_object_put(info);
 		return r;
 	}
-	return build_reply(info, false, ret_msg, ret_size);
+	return build(NULL, info, false, ret_msg, ret_size);
 }
 
 const char *proto_interface_description(const char *interface)
@@ -790,16 +496,16 @@ int proto_build_description_reply(const char *interface, char **ret_msg, size_t 
 	const char *idl = proto_interface_description(interface);
 
 	if (!idl)
-		return build_error(PROTO_ERROR_INTERFACE_NOT_FOUND,
-				   strings_object("interface", interface, NULL, NULL), ret_msg,
-				   ret_size);
-	return build_reply(strings_object("description", idl, NULL, NULL), false, ret_msg,
-			   ret_size);
+		return build(VARLINK_ERROR_INTERFACE_NOT_FOUND,
+			     strings_object("interface", interface, NULL, NULL), false, ret_msg,
+			     ret_size);
+	return build(NULL, strings_object("description", idl, NULL, NULL), false, ret_msg,
+		     ret_size);
 }
 
 static int add_u64(struct json_object *object, const char *key, uint64_t value)
 {
-	return add(object, key, json_object_new_uint64(value));
+	return varlink_object_add(object, key, json_object_new_uint64(value));
 }
 
 static int add_latency(struct json_object *object, const char *key,
@@ -818,7 +524,7 @@ static int add_latency(struct json_object *object, const char *key,
 		json_object_put(percentiles);
 		return r;
 	}
-	return add(object, key, percentiles);
+	return varlink_object_add(object, key, percentiles);
 }
 
 static int add_config_key(struct json_object *object, const struct swapdev_config *config,
@@ -830,7 +536,7 @@ static int add_config_key(struct json_object *object, const struct swapdev_confi
 	r = config_get(config, key, value, sizeof(value));
 	if (r < 0)
 		return r;
-	return add(object, key, json_object_new_string(value));
+	return varlink_object_add(object, key, json_object_new_string(value));
 }
 
 /* {key: value} of every key, or of key alone. -ENOENT, -ENOMEM, config_get() errors. */
@@ -881,7 +587,7 @@ int proto_stats_to_json(const struct proto_stats_input *input, struct json_objec
 	if (r >= 0)
 		r = config_to_json(input->config, NULL, &config);
 	if (r >= 0)
-		r = add(object, "config", config);
+		r = varlink_object_add(object, "config", config);
 	if (r < 0) {
 		json_object_put(object);
 		return r;
@@ -899,7 +605,7 @@ int proto_build_stats_reply(const struct proto_stats_input *input, char **ret_ms
 	r = proto_stats_to_json(input, &stats);
 	if (r < 0)
 		return r;
-	return build_reply(stats, false, ret_msg, ret_size);
+	return build(NULL, stats, false, ret_msg, ret_size);
 }
 
 int proto_build_config_reply(const struct swapdev_config *config, const char *key,
@@ -916,12 +622,12 @@ int proto_build_config_reply(const struct swapdev_config *config, const char *ke
 		json_object_put(values);
 		return -ENOMEM;
 	}
-	r = add(parameters, "config", values);
+	r = varlink_object_add(parameters, "config", values);
 	if (r < 0) {
 		json_object_put(parameters);
 		return r;
 	}
-	return build_reply(parameters, false, ret_msg, ret_size);
+	return build(NULL, parameters, false, ret_msg, ret_size);
 }
 
 int proto_build_status_reply(const struct proto_status *status, char **ret_msg,
@@ -931,22 +637,22 @@ int proto_build_status_reply(const struct proto_status *status, char **ret_msg,
 		strings_object("state", status->state, "device", status->device);
 	int r = object ? 0 : -ENOMEM;
 
-	/* In json-c, JSON null is the NULL object: add() would take it for -ENOMEM. */
+	/* In json-c, JSON null is the NULL object: varlink_object_add() would take it for -ENOMEM. */
 	if (r >= 0 && status->loop_device)
-		r = add(object, "loop_device", json_object_new_string(status->loop_device));
+		r = varlink_object_add(object, "loop_device", json_object_new_string(status->loop_device));
 	else if (r >= 0 && json_object_object_add(object, "loop_device", NULL) < 0)
 		r = -ENOMEM;
 	if (r >= 0)
-		r = add(object, "swap_active", json_object_new_boolean(status->swap_active));
+		r = varlink_object_add(object, "swap_active", json_object_new_boolean(status->swap_active));
 	if (r >= 0)
 		r = add_u64(object, "uptime_seconds", status->uptime_seconds);
 	if (r >= 0)
-		r = add(object, "version", json_object_new_string(status->version));
+		r = varlink_object_add(object, "version", json_object_new_string(status->version));
 	if (r < 0) {
 		json_object_put(object);
 		return r;
 	}
-	return build_reply(object, false, ret_msg, ret_size);
+	return build(NULL, object, false, ret_msg, ret_size);
 }
 
 int proto_build_flush_progress(uint64_t done_pages, uint64_t total_pages, char **ret_msg,
@@ -963,7 +669,7 @@ int proto_build_flush_progress(uint64_t done_pages, uint64_t total_pages, char *
 		json_object_put(object);
 		return r;
 	}
-	return build_reply(object, true, ret_msg, ret_size);
+	return build(NULL, object, true, ret_msg, ret_size);
 }
 
 int proto_build_flush_result(uint64_t written_pages, char **ret_msg, size_t *ret_size)
@@ -977,57 +683,7 @@ int proto_build_flush_result(uint64_t written_pages, char **ret_msg, size_t *ret
 		json_object_put(object);
 		return r;
 	}
-	return build_reply(object, false, ret_msg, ret_size);
+	return build(NULL, object, false, ret_msg, ret_size);
 }
 
-int proto_parse_reply(const char *msg, size_t len, struct proto_reply *ret_reply)
-{
-	struct proto_reply reply = { 0 };
-	int r;
 
-	r = parse_object(msg, len, &reply.message);
-	if (r < 0)
-		return r;
-	json_object_object_foreach(reply.message, key, field) {
-		if (strcmp(key, "parameters") == 0) {
-			if (json_object_is_type(field, json_type_object))
-				reply.parameters = field;
-			else if (!json_object_is_type(field, json_type_null))
-				r = -EBADMSG;
-		} else if (strcmp(key, "error") == 0) {
-			if (json_object_is_type(field, json_type_string))
-				reply.error = json_object_get_string(field);
-			else
-				r = -EBADMSG;
-		} else if (strcmp(key, "continues") == 0) {
-			if (json_object_is_type(field, json_type_boolean))
-				reply.continues = json_object_get_boolean(field);
-			else
-				r = -EBADMSG;
-		}
-		/* Other fields are ignored: newer servers may add some. */
-	}
-	if (r >= 0 && reply.error && reply.error[0] == '\0')
-		r = -EBADMSG;
-	if (r >= 0 && !reply.parameters) {
-		reply.parameters = json_object_new_object();
-		r = add(reply.message, "parameters", reply.parameters);
-	}
-	if (r < 0) {
-		json_object_put(reply.message);
-		return r;
-	}
-	/* An error ends the call whatever else the reply says. */
-	if (reply.error)
-		reply.continues = false;
-	*ret_reply = reply;
-	return 0;
-}
-
-void proto_reply_done(struct proto_reply *reply)
-{
-	if (!reply)
-		return;
-	json_object_put(reply->message);
-	*reply = (struct proto_reply){ 0 };
-}

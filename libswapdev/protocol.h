@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * protocol.h - the control protocol: Varlink messages of interface io.swapdev.
+ * protocol.h - the control protocol: Varlink interface io.swapdev.
  *
- * Wire format (https://varlink.org): each message is one JSON object
- * followed by a NUL byte. A call is {"method": "io.swapdev.GetStats",
- * "parameters": {...}, "more": true, "oneway": true}; a reply is
- * {"parameters": {...}, "continues": true} or an error {"error":
- * "io.swapdev.Failed", "parameters": {...}}. The interface description
+ * varlink.h has the wire format (framing, call and reply envelopes, error
+ * replies); this module knows the methods of io.swapdev (and of
+ * org.varlink.service, which every Varlink service serves), their
+ * parameters, replies and errors. The interface description
  * (proto_interface_description("io.swapdev")) is the reference for every
  * method, its parameters and its errors.
  *
@@ -14,10 +13,8 @@
  * keeps no state and never logs, so that it can be fuzzed. The daemon's
  * control server and swapdevctl do the socket work.
  *
- * Wire buffers returned by the proto_build_*() functions are malloc'd,
- * NUL-terminated, and their *ret_size counts the NUL: write exactly that
- * many bytes. Every builder returns 0, -ENOMEM, or -EMSGSIZE when the
- * message would exceed PROTO_MAX_MESSAGE.
+ * Builders follow varlink.h: a malloc'd NUL-terminated message whose
+ * *ret_size counts the NUL; 0, -ENOMEM or -EMSGSIZE.
  */
 #pragma once
 
@@ -27,41 +24,18 @@
 
 #include "config.h"
 #include "store.h"
+#include "varlink.h"
 
 struct json_object;
 
-/* Largest message in either direction, its NUL terminator included. */
-#define PROTO_MAX_MESSAGE 65536
-
 #define PROTO_INTERFACE "io.swapdev"
-#define PROTO_SERVICE_INTERFACE "org.varlink.service"
 
-/* Errors of org.varlink.service: the request itself is at fault. */
-#define PROTO_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
-#define PROTO_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
-#define PROTO_ERROR_BAD_PARAMETER "org.varlink.service.InvalidParameter"
 /* Errors of io.swapdev: the request was understood and refused. */
 #define PROTO_ERROR_PERMISSION_DENIED "io.swapdev.PermissionDenied"
 #define PROTO_ERROR_INVALID_PARAMETER "io.swapdev.InvalidParameter"
 #define PROTO_ERROR_NOT_RUNTIME_TUNABLE "io.swapdev.NotRuntimeTunable"
 #define PROTO_ERROR_NO_DISK_TIER "io.swapdev.NoDiskTier"
 #define PROTO_ERROR_FAILED "io.swapdev.Failed"
-
-/* Longest interface.Method name accepted; also bounds names echoed in errors. */
-#define PROTO_NAME_MAX 256
-
-/* Flags of a call (proto_build_request). */
-#define PROTO_MORE 0x1u	  /* the caller accepts several replies ("continues") */
-#define PROTO_ONEWAY 0x2u /* the caller wants no reply at all */
-
-/*
- * Framing: find the first complete message in buf[0, len). Returns 1 and
- * sets *ret_msg_len to the length of its JSON text (the caller then
- * consumes *ret_msg_len + 1 bytes, the NUL included); 0 when no NUL has
- * arrived yet and more data may complete the message; -EMSGSIZE when the
- * message is, or is bound to become, longer than PROTO_MAX_MESSAGE.
- */
-int proto_frame(const void *buf, size_t len, size_t *ret_msg_len);
 
 enum proto_method {
 	PROTO_METHOD_GET_INFO,			/* org.varlink.service.GetInfo */
@@ -103,42 +77,20 @@ struct proto_request {
 	};
 };
 
-/* Why a call was refused; filled by proto_parse_request() on -EINVAL. */
-struct proto_parse_error {
-	const char *error;	    /* Varlink error name (PROTO_ERROR_*) */
-	const char *field;	    /* the error's one parameter: "parameter", "method", ... */
-	char value[PROTO_NAME_MAX]; /* its value: the parameter, method or interface at fault */
-	bool oneway;		    /* the caller asked for no reply: send none */
-};
-
 /*
  * Parse and validate one call (msg[0, len), without its NUL). Returns 0
  * and fills *ret_request; -EBADMSG when msg is not a JSON object (not a
  * Varlink message: close the connection, no reply is possible); -EINVAL
  * when the call is wrong (a missing, mistyped or unknown field, an
- * invalid method name, an unknown interface or method): *ret_error says
- * which error to reply with (proto_build_parse_error); -EMSGSIZE when len
+ * invalid method name, an unknown interface or method): *ret_refusal says
+ * which error to reply with (varlink_build_refusal); -EMSGSIZE when len
  * exceeds the limit; -ENOMEM.
  */
 int proto_parse_request(const char *msg, size_t len, struct proto_request *ret_request,
-			struct proto_parse_error *ret_error);
+			struct varlink_refusal *ret_refusal);
 /* Release a request; accepts a zeroed or already released one. */
 void proto_request_done(struct proto_request *request);
 
-/* Client side: build a call of method (fully qualified) with parameters
- * (borrowed, NULL for none) and PROTO_MORE / PROTO_ONEWAY flags. */
-int proto_build_request(const char *method, struct json_object *parameters, unsigned flags,
-			char **ret_msg, size_t *ret_size);
-
-/* Generic reply: parameters borrowed (NULL: empty object). */
-int proto_build_reply(struct json_object *parameters, bool continues, char **ret_msg,
-		      size_t *ret_size);
-/* Generic error reply: parameters borrowed (NULL: empty object). */
-int proto_build_error(const char *error, struct json_object *parameters, char **ret_msg,
-		      size_t *ret_size);
-/* The error reply for a call proto_parse_request() refused with -EINVAL. */
-int proto_build_parse_error(const struct proto_parse_error *error, char **ret_msg,
-			    size_t *ret_size);
 /* io.swapdev.InvalidParameter: parameter names the field, message says why. */
 int proto_build_invalid_parameter(const char *parameter, const char *message, char **ret_msg,
 				  size_t *ret_size);
@@ -215,19 +167,3 @@ struct proto_stat_field {
 
 /* Terminated by an entry with name NULL. */
 extern const struct proto_stat_field proto_stat_fields[];
-
-/* A parsed reply. The pointers point into message and live as long as it. */
-struct proto_reply {
-	struct json_object *message;	/* the whole reply, owned */
-	struct json_object *parameters; /* never NULL: {} when the reply has none */
-	const char *error;		/* NULL, or the Varlink error name */
-	bool continues;			/* more replies follow (never with an error) */
-};
-
-/*
- * Client side: parse one reply (msg[0, len), without its NUL). Returns 0,
- * -EBADMSG when it is not a well-formed Varlink reply, -EMSGSIZE, -ENOMEM.
- */
-int proto_parse_reply(const char *msg, size_t len, struct proto_reply *ret_reply);
-/* Release a reply; accepts a zeroed or already released one. */
-void proto_reply_done(struct proto_reply *reply);

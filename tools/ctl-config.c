@@ -36,7 +36,7 @@ static void config_usage(FILE *out)
 static int show_config(const struct ctl_options *options, const char *key, bool json)
 {
 	struct json_object *parameters = NULL, *config;
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	struct ctl_conn *conn;
 	int r;
 
@@ -75,7 +75,7 @@ static int show_config(const struct ctl_options *options, const char *key, bool 
 		json_object_object_foreach(config, name, value)
 			printf("%s = %s\n", name, json_object_get_string(value));
 	}
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 	return r < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 }
 
@@ -83,7 +83,7 @@ static int change_config(const struct ctl_options *options, const char *key,
 			 const char *value)
 {
 	struct json_object *parameters = json_object_new_object();
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	struct ctl_conn *conn;
 	int r;
 
@@ -100,7 +100,7 @@ static int change_config(const struct ctl_options *options, const char *key,
 	json_object_put(parameters);
 	if (r < 0)
 		return CTL_EXIT_FAILURE;
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 	return CTL_EXIT_OK;
 }
 

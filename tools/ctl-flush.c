@@ -107,7 +107,7 @@ static int parse_options(int argc, char *argv[], struct json_object *parameters,
 }
 
 /* Follow the call from its first reply to the end (or the start, without wait). */
-static int follow(struct ctl_conn *conn, struct proto_reply *reply, bool wait)
+static int follow(struct ctl_conn *conn, struct varlink_reply *reply, bool wait)
 {
 	bool bar = wait && isatty(STDERR_FILENO);
 	char size[CTL_UNIT_MAX];
@@ -124,12 +124,12 @@ static int follow(struct ctl_conn *conn, struct proto_reply *reply, bool wait)
 				       total, ctl_format_bytes(total * SWAPDEV_PAGE_SIZE, size));
 			else
 				printf("Flush started.\n");
-			proto_reply_done(reply);
+			varlink_reply_done(reply);
 			return CTL_EXIT_OK;
 		}
 		if (bar)
 			draw_progress(done, total);
-		proto_reply_done(reply);
+		varlink_reply_done(reply);
 		if (ctl_next_reply(conn, reply) < 0) {
 			if (bar)
 				fputc('\n', stderr);
@@ -143,14 +143,14 @@ static int follow(struct ctl_conn *conn, struct proto_reply *reply, bool wait)
 	}
 	printf("Wrote %" PRIu64 " pages (%s) back to the disk tier.\n", pages,
 	       ctl_format_bytes(pages * SWAPDEV_PAGE_SIZE, size));
-	proto_reply_done(reply);
+	varlink_reply_done(reply);
 	return CTL_EXIT_OK;
 }
 
 int ctl_flush(const struct ctl_options *options, int argc, char *argv[])
 {
 	struct json_object *parameters = json_object_new_object();
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	struct ctl_conn *conn = NULL;
 	bool wait = false;
 	int status;
@@ -163,7 +163,7 @@ int ctl_flush(const struct ctl_options *options, int argc, char *argv[])
 	if (status < 0) {
 		status = CTL_EXIT_FAILURE;
 		if (ctl_connect(options->socket, &conn) >= 0 &&
-		    ctl_call(conn, PROTO_METHOD_FLUSH, parameters, PROTO_MORE, &reply) >= 0)
+		    ctl_call(conn, PROTO_METHOD_FLUSH, parameters, VARLINK_MORE, &reply) >= 0)
 			status = follow(conn, &reply, wait);
 		ctl_disconnect(conn);
 	}

@@ -37,7 +37,7 @@ struct daemon_row {
 	char socket[108];
 	pid_t pid; /* 0: not known (the socket was named, not found) */
 	unsigned threads;
-	struct proto_reply stats, status;
+	struct varlink_reply stats, status;
 };
 
 enum column_id {
@@ -255,7 +255,7 @@ static int query_daemon(struct daemon_row *row)
 	if (r == 0) {
 		r = ctl_call(conn, PROTO_METHOD_GET_STATUS, NULL, 0, &row->status);
 		if (r < 0)
-			proto_reply_done(&row->stats);
+			varlink_reply_done(&row->stats);
 	}
 	ctl_disconnect(conn);
 	return r;
@@ -435,8 +435,8 @@ int ctl_list(const struct ctl_options *options, int argc, char *argv[])
 	if (shown > 0 && print_table(&o, rows, shown) < 0)
 		status = CTL_EXIT_FAILURE;
 	for (size_t i = 0; i < shown; i++) {
-		proto_reply_done(&rows[i].stats);
-		proto_reply_done(&rows[i].status);
+		varlink_reply_done(&rows[i].stats);
+		varlink_reply_done(&rows[i].status);
 	}
 	return status;
 }

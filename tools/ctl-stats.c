@@ -320,7 +320,7 @@ int ctl_stats(const struct ctl_options *options, int argc, char *argv[])
 		{},
 	};
 	enum stats_format format = FORMAT_TABLE;
-	struct proto_reply previous = { 0 };
+	struct varlink_reply previous = { 0 };
 	struct ctl_conn *conn;
 	struct timespec next;
 	unsigned watch = 0;
@@ -358,21 +358,21 @@ int ctl_stats(const struct ctl_options *options, int argc, char *argv[])
 		return CTL_EXIT_FAILURE;
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (;;) {
-		struct proto_reply reply;
+		struct varlink_reply reply;
 
 		if (ctl_call(conn, PROTO_METHOD_GET_STATS, NULL, 0, &reply) < 0) {
 			status = CTL_EXIT_FAILURE;
 			break;
 		}
 		print_stats(format, reply.parameters, previous.parameters, watch);
-		proto_reply_done(&previous);
+		varlink_reply_done(&previous);
 		previous = reply;
 		/* Stop watching when nobody reads any more (main reports the error). */
 		if (!watch || fflush(stdout) != 0)
 			break;
 		sleep_until_next(&next, watch);
 	}
-	proto_reply_done(&previous);
+	varlink_reply_done(&previous);
 	ctl_disconnect(conn);
 	return status;
 }

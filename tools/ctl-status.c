@@ -43,7 +43,7 @@ int ctl_status(const struct ctl_options *options, int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	struct ctl_conn *conn;
 	bool json = false;
 	int c, r;
@@ -73,6 +73,6 @@ int ctl_status(const struct ctl_options *options, int argc, char *argv[])
 		ctl_print_json(reply.parameters, true);
 	else
 		print_status(reply.parameters);
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 	return CTL_EXIT_OK;
 }

@@ -51,15 +51,15 @@ void ctl_disconnect(struct ctl_conn *conn); /* accepts NULL */
 
 /*
  * Call method with parameters (borrowed, NULL for none) and flags (0 or
- * PROTO_MORE), and wait for the first reply. A connection the daemon has
+ * VARLINK_MORE), and wait for the first reply. A connection the daemon has
  * closed since the last call (it drops idle ones) is opened anew first. Returns 0 with *ret_reply filled (never
  * an error reply), or prints what went wrong, transport failure or Varlink
  * error, and returns -errno (-EREMOTEIO for an error reply).
  */
 int ctl_call(struct ctl_conn *conn, enum proto_method method, struct json_object *parameters,
-	     unsigned flags, struct proto_reply *ret_reply);
+	     unsigned flags, struct varlink_reply *ret_reply);
 /* The next reply of a call whose last reply had "continues". As ctl_call. */
-int ctl_next_reply(struct ctl_conn *conn, struct proto_reply *ret_reply);
+int ctl_next_reply(struct ctl_conn *conn, struct varlink_reply *ret_reply);
 
 /* ---- output and parsing helpers (ctl-format.c) ---- */
 
