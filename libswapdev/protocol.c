@@ -17,12 +17,22 @@
  * client never silently does something else. Every refusal names the
  * field at fault, which becomes a Varlink error reply.
  *
- * The statistics are described once, in proto_stat_fields[], from which
- * GetStats is built and from which swapdevctl prints tables and
- * Prometheus metrics; the IDL text below must list the same names (the
- * unit test checks it).
+ * One source of truth: the same tables make the interface description.
+ * methods[] carries each method's IDL comment and reply fields beside the
+ * parameters the parser checks, errors[] the errors, proto_stat_fields[]
+ * the statistics (struct proto_stats, the wire's own struct, which the
+ * daemon fills from struct store_stats). GetInterfaceDescription's text
+ * is written from them once, at first use, so a parameter, field or error
+ * added to the code is in the description too. The text is what the
+ * hand-written IDL was, byte for byte (tests/unit/fixtures/ keeps it);
+ * the cost is that comments and layout live in C strings in the tables.
+ * GetStats, swapdevctl's tables and its Prometheus metrics come from
+ * proto_stat_fields[] as well.
  */
+#include <assert.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,120 +43,19 @@
 /* config_get() buffer: the longest value is a path. */
 #define PROTO_CONFIG_VALUE_MAX 4096
 
-static const char io_swapdev_idl[] =
-	"# Control interface of swapdevd, a compressed swap tier served from user space.\n"
-	"# Reading needs root or the control group (control.group); SetConfig and\n"
-	"# Flush need root.\n"
-	"interface io.swapdev\n"
-	"\n"
-	"# Latency percentiles in microseconds.\n"
-	"type Latency (p50: int, p99: int, p999: int)\n"
-	"\n"
-	"# A snapshot of the statistics. Slots are 4 KiB. Counters never go\n"
-	"# backwards while the daemon runs; the others are levels.\n"
-	"method GetStats() -> (\n"
-	"\t# slots of the device, slots holding data, and slots per tier\n"
-	"\tslots_total: int,\n"
-	"\tslots_used: int,\n"
-	"\tsame_slots: int,\n"
-	"\tpool_slots: int,\n"
-	"\tdisk_slots: int,\n"
-	"\t# data held (slots_used x 4096), compressed bytes in the pool\n"
-	"\torig_bytes: int,\n"
-	"\tcompr_bytes: int,\n"
-	"\t# memory the pool occupies and its hard cap\n"
-	"\tpool_footprint_bytes: int,\n"
-	"\tpool_limit_bytes: int,\n"
-	"\t# bytes held on the disk tier, its size, and slot table memory\n"
-	"\tdisk_bytes: int,\n"
-	"\tdisk_total_bytes: int,\n"
-	"\tmetadata_bytes: int,\n"
-	"\t# requests served, and slots served per tier\n"
-	"\treads: int,\n"
-	"\twrites: int,\n"
-	"\tdiscards: int,\n"
-	"\treads_same: int,\n"
-	"\treads_pool: int,\n"
-	"\treads_disk: int,\n"
-	"\treads_empty: int,\n"
-	"\twrites_same: int,\n"
-	"\twrites_pool: int,\n"
-	"\twrites_disk: int,\n"
-	"\tpartial_writes: int,\n"
-	"\tdiscarded_slots: int,\n"
-	"\t# pages the compressor rejected\n"
-	"\tincompressible: int,\n"
-	"\t# pool pages written back to disk, and writebacks cancelled by a newer write\n"
-	"\twriteback_pages: int,\n"
-	"\twriteback_cancelled: int,\n"
-	"\t# loaded pool entries released once their data was on disk\n"
-	"\texclusive_releases: int,\n"
-	"\t# writes sent straight to disk because the pool was full\n"
-	"\twritethrough_pages: int,\n"
-	"\t# failures: pool memory refused, disk I/O errors, corrupt pool objects\n"
-	"\talloc_failures: int,\n"
-	"\tio_errors: int,\n"
-	"\tdecompress_errors: int,\n"
-	"\tcompactions: int,\n"
-	"\tread_latency_us: Latency,\n"
-	"\twrite_latency_us: Latency,\n"
-	"\tuptime_seconds: int,\n"
-	"\t# the active configuration, as GetConfig returns it\n"
-	"\tconfig: [string]string\n"
-	")\n"
-	"\n"
-	"# The daemon's state: its swap file, loop device and whether the kernel\n"
-	"# swaps on it.\n"
-	"method GetStatus() -> (\n"
-	"\tstate: string,\n"
-	"\tdevice: string,\n"
-	"\tloop_device: ?string,\n"
-	"\tswap_active: bool,\n"
-	"\tuptime_seconds: int,\n"
-	"\tversion: string\n"
-	")\n"
-	"\n"
-	"# The active configuration (keys of swapdevd.conf(5), values in canonical\n"
-	"# form), or only key.\n"
-	"method GetConfig(key: ?string) -> (config: [string]string)\n"
-	"\n"
-	"# Change a runtime tunable; value is parsed as in swapdevd.conf(5).\n"
-	"method SetConfig(key: string, value: string) -> ()\n"
-	"\n"
-	"# Write pool entries back to the disk tier: every one, those idle for at\n"
-	"# least idle_seconds, or until limit_bytes are written. With \"more\", the\n"
-	"# replies carry done_pages and total_pages as the flush advances (the first\n"
-	"# as soon as it starts); the last carries written_pages. The flush runs\n"
-	"# to its end even when the caller disconnects, and stops early only when\n"
-	"# the daemon stops.\n"
-	"method Flush(idle_seconds: ?int, limit_bytes: ?int) -> (\n"
-	"\tdone_pages: ?int,\n"
-	"\ttotal_pages: ?int,\n"
-	"\twritten_pages: ?int\n"
-	")\n"
-	"\n"
-	"# The caller may not do this: reading needs root or the control group,\n"
-	"# changing needs root.\n"
-	"error PermissionDenied ()\n"
-	"\n"
-	"# A parameter has the right type but an invalid value.\n"
-	"error InvalidParameter (parameter: string, message: ?string)\n"
-	"\n"
-	"# The key is valid but only takes effect when swapdevd starts.\n"
-	"error NotRuntimeTunable (key: string)\n"
-	"\n"
-	"# Flush needs a disk tier (writeback.backing_file).\n"
-	"error NoDiskTier ()\n"
-	"\n"
-	"# The operation failed; message says why.\n"
-	"error Failed (message: string)\n";
+static const char *service_description(void)
+{
+	return varlink_service_description;
+}
+
+static const char *io_swapdev_description(void);
 
 static const struct {
 	const char *name;
-	const char *idl;
+	const char *(*description)(void);
 } interfaces[] = {
-	{ VARLINK_SERVICE_INTERFACE, varlink_service_description },
-	{ PROTO_INTERFACE, io_swapdev_idl },
+	{ VARLINK_SERVICE_INTERFACE, service_description },
+	{ PROTO_INTERFACE, io_swapdev_description },
 };
 
 enum param_type {
@@ -162,12 +71,56 @@ struct param_desc {
 	size_t offset; /* of the typed value in struct proto_request */
 };
 
+/* A field of a reply, an error or a type, as the IDL declares it. */
+struct idl_field {
+	const char *name;
+	const char *type;    /* Varlink type; "?" first when the field may be null */
+	const char *comment; /* a comment line above the field in the IDL, or NULL */
+};
+
 #define PARAMS_MAX 2
 
+static const struct idl_field status_reply[] = {
+	{ "state", "string" },	      { "device", "string" },
+	{ "loop_device", "?string" }, { "swap_active", "bool" },
+	{ "uptime_seconds", "int" },  { "version", "string" },
+	{ NULL },
+};
+static const struct idl_field config_reply[] = { { "config", "[string]string" }, { NULL } };
+static const struct idl_field flush_reply[] = {
+	{ "done_pages", "?int" },
+	{ "total_pages", "?int" },
+	{ "written_pages", "?int" },
+	{ NULL },
+};
+/* GetStats replies proto_stat_fields[] first, then these. */
+static const struct idl_field stats_reply_tail[] = {
+	{ "read_latency_us", "Latency" },
+	{ "write_latency_us", "Latency" },
+	{ "uptime_seconds", "int" },
+	{ "config", "[string]string", "the active configuration, as GetConfig returns it" },
+	{ NULL },
+};
+static const struct idl_field latency_fields[] = {
+	{ "p50", "int" },
+	{ "p99", "int" },
+	{ "p999", "int" },
+	{ NULL },
+};
+
+/*
+ * Every method served, with what the call parser needs (params) and what
+ * the IDL says (doc, reply). The description of io.swapdev is generated
+ * from this table, proto_stat_fields[] and errors[], so that what the
+ * parser accepts and what GetInterfaceDescription says cannot drift.
+ */
 static const struct method_desc {
 	const char *name;
 	bool changes_state;
 	struct param_desc params[PARAMS_MAX + 1]; /* ends with name NULL */
+	const char *doc;			  /* IDL comment, lines without "# " */
+	const struct idl_field *reply;		  /* ends with name NULL; NULL: "()" */
+	bool reply_is_stats;			  /* reply: proto_stat_fields[], then stats_reply_tail[] */
 } methods[_PROTO_METHOD_MAX] = {
 	[PROTO_METHOD_GET_INFO] = { .name = "org.varlink.service.GetInfo" },
 	[PROTO_METHOD_GET_INTERFACE_DESCRIPTION] = {
@@ -177,14 +130,27 @@ static const struct method_desc {
 			  offsetof(struct proto_request, describe.interface) },
 		},
 	},
-	[PROTO_METHOD_GET_STATS] = { .name = "io.swapdev.GetStats" },
-	[PROTO_METHOD_GET_STATUS] = { .name = "io.swapdev.GetStatus" },
+	[PROTO_METHOD_GET_STATS] = {
+		.name = "io.swapdev.GetStats",
+		.doc = "A snapshot of the statistics. Slots are 4 KiB. Counters never go\n"
+		       "backwards while the daemon runs; the others are levels.",
+		.reply_is_stats = true,
+	},
+	[PROTO_METHOD_GET_STATUS] = {
+		.name = "io.swapdev.GetStatus",
+		.doc = "The daemon's state: its swap file, loop device and whether the kernel\n"
+		       "swaps on it.",
+		.reply = status_reply,
+	},
 	[PROTO_METHOD_GET_CONFIG] = {
 		.name = "io.swapdev.GetConfig",
 		.params = {
 			{ "key", PARAM_STRING, false,
 			  offsetof(struct proto_request, get_config.key) },
 		},
+		.doc = "The active configuration (keys of swapdevd.conf(5), values in canonical\n"
+		       "form), or only key.",
+		.reply = config_reply,
 	},
 	[PROTO_METHOD_SET_CONFIG] = {
 		.name = "io.swapdev.SetConfig",
@@ -195,6 +161,7 @@ static const struct method_desc {
 			{ "value", PARAM_STRING, true,
 			  offsetof(struct proto_request, set_config.value) },
 		},
+		.doc = "Change a runtime tunable; value is parsed as in swapdevd.conf(5).",
 	},
 	[PROTO_METHOD_FLUSH] = {
 		.name = "io.swapdev.Flush",
@@ -205,49 +172,86 @@ static const struct method_desc {
 			{ "limit_bytes", PARAM_U64, false,
 			  offsetof(struct proto_request, flush.limit_bytes) },
 		},
+		.doc = "Write pool entries back to the disk tier: every one, those idle for at\n"
+		       "least idle_seconds, or until limit_bytes are written. With \"more\", the\n"
+		       "replies carry done_pages and total_pages as the flush advances (the first\n"
+		       "as soon as it starts); the last carries written_pages. The flush runs\n"
+		       "to its end even when the caller disconnects, and stops early only when\n"
+		       "the daemon stops.",
+		.reply = flush_reply,
 	},
 };
 
-#define STAT(field, kind, help) { #field, offsetof(struct store_stats, field), kind, help }
-#define GAUGE(field, help) STAT(field, PROTO_STAT_GAUGE, help)
-#define COUNTER(field, help) \
-	{ #field, offsetof(struct store_stats, ops.field), PROTO_STAT_COUNTER, help }
+/* The errors of io.swapdev, in the order the IDL lists them. */
+static const struct error_desc {
+	const char *name;
+	const char *doc;
+	struct idl_field fields[3]; /* ends with name NULL */
+} errors[] = {
+	{ PROTO_ERROR_PERMISSION_DENIED,
+	  "The caller may not do this: reading needs root or the control group,\n"
+	  "changing needs root." },
+	{ PROTO_ERROR_INVALID_PARAMETER,
+	  "A parameter has the right type but an invalid value.",
+	  { { "parameter", "string" }, { "message", "?string" } } },
+	{ PROTO_ERROR_NOT_RUNTIME_TUNABLE,
+	  "The key is valid but only takes effect when swapdevd starts.",
+	  { { "key", "string" } } },
+	{ PROTO_ERROR_NO_DISK_TIER, "Flush needs a disk tier (writeback.backing_file)." },
+	{ PROTO_ERROR_FAILED, "The operation failed; message says why.",
+	  { { "message", "string" } } },
+};
 
+#define STAT(field, kind, help, group) \
+	{ #field, offsetof(struct proto_stats, field), kind, help, group }
+#define GAUGE(field, help, group) STAT(field, PROTO_STAT_GAUGE, help, group)
+#define COUNTER(field, help, group) STAT(field, PROTO_STAT_COUNTER, help, group)
+
+/* group, when not NULL, starts a group of fields: the IDL comment above them. */
 const struct proto_stat_field proto_stat_fields[] = {
-	GAUGE(slots_total, "Size of the device in 4 KiB slots."),
-	GAUGE(slots_used, "Slots holding data."),
-	GAUGE(same_slots, "Slots stored as a same-filled marker."),
-	GAUGE(pool_slots, "Slots stored in the compressed pool."),
-	GAUGE(disk_slots, "Slots stored on the disk tier."),
-	GAUGE(orig_bytes, "Bytes of data held (slots_used x 4096)."),
-	GAUGE(compr_bytes, "Compressed bytes held in the pool."),
-	GAUGE(pool_footprint_bytes, "Memory the pool occupies."),
-	GAUGE(pool_limit_bytes, "Hard cap on pool memory."),
-	GAUGE(disk_bytes, "Bytes held on the disk tier."),
-	GAUGE(disk_total_bytes, "Size of the disk tier."),
-	GAUGE(metadata_bytes, "Memory of the slot table."),
-	COUNTER(reads, "Read requests served."),
-	COUNTER(writes, "Write requests served."),
-	COUNTER(discards, "Discard requests served."),
-	COUNTER(reads_same, "Slots read from a same-filled marker."),
-	COUNTER(reads_pool, "Slots decompressed from the pool."),
-	COUNTER(reads_disk, "Slots read from the disk tier."),
-	COUNTER(reads_empty, "Slots read that held no data."),
-	COUNTER(writes_same, "Slots stored as a same-filled marker."),
-	COUNTER(writes_pool, "Slots stored in the pool."),
-	COUNTER(writes_disk, "Slots stored straight on the disk tier."),
-	COUNTER(partial_writes, "Sub-slot writes (read-modify-write)."),
-	COUNTER(discarded_slots, "Slots freed by discards."),
-	COUNTER(incompressible, "Pages rejected by the compressor."),
-	COUNTER(writeback_pages, "Pool pages written back to the disk tier."),
-	COUNTER(writeback_cancelled, "Writebacks cancelled by a newer write or discard."),
-	COUNTER(exclusive_releases, "Loaded pool entries released after writeback."),
-	COUNTER(writethrough_pages, "Writes sent to disk because the pool was full."),
-	COUNTER(alloc_failures, "Pool memory requests the system refused."),
-	COUNTER(io_errors, "Pages the disk tier failed to read or write."),
-	COUNTER(decompress_errors, "Corrupt pool objects found on read."),
-	COUNTER(compactions, "Pool compaction runs."),
-	{ NULL, 0, PROTO_STAT_GAUGE, NULL },
+	GAUGE(slots_total, "Size of the device in 4 KiB slots.",
+	      "slots of the device, slots holding data, and slots per tier"),
+	GAUGE(slots_used, "Slots holding data.", NULL),
+	GAUGE(same_slots, "Slots stored as a same-filled marker.", NULL),
+	GAUGE(pool_slots, "Slots stored in the compressed pool.", NULL),
+	GAUGE(disk_slots, "Slots stored on the disk tier.", NULL),
+	GAUGE(orig_bytes, "Bytes of data held (slots_used x 4096).",
+	      "data held (slots_used x 4096), compressed bytes in the pool"),
+	GAUGE(compr_bytes, "Compressed bytes held in the pool.", NULL),
+	GAUGE(pool_footprint_bytes, "Memory the pool occupies.",
+	      "memory the pool occupies and its hard cap"),
+	GAUGE(pool_limit_bytes, "Hard cap on pool memory.", NULL),
+	GAUGE(disk_bytes, "Bytes held on the disk tier.",
+	      "bytes held on the disk tier, its size, and slot table memory"),
+	GAUGE(disk_total_bytes, "Size of the disk tier.", NULL),
+	GAUGE(metadata_bytes, "Memory of the slot table.", NULL),
+	COUNTER(reads, "Read requests served.", "requests served, and slots served per tier"),
+	COUNTER(writes, "Write requests served.", NULL),
+	COUNTER(discards, "Discard requests served.", NULL),
+	COUNTER(reads_same, "Slots read from a same-filled marker.", NULL),
+	COUNTER(reads_pool, "Slots decompressed from the pool.", NULL),
+	COUNTER(reads_disk, "Slots read from the disk tier.", NULL),
+	COUNTER(reads_empty, "Slots read that held no data.", NULL),
+	COUNTER(writes_same, "Slots stored as a same-filled marker.", NULL),
+	COUNTER(writes_pool, "Slots stored in the pool.", NULL),
+	COUNTER(writes_disk, "Slots stored straight on the disk tier.", NULL),
+	COUNTER(partial_writes, "Sub-slot writes (read-modify-write).", NULL),
+	COUNTER(discarded_slots, "Slots freed by discards.", NULL),
+	COUNTER(incompressible, "Pages rejected by the compressor.",
+		"pages the compressor rejected"),
+	COUNTER(writeback_pages, "Pool pages written back to the disk tier.",
+		"pool pages written back to disk, and writebacks cancelled by a newer write"),
+	COUNTER(writeback_cancelled, "Writebacks cancelled by a newer write or discard.", NULL),
+	COUNTER(exclusive_releases, "Loaded pool entries released after writeback.",
+		"loaded pool entries released once their data was on disk"),
+	COUNTER(writethrough_pages, "Writes sent to disk because the pool was full.",
+		"writes sent straight to disk because the pool was full"),
+	COUNTER(alloc_failures, "Pool memory requests the system refused.",
+		"failures: pool memory refused, disk I/O errors, corrupt pool objects"),
+	COUNTER(io_errors, "Pages the disk tier failed to read or write.", NULL),
+	COUNTER(decompress_errors, "Corrupt pool objects found on read.", NULL),
+	COUNTER(compactions, "Pool compaction runs.", NULL),
+	{ NULL, 0, PROTO_STAT_GAUGE, NULL, NULL },
 };
 
 const char *proto_method_name(enum proto_method method)
@@ -483,11 +487,127 @@ int proto_build_info_reply(const char *version, char **ret_msg, size_t *ret_size
 	return build(NULL, info, false, ret_msg, ret_size);
 }
 
+/*
+ * The IDL of io.swapdev, written once from the tables above. Its text is
+ * what the hand-written description was (tests/unit/fixtures/ keeps that
+ * text, and a unit test compares): comments, field order and layout.
+ */
+#define IDL_MAX 8192
+
+struct idl_text {
+	char text[IDL_MAX];
+	size_t len;
+};
+
+static void __attribute__((format(printf, 2, 3))) idl_printf(struct idl_text *idl,
+							     const char *format, ...)
+{
+	va_list args;
+	int n;
+
+	va_start(args, format);
+	n = vsnprintf(idl->text + idl->len, sizeof(idl->text) - idl->len, format, args);
+	va_end(args);
+	/* The tables are constant: outgrowing the buffer is a programmer error. */
+	assert(n >= 0 && (size_t)n < sizeof(idl->text) - idl->len);
+	idl->len += (size_t)n;
+}
+
+/* Each line of doc as a comment, after indent. */
+static void idl_comment(struct idl_text *idl, const char *indent, const char *doc)
+{
+	while (doc && *doc) {
+		size_t len = strcspn(doc, "\n");
+
+		idl_printf(idl, "%s# %.*s\n", indent, (int)len, doc);
+		doc += len + (doc[len] == '\n');
+	}
+}
+
+/* "(a: int, b: string)" */
+static void idl_inline_fields(struct idl_text *idl, const struct idl_field *fields)
+{
+	idl_printf(idl, "(");
+	for (const struct idl_field *f = fields; f && f->name; f++)
+		idl_printf(idl, "%s%s: %s", f == fields ? "" : ", ", f->name, f->type);
+	idl_printf(idl, ")");
+}
+
+/* One field of a multi-line list; last: no comma. */
+static void idl_field_line(struct idl_text *idl, const char *name, const char *type,
+			   const char *comment, bool last)
+{
+	idl_comment(idl, "\t", comment);
+	idl_printf(idl, "\t%s: %s%s\n", name, type, last ? "" : ",");
+}
+
+static void idl_method(struct idl_text *idl, const struct method_desc *m)
+{
+	idl_printf(idl, "\n");
+	idl_comment(idl, "", m->doc);
+	idl_printf(idl, "method %s(", strrchr(m->name, '.') + 1);
+	for (const struct param_desc *p = m->params; p->name; p++)
+		idl_printf(idl, "%s%s: %s%s", p == m->params ? "" : ", ", p->name,
+			   p->required ? "" : "?", p->type == PARAM_STRING ? "string" : "int");
+	idl_printf(idl, ") -> ");
+	if (m->reply_is_stats) {
+		idl_printf(idl, "(\n");
+		for (const struct proto_stat_field *f = proto_stat_fields; f->name; f++)
+			idl_field_line(idl, f->name, "int", f->group, false);
+		for (const struct idl_field *f = stats_reply_tail; f->name; f++)
+			idl_field_line(idl, f->name, f->type, f->comment, !f[1].name);
+		idl_printf(idl, ")\n");
+	} else if (m->reply && m->reply[0].name && m->reply[1].name) {
+		idl_printf(idl, "(\n");
+		for (const struct idl_field *f = m->reply; f->name; f++)
+			idl_field_line(idl, f->name, f->type, f->comment, !f[1].name);
+		idl_printf(idl, ")\n");
+	} else {
+		idl_inline_fields(idl, m->reply);
+		idl_printf(idl, "\n");
+	}
+}
+
+static struct idl_text io_swapdev_idl;
+static pthread_once_t io_swapdev_idl_once = PTHREAD_ONCE_INIT;
+
+static void io_swapdev_idl_write(void)
+{
+	struct idl_text *idl = &io_swapdev_idl;
+
+	idl_comment(idl, "",
+		    "Control interface of swapdevd, a compressed swap tier served from user space.\n"
+		    "Reading needs root or the control group (control.group); SetConfig and\n"
+		    "Flush need root.");
+	idl_printf(idl, "interface %s\n", PROTO_INTERFACE);
+	idl_printf(idl, "\n");
+	idl_comment(idl, "", "Latency percentiles in microseconds.");
+	idl_printf(idl, "type Latency ");
+	idl_inline_fields(idl, latency_fields);
+	idl_printf(idl, "\n");
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+		if (strncmp(methods[i].name, PROTO_INTERFACE ".", strlen(PROTO_INTERFACE) + 1) == 0)
+			idl_method(idl, &methods[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(errors); i++) {
+		idl_printf(idl, "\n");
+		idl_comment(idl, "", errors[i].doc);
+		idl_printf(idl, "error %s ", strrchr(errors[i].name, '.') + 1);
+		idl_inline_fields(idl, errors[i].fields);
+		idl_printf(idl, "\n");
+	}
+}
+
+static const char *io_swapdev_description(void)
+{
+	pthread_once(&io_swapdev_idl_once, io_swapdev_idl_write);
+	return io_swapdev_idl.text;
+}
+
 const char *proto_interface_description(const char *interface)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(interfaces); i++)
 		if (strcmp(interfaces[i].name, interface) == 0)
-			return interfaces[i].idl;
+			return interfaces[i].description();
 	return NULL;
 }
 
@@ -567,27 +687,28 @@ static int config_to_json(const struct swapdev_config *config, const char *key,
 	return 0;
 }
 
-int proto_stats_to_json(const struct proto_stats_input *input, struct json_object **ret_object)
+int proto_stats_to_json(const struct proto_stats *stats, const struct swapdev_config *config,
+			struct json_object **ret_object)
 {
 	struct json_object *object = json_object_new_object();
-	struct json_object *config = NULL;
+	struct json_object *values = NULL;
 	int r = object ? 0 : -ENOMEM;
 
 	for (const struct proto_stat_field *f = proto_stat_fields; r >= 0 && f->name; f++) {
-		const uint64_t *value = (const uint64_t *)((const char *)input->stats + f->offset);
+		const uint64_t *value = (const uint64_t *)((const char *)stats + f->offset);
 
 		r = add_u64(object, f->name, *value);
 	}
 	if (r >= 0)
-		r = add_latency(object, "read_latency_us", &input->read_latency_us);
+		r = add_latency(object, "read_latency_us", &stats->read_latency_us);
 	if (r >= 0)
-		r = add_latency(object, "write_latency_us", &input->write_latency_us);
+		r = add_latency(object, "write_latency_us", &stats->write_latency_us);
 	if (r >= 0)
-		r = add_u64(object, "uptime_seconds", input->uptime_seconds);
+		r = add_u64(object, "uptime_seconds", stats->uptime_seconds);
 	if (r >= 0)
-		r = config_to_json(input->config, NULL, &config);
+		r = config_to_json(config, NULL, &values);
 	if (r >= 0)
-		r = varlink_object_add(object, "config", config);
+		r = varlink_object_add(object, "config", values);
 	if (r < 0) {
 		json_object_put(object);
 		return r;
@@ -596,16 +717,16 @@ int proto_stats_to_json(const struct proto_stats_input *input, struct json_objec
 	return 0;
 }
 
-int proto_build_stats_reply(const struct proto_stats_input *input, char **ret_msg,
-			    size_t *ret_size)
+int proto_build_stats_reply(const struct proto_stats *stats, const struct swapdev_config *config,
+			    char **ret_msg, size_t *ret_size)
 {
-	struct json_object *stats;
+	struct json_object *parameters;
 	int r;
 
-	r = proto_stats_to_json(input, &stats);
+	r = proto_stats_to_json(stats, config, &parameters);
 	if (r < 0)
 		return r;
-	return build(NULL, stats, false, ret_msg, ret_size);
+	return build(NULL, parameters, false, ret_msg, ret_size);
 }
 
 int proto_build_config_reply(const struct swapdev_config *config, const char *key,

@@ -23,7 +23,6 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "store.h"
 #include "varlink.h"
 
 struct json_object;
@@ -111,12 +110,28 @@ struct proto_latency {
 	uint64_t p50, p99, p999;
 };
 
-struct proto_stats_input {
-	const struct store_stats *stats;
-	struct proto_latency read_latency_us;
-	struct proto_latency write_latency_us;
+/*
+ * The GetStats reply as the wire has it: the daemon fills it from struct
+ * store_stats (daemon/control_server.c), field by field. Every
+ * uint64_t before read_latency_us has its proto_stat_fields[] entry; a
+ * field renamed here must be renamed on the wire too, and the IDL test
+ * (tests/unit/test-protocol.c) says so.
+ */
+struct proto_stats {
+	/* gauges */
+	uint64_t slots_total, slots_used, same_slots, pool_slots, disk_slots;
+	uint64_t orig_bytes, compr_bytes, pool_footprint_bytes, pool_limit_bytes;
+	uint64_t disk_bytes, disk_total_bytes, metadata_bytes;
+	/* counters */
+	uint64_t reads, writes, discards;
+	uint64_t reads_same, reads_pool, reads_disk, reads_empty;
+	uint64_t writes_same, writes_pool, writes_disk;
+	uint64_t partial_writes, discarded_slots, incompressible;
+	uint64_t writeback_pages, writeback_cancelled, exclusive_releases, writethrough_pages;
+	uint64_t alloc_failures, io_errors, decompress_errors, compactions;
+
+	struct proto_latency read_latency_us, write_latency_us;
 	uint64_t uptime_seconds;
-	const struct swapdev_config *config; /* reported as "config"; required */
 };
 
 /*
@@ -125,9 +140,10 @@ struct proto_stats_input {
  * uptime_seconds and config ({key: value} for every config_keys[]).
  * Returns 0, -ENOMEM, or a config_get() error.
  */
-int proto_stats_to_json(const struct proto_stats_input *input, struct json_object **ret_object);
-int proto_build_stats_reply(const struct proto_stats_input *input, char **ret_msg,
-			    size_t *ret_size);
+int proto_stats_to_json(const struct proto_stats *stats, const struct swapdev_config *config,
+			struct json_object **ret_object);
+int proto_build_stats_reply(const struct proto_stats *stats, const struct swapdev_config *config,
+			    char **ret_msg, size_t *ret_size);
 
 /*
  * GetConfig reply {"config": {key: value, ...}} with every key in file
@@ -152,7 +168,7 @@ int proto_build_flush_progress(uint64_t done_pages, uint64_t total_pages, char *
 			       size_t *ret_size);
 int proto_build_flush_result(uint64_t written_pages, char **ret_msg, size_t *ret_size);
 
-/* Counters and gauges of GetStats that come straight from struct store_stats. */
+/* Counters and gauges of GetStats: the uint64_t members of struct proto_stats. */
 enum proto_stat_kind {
 	PROTO_STAT_GAUGE,   /* a level that goes up and down */
 	PROTO_STAT_COUNTER, /* monotonic while the daemon runs */
@@ -160,9 +176,10 @@ enum proto_stat_kind {
 
 struct proto_stat_field {
 	const char *name; /* JSON key; Prometheus name is swapdev_NAME[_total] */
-	size_t offset;	  /* of its uint64_t in struct store_stats */
+	size_t offset;	  /* of its uint64_t in struct proto_stats */
 	enum proto_stat_kind kind;
-	const char *help; /* one line for humans and # HELP */
+	const char *help;  /* one line for humans and # HELP */
+	const char *group; /* NULL, or the IDL comment above this field and the next ones */
 };
 
 /* Terminated by an entry with name NULL. */

@@ -620,6 +620,27 @@ Test(protocol, idl_covers_the_interface)
 				  "method GetInfo() -> ("));
 }
 
+/*
+ * The IDL is generated from the method, field and error tables; the text
+ * written by hand before that is kept in fixtures/io.swapdev.varlink. The
+ * generated text must be that text: same methods, parameters, replies,
+ * errors, comments and layout, so that clients see no change.
+ */
+Test(protocol, idl_is_generated_as_before)
+{
+	const char *idl = proto_interface_description("io.swapdev");
+	char *fixture = NULL;
+	size_t size = 0;
+	FILE *f = fopen(FIXTURES_DIR "/io.swapdev.varlink", "re");
+
+	cr_assert_not_null(f, "%s/io.swapdev.varlink: %m", FIXTURES_DIR);
+	cr_assert_gt(getdelim(&fixture, &size, '\0', f), 0);
+	fclose(f);
+	cr_assert_str_eq(idl, fixture);
+	cr_assert_eq(proto_interface_description("io.swapdev"), idl, "written once");
+	free(fixture);
+}
+
 /* ---- statistics ---- */
 
 static struct swapdev_config test_config;
@@ -635,7 +656,7 @@ static void config_teardown(void)
 }
 
 /* Fill every uint64_t of stats with a distinct value derived from its offset. */
-static void fill_stats(struct store_stats *stats)
+static void fill_stats(struct proto_stats *stats)
 {
 	uint64_t *words = (uint64_t *)stats;
 
@@ -677,29 +698,25 @@ Test(protocol, stats_field_names, .init = config_setup, .fini = config_teardown)
 		"uptime_seconds",
 		"config",
 	};
-	struct store_stats stats;
-	struct proto_stats_input input = {
-		.stats = &stats,
-		.read_latency_us = { 12, 340, 5600 },
-		.write_latency_us = { 20, 400, 7000 },
-		.uptime_seconds = 86400,
-		.config = &test_config,
-	};
+	struct proto_stats stats;
 	struct json_object *object, *latency, *config;
 
 	fill_stats(&stats);
-	cr_assert_eq(proto_stats_to_json(&input, &object), 0);
+	stats.read_latency_us = (struct proto_latency){ 12, 340, 5600 };
+	stats.write_latency_us = (struct proto_latency){ 20, 400, 7000 };
+	stats.uptime_seconds = 86400;
+	cr_assert_eq(proto_stats_to_json(&stats, &test_config, &object), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(spec_fields); i++)
 		cr_assert(json_object_object_get_ex(object, spec_fields[i], NULL),
 			  "GetStats lacks SPEC field %s", spec_fields[i]);
 
-	/* Every counter of struct store_counters and every store_stats field is there. */
+	/* Every member of struct proto_stats is there, and the config. */
 	cr_assert_eq(json_object_object_length(object),
-		     sizeof(struct store_stats) / sizeof(uint64_t) + 4);
+		     offsetof(struct proto_stats, read_latency_us) / sizeof(uint64_t) + 4);
 	cr_assert_eq(get_u64(object, "slots_total"), stats.slots_total);
 	cr_assert_eq(get_u64(object, "metadata_bytes"), stats.metadata_bytes);
-	cr_assert_eq(get_u64(object, "reads_empty"), stats.ops.reads_empty);
-	cr_assert_eq(get_u64(object, "compactions"), stats.ops.compactions);
+	cr_assert_eq(get_u64(object, "reads_empty"), stats.reads_empty);
+	cr_assert_eq(get_u64(object, "compactions"), stats.compactions);
 	cr_assert_eq(get_u64(object, "uptime_seconds"), 86400);
 
 	cr_assert(json_object_object_get_ex(object, "read_latency_us", &latency));
@@ -718,36 +735,35 @@ Test(protocol, stats_field_names, .init = config_setup, .fini = config_teardown)
 
 Test(protocol, stats_fields_match_struct)
 {
-	struct store_stats stats;
+	struct proto_stats stats;
 	size_t n = 0;
 
 	fill_stats(&stats);
 	for (const struct proto_stat_field *f = proto_stat_fields; f->name; f++, n++) {
 		uint64_t value;
 
-		cr_assert_lt(f->offset, sizeof(stats), "%s", f->name);
+		cr_assert_lt(f->offset, offsetof(struct proto_stats, read_latency_us), "%s", f->name);
 		memcpy(&value, (const char *)&stats + f->offset, sizeof(value));
 		cr_assert_eq(value, 1000 + f->offset / sizeof(uint64_t), "%s", f->name);
 		cr_assert_not_null(f->help);
 		if (f->kind == PROTO_STAT_COUNTER)
-			cr_assert_geq(f->offset, offsetof(struct store_stats, ops), "%s", f->name);
+			cr_assert_geq(f->offset, offsetof(struct proto_stats, reads), "%s", f->name);
 		else
-			cr_assert_lt(f->offset, offsetof(struct store_stats, ops), "%s", f->name);
+			cr_assert_lt(f->offset, offsetof(struct proto_stats, reads), "%s", f->name);
 	}
-	cr_assert_eq(n, sizeof(stats) / sizeof(uint64_t),
-		     "a struct store_stats field has no proto_stat_fields entry");
+	cr_assert_eq(n, offsetof(struct proto_stats, read_latency_us) / sizeof(uint64_t),
+		     "a struct proto_stats counter has no proto_stat_fields entry");
 }
 
 Test(protocol, stats_reply_round_trip, .init = config_setup, .fini = config_teardown)
 {
-	struct store_stats stats;
-	struct proto_stats_input input = { .stats = &stats, .config = &test_config };
+	struct proto_stats stats;
 	struct varlink_reply reply;
 	size_t size;
 	char *msg;
 
 	memset(&stats, 0xff, sizeof(stats));
-	cr_assert_eq(proto_build_stats_reply(&input, &msg, &size), 0);
+	cr_assert_eq(proto_build_stats_reply(&stats, &test_config, &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_null(reply.error);
 	cr_assert_eq(get_u64(reply.parameters, "io_errors"), UINT64_MAX);
