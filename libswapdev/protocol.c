@@ -808,3 +808,135 @@ int proto_build_flush_result(uint64_t written_pages, char **ret_msg, size_t *ret
 }
 
 
+
+int proto_build_call(const struct proto_request *request, char **ret_msg, size_t *ret_size)
+{
+	unsigned flags = (request->more ? VARLINK_MORE : 0) | (request->oneway ? VARLINK_ONEWAY : 0);
+	const struct method_desc *method;
+	struct json_object *parameters;
+	int r = 0;
+
+	if ((unsigned)request->method >= _PROTO_METHOD_MAX)
+		return -EINVAL;
+	method = &methods[request->method];
+	parameters = json_object_new_object();
+	if (!parameters)
+		return -ENOMEM;
+	for (const struct param_desc *p = method->params; r >= 0 && p->name; p++) {
+		const char *slot = (const char *)request + p->offset;
+		const char *text;
+		uint64_t number;
+
+		switch (p->type) {
+		case PARAM_STRING:
+			text = *(const char *const *)slot;
+			if (text)
+				r = varlink_object_add(parameters, p->name, json_object_new_string(text));
+			else if (p->required)
+				r = -EINVAL;
+			break;
+		case PARAM_U32:
+		case PARAM_U64:
+			number = p->type == PARAM_U32 ? *(const uint32_t *)slot : *(const uint64_t *)slot;
+			if (number || p->required)
+				r = add_u64(parameters, p->name, number);
+			break;
+		}
+	}
+	if (r >= 0)
+		r = varlink_build_call(method->name, parameters, flags, ret_msg, ret_size);
+	json_object_put(parameters);
+	return r;
+}
+
+/* Readers: a missing or mistyped field reads as 0, NULL or false. */
+static struct json_object *read_field(struct json_object *object, const char *key,
+				      enum json_type type)
+{
+	struct json_object *value;
+
+	if (!object || !json_object_object_get_ex(object, key, &value) ||
+	    !json_object_is_type(value, type))
+		return NULL;
+	return value;
+}
+
+static uint64_t read_u64(struct json_object *object, const char *key)
+{
+	struct json_object *value = read_field(object, key, json_type_int);
+
+	return value && json_object_get_int64(value) >= 0 ? json_object_get_uint64(value) : 0;
+}
+
+static const char *read_string(struct json_object *object, const char *key)
+{
+	struct json_object *value = read_field(object, key, json_type_string);
+
+	return value ? json_object_get_string(value) : NULL;
+}
+
+static void read_latency(struct json_object *object, const char *key,
+			 struct proto_latency *ret_latency)
+{
+	struct json_object *latency = read_field(object, key, json_type_object);
+
+	*ret_latency = (struct proto_latency){
+		.p50 = read_u64(latency, "p50"),
+		.p99 = read_u64(latency, "p99"),
+		.p999 = read_u64(latency, "p999"),
+	};
+}
+
+void proto_read_stats(struct json_object *parameters, struct proto_stats *ret_stats,
+		      struct json_object **ret_config)
+{
+	for (const struct proto_stat_field *f = proto_stat_fields; f->name; f++)
+		*(uint64_t *)((char *)ret_stats + f->offset) = read_u64(parameters, f->name);
+	read_latency(parameters, "read_latency_us", &ret_stats->read_latency_us);
+	read_latency(parameters, "write_latency_us", &ret_stats->write_latency_us);
+	ret_stats->uptime_seconds = read_u64(parameters, "uptime_seconds");
+	if (ret_config)
+		*ret_config = proto_read_config(parameters);
+}
+
+void proto_read_status(struct json_object *parameters, struct proto_status *ret_status)
+{
+	struct json_object *active = read_field(parameters, "swap_active", json_type_boolean);
+
+	*ret_status = (struct proto_status){
+		.state = read_string(parameters, "state"),
+		.device = read_string(parameters, "device"),
+		.loop_device = read_string(parameters, "loop_device"),
+		.swap_active = active && json_object_get_boolean(active),
+		.uptime_seconds = read_u64(parameters, "uptime_seconds"),
+		.version = read_string(parameters, "version"),
+	};
+}
+
+void proto_read_flush(struct json_object *parameters, struct proto_flush_reply *ret_flush)
+{
+	*ret_flush = (struct proto_flush_reply){
+		.done_pages = read_u64(parameters, "done_pages"),
+		.total_pages = read_u64(parameters, "total_pages"),
+		.written_pages = read_u64(parameters, "written_pages"),
+	};
+}
+
+struct json_object *proto_read_config(struct json_object *parameters)
+{
+	return read_field(parameters, "config", json_type_object);
+}
+
+const char *proto_config_value(struct json_object *config, const char *key)
+{
+	return read_string(config, key);
+}
+
+void proto_read_error(struct json_object *parameters, struct proto_error_reply *ret_error)
+{
+	*ret_error = (struct proto_error_reply){
+		.message = read_string(parameters, "message"),
+		.parameter = read_string(parameters, "parameter"),
+		.key = read_string(parameters, "key"),
+	};
+}

@@ -184,3 +184,46 @@ struct proto_stat_field {
 
 /* Terminated by an entry with name NULL. */
 extern const struct proto_stat_field proto_stat_fields[];
+
+/*
+ * Client side: typed calls and replies, for swapdevctl. The wire names live
+ * in protocol.c alone: a field renamed in these structs fails to compile in
+ * the callers instead of reading 0. Readers are lenient, as the CLI always
+ * was: a missing or mistyped field (an older or newer daemon) reads as 0,
+ * NULL or false.
+ */
+
+/*
+ * Build the call of request->method with the parameters of its union
+ * member (an optional parameter that is NULL or 0 is left out: the daemon
+ * reads it the same) and request->more / request->oneway; request->message
+ * is not used. Returns 0, -EINVAL for an invalid method or a required
+ * string that is NULL, -ENOMEM, -EMSGSIZE.
+ */
+int proto_build_call(const struct proto_request *request, char **ret_msg, size_t *ret_size);
+
+/* GetStats reply. *ret_config, when ret_config is not NULL, is the
+ * {key: value} configuration in parameters, or NULL. */
+void proto_read_stats(struct json_object *parameters, struct proto_stats *ret_stats,
+		      struct json_object **ret_config);
+/* GetStatus reply; the strings point into parameters. */
+void proto_read_status(struct json_object *parameters, struct proto_status *ret_status);
+
+/* Flush replies: done_pages and total_pages while they continue, then written_pages. */
+struct proto_flush_reply {
+	uint64_t done_pages, total_pages, written_pages;
+};
+void proto_read_flush(struct json_object *parameters, struct proto_flush_reply *ret_flush);
+
+/* GetConfig reply: the {key: value} configuration in parameters, or NULL. */
+struct json_object *proto_read_config(struct json_object *parameters);
+/* A key's value in a {key: value} configuration, or NULL. */
+const char *proto_config_value(struct json_object *config, const char *key);
+
+/* The parameters of an error reply of io.swapdev or org.varlink.service. */
+struct proto_error_reply {
+	const char *message;   /* Failed, InvalidParameter */
+	const char *parameter; /* InvalidParameter of either interface */
+	const char *key;       /* NotRuntimeTunable */
+};
+void proto_read_error(struct json_object *parameters, struct proto_error_reply *ret_error);

@@ -224,9 +224,12 @@ static void print_transport_error(const struct ctl_conn *conn, const char *what,
 static void print_reply_error(const struct ctl_conn *conn, const struct varlink_reply *reply)
 {
 	const char *method = proto_method_name(conn->method);
-	struct json_object *p = reply->parameters;
 	const char *error = reply->error;
-	const char *message = ctl_json_string(p, "message");
+	struct proto_error_reply p;
+	const char *message;
+
+	proto_read_error(reply->parameters, &p);
+	message = p.message;
 
 	if (strcmp(error, PROTO_ERROR_PERMISSION_DENIED) == 0) {
 		ctl_error("%s: permission denied (%s)", method,
@@ -238,11 +241,11 @@ static void print_reply_error(const struct ctl_conn *conn, const struct varlink_
 			ctl_error("%s", message);
 		else
 			ctl_error("%s: invalid value for '%s'", method,
-				  ctl_json_string(p, "parameter") ?: "?");
+				  p.parameter ?: "?");
 	} else if (strcmp(error, PROTO_ERROR_NOT_RUNTIME_TUNABLE) == 0) {
 		ctl_error("%s cannot change while swapdevd runs (set it in %s and restart "
 			  "swapdevd)",
-			  ctl_json_string(p, "key") ?: "this key", SWAPDEV_DEFAULT_CONFIG_PATH);
+			  p.key ?: "this key", SWAPDEV_DEFAULT_CONFIG_PATH);
 	} else if (strcmp(error, PROTO_ERROR_NO_DISK_TIER) == 0) {
 		ctl_error("swapdevd has no disk tier (set writeback.backing_file in %s)",
 			  SWAPDEV_DEFAULT_CONFIG_PATH);
@@ -254,7 +257,7 @@ static void print_reply_error(const struct ctl_conn *conn, const struct varlink_
 	} else if (strcmp(error, VARLINK_ERROR_INVALID_PARAMETER) == 0) {
 		ctl_error("swapdevd refused parameter '%s' of %s (is it another version than "
 			  "swapdevctl?)",
-			  ctl_json_string(p, "parameter") ?: "?", method);
+			  p.parameter ?: "?", method);
 	} else {
 		ctl_error("%s: swapdevd replied %s%s%s", method, error, message ? ": " : "",
 			  message ?: "");
@@ -299,8 +302,8 @@ static bool peer_closed(const struct ctl_conn *conn)
 	       recv(conn->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-int ctl_call(struct ctl_conn *conn, enum proto_method method, struct json_object *parameters,
-	     unsigned flags, struct varlink_reply *ret_reply)
+int ctl_call(struct ctl_conn *conn, const struct proto_request *call,
+	     struct varlink_reply *ret_reply)
 {
 	_cleanup_free_ char *msg = NULL;
 	size_t size;
@@ -315,10 +318,10 @@ int ctl_call(struct ctl_conn *conn, enum proto_method method, struct json_object
 		if (r < 0)
 			return r;
 	}
-	conn->method = method;
-	r = varlink_build_call(proto_method_name(method), parameters, flags, &msg, &size);
+	conn->method = call->method;
+	r = proto_build_call(call, &msg, &size);
 	if (r < 0) {
-		ctl_error("%s: cannot build the request: %s", proto_method_name(method),
+		ctl_error("%s: cannot build the request: %s", proto_method_name(call->method),
 			  r == -EMSGSIZE ? "parameters too long" : strerror(-r));
 		return r;
 	}

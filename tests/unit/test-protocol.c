@@ -802,3 +802,144 @@ Test(protocol, config_reply, .init = config_setup, .fini = config_teardown)
 	cr_assert_eq(proto_build_config_reply(&test_config, "", &msg, &size), -ENOENT);
 	cr_assert_null(msg);
 }
+
+/* ---- client side: typed calls and replies ---- */
+
+Test(protocol, typed_calls_round_trip)
+{
+	static const struct proto_request calls[] = {
+		{ .method = PROTO_METHOD_GET_STATS },
+		{ .method = PROTO_METHOD_GET_CONFIG },
+		{ .method = PROTO_METHOD_GET_CONFIG, .get_config.key = "pool.limit" },
+		{ .method = PROTO_METHOD_SET_CONFIG, .set_config = { "pool.limit", "25%" } },
+		{ .method = PROTO_METHOD_FLUSH, .more = true },
+		{ .method = PROTO_METHOD_FLUSH, .flush = { 60, 1 << 20 }, .oneway = true },
+		{ .method = PROTO_METHOD_GET_INTERFACE_DESCRIPTION,
+		  .describe.interface = "io.swapdev" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(calls); i++) {
+		const struct proto_request *want = &calls[i];
+		struct varlink_refusal refusal;
+		struct proto_request got;
+		size_t size;
+		char *msg;
+
+		cr_assert_eq(proto_build_call(want, &msg, &size), 0, "call %zu", i);
+		cr_assert_eq(proto_parse_request(msg, size - 1, &got, &refusal), 0, "%s", msg);
+		cr_assert_eq(got.method, want->method, "%s", msg);
+		cr_assert_eq(got.more, want->more, "%s", msg);
+		cr_assert_eq(got.oneway, want->oneway, "%s", msg);
+		switch (want->method) {
+		case PROTO_METHOD_GET_CONFIG:
+			cr_assert_eq(!got.get_config.key, !want->get_config.key, "%s", msg);
+			break;
+		case PROTO_METHOD_SET_CONFIG:
+			cr_assert_str_eq(got.set_config.key, want->set_config.key);
+			cr_assert_str_eq(got.set_config.value, want->set_config.value);
+			break;
+		case PROTO_METHOD_FLUSH:
+			cr_assert_eq(got.flush.idle_seconds, want->flush.idle_seconds);
+			cr_assert_eq(got.flush.limit_bytes, want->flush.limit_bytes);
+			break;
+		default:
+			break;
+		}
+		proto_request_done(&got);
+		free(msg);
+	}
+	/* The CLI's calls are what they were: optional parameters left out. */
+	{
+		struct proto_request flush = { .method = PROTO_METHOD_FLUSH, .more = true };
+		size_t size;
+		char *msg;
+
+		cr_assert_eq(proto_build_call(&flush, &msg, &size), 0);
+		cr_assert_str_eq(msg, "{\"method\":\"io.swapdev.Flush\",\"parameters\":{},\"more\":true}");
+		free(msg);
+	}
+	cr_assert_eq(proto_build_call(&(struct proto_request){ .method = PROTO_METHOD_SET_CONFIG },
+				      &(char *){ NULL }, &(size_t){ 0 }),
+		     -EINVAL, "a required string is missing");
+	cr_assert_eq(proto_build_call(&(struct proto_request){ .method = _PROTO_METHOD_MAX },
+				      &(char *){ NULL }, &(size_t){ 0 }),
+		     -EINVAL);
+}
+
+Test(protocol, typed_stats_round_trip, .init = config_setup, .fini = config_teardown)
+{
+	struct proto_stats sent, got;
+	struct json_object *object, *config;
+
+	fill_stats(&sent);
+	cr_assert_eq(proto_stats_to_json(&sent, &test_config, &object), 0);
+	memset(&got, 0xa5, sizeof(got));
+	proto_read_stats(object, &got, &config);
+	cr_assert_eq(memcmp(&got, &sent, sizeof(got)), 0, "every member comes back");
+	cr_assert_str_eq(proto_config_value(config, "pool.compressor"), "lz4");
+	cr_assert_null(proto_config_value(config, "no.such_key"));
+	json_object_put(object);
+
+	/* Missing or mistyped fields read as 0 (an older or newer daemon). */
+	object = json_tokener_parse("{\"reads\":\"many\",\"writes\":-1,\"io_errors\":7}");
+	proto_read_stats(object, &got, &config);
+	cr_assert_eq(got.reads, 0);
+	cr_assert_eq(got.writes, 0);
+	cr_assert_eq(got.io_errors, 7);
+	cr_assert_eq(got.read_latency_us.p99, 0);
+	cr_assert_null(config);
+	json_object_put(object);
+}
+
+Test(protocol, typed_replies_round_trip)
+{
+	struct proto_status status = {
+		.state = "running",
+		.device = "/run/swapdev/swap",
+		.loop_device = "/dev/loop3",
+		.swap_active = true,
+		.uptime_seconds = 42,
+		.version = "0.1.0",
+	}, got;
+	struct proto_flush_reply flush;
+	struct proto_error_reply error;
+	struct varlink_reply reply;
+	size_t size;
+	char *msg;
+
+	cr_assert_eq(proto_build_status_reply(&status, &msg, &size), 0);
+	reparse(msg, size, &reply);
+	proto_read_status(reply.parameters, &got);
+	cr_assert_str_eq(got.state, status.state);
+	cr_assert_str_eq(got.device, status.device);
+	cr_assert_str_eq(got.loop_device, status.loop_device);
+	cr_assert(got.swap_active);
+	cr_assert_eq(got.uptime_seconds, 42);
+	cr_assert_str_eq(got.version, status.version);
+	varlink_reply_done(&reply);
+
+	cr_assert_eq(proto_build_flush_progress(3, 9, &msg, &size), 0);
+	reparse(msg, size, &reply);
+	proto_read_flush(reply.parameters, &flush);
+	cr_assert_eq(flush.done_pages, 3);
+	cr_assert_eq(flush.total_pages, 9);
+	varlink_reply_done(&reply);
+	cr_assert_eq(proto_build_flush_result(9, &msg, &size), 0);
+	reparse(msg, size, &reply);
+	proto_read_flush(reply.parameters, &flush);
+	cr_assert_eq(flush.written_pages, 9);
+	varlink_reply_done(&reply);
+
+	cr_assert_eq(proto_build_invalid_parameter("value", "not a size", &msg, &size), 0);
+	reparse(msg, size, &reply);
+	proto_read_error(reply.parameters, &error);
+	cr_assert_str_eq(error.parameter, "value");
+	cr_assert_str_eq(error.message, "not a size");
+	cr_assert_null(error.key);
+	varlink_reply_done(&reply);
+	cr_assert_eq(proto_build_not_runtime_tunable("device.size", &msg, &size), 0);
+	reparse(msg, size, &reply);
+	proto_read_error(reply.parameters, &error);
+	cr_assert_str_eq(error.key, "device.size");
+	varlink_reply_done(&reply);
+}
