@@ -52,12 +52,14 @@ const char *proto_method_name(enum proto_method method);
 /* True for methods that change the daemon (root only); the rest only read. */
 bool proto_method_changes_state(enum proto_method method);
 
-/* A parsed call. The strings point into message and live as long as it. */
+/* A call: parsed by the daemon (proto_parse_request; the strings then point
+ * into message and live as long as it) or filled by a client for
+ * proto_build_call (message unused). */
 struct proto_request {
 	enum proto_method method;
 	bool more;
 	bool oneway;
-	struct json_object *message; /* the whole call, owned */
+	struct json_object *message; /* the whole call, owned; parsed calls only */
 	union {
 		struct {
 			const char *interface;
