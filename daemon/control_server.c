@@ -12,7 +12,7 @@
  * for root, so that an administrator gets in while idle clients hold the
  * rest (a connection beyond that is closed at once, as PostgreSQL does
  * with its reserved superuser slots; once every slot is taken, further
- * ones wait in the listen backlog), PROTO_MAX_MESSAGE bytes per message (longer ones get an error
+ * ones wait in the listen backlog), VARLINK_MAX_MESSAGE bytes per message (longer ones get an error
  * and the connection closes), TX_MAX bytes of unsent replies, and
  * CLIENT_TIMEOUT_MS without a complete message (slow or silent clients
  * are dropped).
@@ -57,7 +57,7 @@
 #define LISTEN_BACKLOG 128
 #define CLIENT_TIMEOUT_MS 30000
 #define TX_MAX (1u << 20)
-#define RX_SIZE (PROTO_MAX_MESSAGE + 1) /* a message of the limit and one byte to tell */
+#define RX_SIZE (VARLINK_MAX_MESSAGE + 1) /* a message of the limit and one byte to tell */
 #define PROGRESS_INTERVAL_MS 200
 
 struct client {
@@ -285,7 +285,7 @@ static void poll_flush(struct control_server *srv)
 	if (result >= 0)
 		proto_build_flush_result((uint64_t)result, &msg, &size);
 	else if (result == -ENODEV)
-		proto_build_error(PROTO_ERROR_NO_DISK_TIER, NULL, &msg, &size);
+		varlink_build_error(PROTO_ERROR_NO_DISK_TIER, NULL, &msg, &size);
 	else
 		proto_build_failed(strerror((int)-result), &msg, &size);
 	/* Calls pipelined behind the Flush are answered now, not when more bytes come. */
@@ -293,27 +293,79 @@ static void poll_flush(struct control_server *srv)
 		client_close(srv, c);
 }
 
+/* The wire's statistics from the store's, named one by one: a field renamed
+ * on either side fails to compile here. */
+static void stats_to_wire(const struct store_stats *st, struct proto_stats *ret_wire)
+{
+	const struct store_counters *ops = &st->ops;
+
+	*ret_wire = (struct proto_stats){
+		.slots_total = st->slots_total,
+		.slots_used = st->slots_used,
+		.same_slots = st->same_slots,
+		.pool_slots = st->pool_slots,
+		.disk_slots = st->disk_slots,
+		.orig_bytes = st->orig_bytes,
+		.compr_bytes = st->compr_bytes,
+		.raw_slots = st->raw_slots,
+		.zstd_slots = st->zstd_slots,
+		.zstd_bytes = st->zstd_bytes,
+		.pool_footprint_bytes = st->pool_footprint_bytes,
+		.pool_limit_bytes = st->pool_limit_bytes,
+		.disk_bytes = st->disk_bytes,
+		.disk_total_bytes = st->disk_total_bytes,
+		.metadata_bytes = st->metadata_bytes,
+		.reads = ops->reads,
+		.writes = ops->writes,
+		.discards = ops->discards,
+		.reads_same = ops->reads_same,
+		.reads_pool = ops->reads_pool,
+		.reads_disk = ops->reads_disk,
+		.reads_empty = ops->reads_empty,
+		.writes_same = ops->writes_same,
+		.writes_pool = ops->writes_pool,
+		.writes_disk = ops->writes_disk,
+		.partial_writes = ops->partial_writes,
+		.discarded_slots = ops->discarded_slots,
+		.incompressible = ops->incompressible,
+		.writeback_pages = ops->writeback_pages,
+		.writeback_cancelled = ops->writeback_cancelled,
+		.exclusive_releases = ops->exclusive_releases,
+		.writethrough_pages = ops->writethrough_pages,
+		.alloc_failures = ops->alloc_failures,
+		.io_errors = ops->io_errors,
+		.decompress_errors = ops->decompress_errors,
+		.compactions = ops->compactions,
+		.recompressed = ops->recompressed,
+		.recompress_not_worth = ops->recompress_not_worth,
+		.recompress_dropped = ops->recompress_dropped,
+		.recompress_cpu_us = ops->recompress_cpu_us,
+	};
+}
+
+static struct proto_latency latency_to_wire(const struct latency_hist *hist)
+{
+	return (struct proto_latency){ latency_percentile(hist, 0.5),
+				       latency_percentile(hist, 0.99),
+				       latency_percentile(hist, 0.999) };
+}
+
 static int build_stats(struct control_server *srv, char **msg, size_t *size)
 {
 	const struct control_server_config *cfg = &srv->config;
 	struct latency_hist rh, wh;
 	struct store_stats st;
+	struct proto_stats wire;
 	struct timespec now;
-	struct proto_stats_input in;
 
 	store_get_stats(cfg->store, &st);
 	store_get_latency(cfg->store, &rh, &wh);
 	clock_gettime(CLOCK_REALTIME, &now);
-	in = (struct proto_stats_input){
-		.stats = &st,
-		.read_latency_us = { latency_percentile(&rh, 0.5), latency_percentile(&rh, 0.99),
-				     latency_percentile(&rh, 0.999) },
-		.write_latency_us = { latency_percentile(&wh, 0.5), latency_percentile(&wh, 0.99),
-				      latency_percentile(&wh, 0.999) },
-		.uptime_seconds = (uint64_t)(now.tv_sec - cfg->started),
-		.config = cfg->config,
-	};
-	return proto_build_stats_reply(&in, msg, size);
+	stats_to_wire(&st, &wire);
+	wire.read_latency_us = latency_to_wire(&rh);
+	wire.write_latency_us = latency_to_wire(&wh);
+	wire.uptime_seconds = (uint64_t)(now.tv_sec - cfg->started);
+	return proto_build_stats_reply(&wire, cfg->config, msg, size);
 }
 
 static int build_status(struct control_server *srv, char **msg, size_t *size)
@@ -356,7 +408,7 @@ static int set_config(struct control_server *srv, const struct proto_request *re
 		return proto_build_invalid_parameter("value", error.message, msg, size);
 	log_notice("configuration changed: %s=%s (was %s)", req->set_config.key,
 		   req->set_config.value, old);
-	return proto_build_reply(NULL, false, msg, size);
+	return varlink_build_reply(NULL, false, msg, size);
 }
 
 /* Handle one complete message. False: drop the client. */
@@ -364,7 +416,7 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 			   size_t len)
 {
 	struct proto_request req;
-	struct proto_parse_error perr;
+	struct varlink_refusal perr;
 	char *msg = NULL;
 	size_t size = 0;
 	int r;
@@ -373,7 +425,7 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 	if (r == -EINVAL) {
 		if (perr.oneway)
 			return true;
-		r = proto_build_parse_error(&perr, &msg, &size);
+		r = varlink_build_refusal(&perr, &msg, &size);
 		return r == 0 && client_queue(srv, c, msg, size);
 	}
 	if (r < 0)
@@ -382,7 +434,7 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 	if (req.method != PROTO_METHOD_GET_INFO &&
 	    req.method != PROTO_METHOD_GET_INTERFACE_DESCRIPTION &&
 	    (!c->can_read || (proto_method_changes_state(req.method) && !c->can_write))) {
-		r = proto_build_error(PROTO_ERROR_PERMISSION_DENIED, NULL, &msg, &size);
+		r = varlink_build_error(PROTO_ERROR_PERMISSION_DENIED, NULL, &msg, &size);
 		goto out;
 	}
 	switch (req.method) {
@@ -403,10 +455,10 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 		r = proto_build_config_reply(srv->config.config, req.get_config.key, &msg, &size);
 		pthread_mutex_unlock(srv->config.config_lock);
 		if (r == -ENOENT) {
-			char text[PROTO_NAME_MAX + 64];
+			char text[VARLINK_NAME_MAX + 64];
 
 			snprintf(text, sizeof(text), "unknown configuration key '%.*s'",
-				 PROTO_NAME_MAX, req.get_config.key);
+				 VARLINK_NAME_MAX, req.get_config.key);
 			r = proto_build_invalid_parameter("key", text, &msg, &size);
 		}
 		break;
@@ -441,7 +493,7 @@ static bool client_handle_buffered(struct control_server *srv, struct client *c)
 		/* One call at a time while a flush reply is owed: keep the rest queued. */
 		if (c->waits_flush)
 			return true;
-		r = proto_frame(c->rx, c->rx_len, &msg_len);
+		r = varlink_frame(c->rx, c->rx_len, &msg_len);
 		if (r != 1)
 			break;
 		if (!handle_message(srv, c, c->rx, msg_len))

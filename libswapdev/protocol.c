@@ -1,199 +1,61 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * protocol.c - Varlink messages of the control interface io.swapdev.
+ * protocol.c - the control interface io.swapdev, on top of varlink.c.
  *
- * Everything that knows the wire format lives here, and nothing here
- * touches a file descriptor: the server and swapdevctl hand in bytes and
- * get structures back, and the reverse. That keeps the parser, the one
- * piece of swapdevd that reads untrusted input, small enough to fuzz.
+ * varlink.c frames messages and checks the envelope of a call (method,
+ * parameters, more, oneway, the method name's form); this file knows what
+ * the methods of io.swapdev and org.varlink.service take and return.
+ * Nothing here touches a file descriptor: the server and swapdevctl hand in
+ * bytes and get structures back, and the reverse, so that the parser can
+ * be fuzzed (tests/fuzz/fuzz-protocol.c).
  *
  * Parsing a call is table-driven: methods[] lists each method with the
  * parameters it takes (name, type, required, where the typed value goes
- * in struct proto_request). A call is checked in one pass: the envelope
- * (method, parameters, more, oneway; anything else is refused), the
- * method name's form, the interface and method, then every parameter
- * against the table. Unknown parameters are refused rather than ignored,
- * so that a typo in a client never silently does something else. Every
- * refusal names the field at fault, which becomes a Varlink error reply.
+ * in struct proto_request). After the envelope, the interface and method
+ * are looked up, then every parameter is checked against the table.
+ * Unknown parameters are refused rather than ignored, so that a typo in a
+ * client never silently does something else. Every refusal names the
+ * field at fault, which becomes a Varlink error reply.
  *
- * json-c runs in strict mode with UTF-8 validation and a small nesting
- * limit; it still accepts a few extensions (single quotes, NaN), which are
- * harmless here. Strings in parsed calls and replies point into the
- * json-c object tree, which the caller keeps until *_done().
- *
- * The statistics are described once, in proto_stat_fields[], from which
- * GetStats is built and from which swapdevctl prints tables and
- * Prometheus metrics; the IDL text below must list the same names (the
- * unit test checks it).
+ * One source of truth: the same tables make the interface description.
+ * methods[] carries each method's IDL comment and reply fields beside the
+ * parameters the parser checks, errors[] the errors, proto_stat_fields[]
+ * the statistics (struct proto_stats, the wire's own struct, which the
+ * daemon fills from struct store_stats). GetInterfaceDescription's text
+ * is written from them once, at first use, so a parameter, field or error
+ * added to the code is in the description too. The text is what the
+ * hand-written IDL was, byte for byte (tests/unit/fixtures/ keeps it);
+ * the cost is that comments and layout live in C strings in the tables.
+ * GetStats, swapdevctl's tables and its Prometheus metrics come from
+ * proto_stat_fields[] as well.
  */
+#include <assert.h>
 #include <json-c/json.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common.h"
 #include "protocol.h"
-
-/* Calls are flat; this only bounds how deep a hostile message can nest. */
-#define PROTO_JSON_DEPTH 16
+#include "varlink.h"
 
 /* config_get() buffer: the longest value is a path. */
 #define PROTO_CONFIG_VALUE_MAX 4096
 
-static const char io_swapdev_idl[] =
-	"# Control interface of swapdevd, a compressed swap tier served from user space.\n"
-	"# Reading needs root or the control group (control.group); SetConfig and\n"
-	"# Flush need root.\n"
-	"interface io.swapdev\n"
-	"\n"
-	"# Latency percentiles in microseconds.\n"
-	"type Latency (p50: int, p99: int, p999: int)\n"
-	"\n"
-	"# A snapshot of the statistics. Slots are 4 KiB. Counters never go\n"
-	"# backwards while the daemon runs; the others are levels.\n"
-	"method GetStats() -> (\n"
-	"\t# slots of the device, slots holding data, and slots per tier\n"
-	"\tslots_total: int,\n"
-	"\tslots_used: int,\n"
-	"\tsame_slots: int,\n"
-	"\tpool_slots: int,\n"
-	"\tdisk_slots: int,\n"
-	"\t# data held (slots_used x 4096), compressed bytes in the pool\n"
-	"\torig_bytes: int,\n"
-	"\tcompr_bytes: int,\n"
-	"\t# pool slots held raw (incompressible), and compressed with zstd\n"
-	"\traw_slots: int,\n"
-	"\tzstd_slots: int,\n"
-	"\tzstd_bytes: int,\n"
-	"\t# memory the pool occupies and its hard cap\n"
-	"\tpool_footprint_bytes: int,\n"
-	"\tpool_limit_bytes: int,\n"
-	"\t# bytes held on the disk tier, its size, and slot table memory\n"
-	"\tdisk_bytes: int,\n"
-	"\tdisk_total_bytes: int,\n"
-	"\tmetadata_bytes: int,\n"
-	"\t# requests served, and slots served per tier\n"
-	"\treads: int,\n"
-	"\twrites: int,\n"
-	"\tdiscards: int,\n"
-	"\treads_same: int,\n"
-	"\treads_pool: int,\n"
-	"\treads_disk: int,\n"
-	"\treads_empty: int,\n"
-	"\twrites_same: int,\n"
-	"\twrites_pool: int,\n"
-	"\twrites_disk: int,\n"
-	"\tpartial_writes: int,\n"
-	"\tdiscarded_slots: int,\n"
-	"\t# pages the compressor rejected\n"
-	"\tincompressible: int,\n"
-	"\t# pool pages written back to disk, and writebacks cancelled by a newer write\n"
-	"\twriteback_pages: int,\n"
-	"\twriteback_cancelled: int,\n"
-	"\t# loaded pool entries released once their data was on disk\n"
-	"\texclusive_releases: int,\n"
-	"\t# writes sent straight to disk because the pool was full\n"
-	"\twritethrough_pages: int,\n"
-	"\t# failures: pool memory refused, disk I/O errors, corrupt pool objects\n"
-	"\talloc_failures: int,\n"
-	"\tio_errors: int,\n"
-	"\tdecompress_errors: int,\n"
-	"\tcompactions: int,\n"
-	"\t# idle recompression: entries replaced, kept, dropped, and its CPU time\n"
-	"\trecompressed: int,\n"
-	"\trecompress_not_worth: int,\n"
-	"\trecompress_dropped: int,\n"
-	"\trecompress_cpu_us: int,\n"
-	"\tread_latency_us: Latency,\n"
-	"\twrite_latency_us: Latency,\n"
-	"\tuptime_seconds: int,\n"
-	"\t# the active configuration, as GetConfig returns it\n"
-	"\tconfig: [string]string\n"
-	")\n"
-	"\n"
-	"# The daemon's state: its swap file, loop device and whether the kernel\n"
-	"# swaps on it.\n"
-	"method GetStatus() -> (\n"
-	"\tstate: string,\n"
-	"\tdevice: string,\n"
-	"\tloop_device: ?string,\n"
-	"\tswap_active: bool,\n"
-	"\tuptime_seconds: int,\n"
-	"\tversion: string\n"
-	")\n"
-	"\n"
-	"# The active configuration (keys of swapdevd.conf(5), values in canonical\n"
-	"# form), or only key.\n"
-	"method GetConfig(key: ?string) -> (config: [string]string)\n"
-	"\n"
-	"# Change a runtime tunable; value is parsed as in swapdevd.conf(5).\n"
-	"method SetConfig(key: string, value: string) -> ()\n"
-	"\n"
-	"# Write pool entries back to the disk tier: every one, those idle for at\n"
-	"# least idle_seconds, or until limit_bytes are written. With \"more\", the\n"
-	"# replies carry done_pages and total_pages as the flush advances (the first\n"
-	"# as soon as it starts); the last carries written_pages. The flush runs\n"
-	"# to its end even when the caller disconnects, and stops early only when\n"
-	"# the daemon stops.\n"
-	"method Flush(idle_seconds: ?int, limit_bytes: ?int) -> (\n"
-	"\tdone_pages: ?int,\n"
-	"\ttotal_pages: ?int,\n"
-	"\twritten_pages: ?int\n"
-	")\n"
-	"\n"
-	"# The caller may not do this: reading needs root or the control group,\n"
-	"# changing needs root.\n"
-	"error PermissionDenied ()\n"
-	"\n"
-	"# A parameter has the right type but an invalid value.\n"
-	"error InvalidParameter (parameter: string, message: ?string)\n"
-	"\n"
-	"# The key is valid but only takes effect when swapdevd starts.\n"
-	"error NotRuntimeTunable (key: string)\n"
-	"\n"
-	"# Flush needs a disk tier (writeback.backing_file).\n"
-	"error NoDiskTier ()\n"
-	"\n"
-	"# The operation failed; message says why.\n"
-	"error Failed (message: string)\n";
+static const char *service_description(void)
+{
+	return varlink_service_description;
+}
 
-/* The standard service interface, as every Varlink service describes it. */
-static const char org_varlink_service_idl[] =
-	"# The Varlink Service Interface is provided by every varlink service. It\n"
-	"# describes the service and the interfaces it implements.\n"
-	"interface org.varlink.service\n"
-	"\n"
-	"# Get a list of all the interfaces a service provides and information\n"
-	"# about the implementation.\n"
-	"method GetInfo() -> (\n"
-	"\tvendor: string,\n"
-	"\tproduct: string,\n"
-	"\tversion: string,\n"
-	"\turl: string,\n"
-	"\tinterfaces: []string\n"
-	")\n"
-	"\n"
-	"# Get the description of an interface that is implemented by this service.\n"
-	"method GetInterfaceDescription(interface: string) -> (description: string)\n"
-	"\n"
-	"# The requested interface was not found.\n"
-	"error InterfaceNotFound (interface: string)\n"
-	"\n"
-	"# The requested method was not found\n"
-	"error MethodNotFound (method: string)\n"
-	"\n"
-	"# The interface defines the requested method, but the service does not\n"
-	"# implement it.\n"
-	"error MethodNotImplemented (method: string)\n"
-	"\n"
-	"# One of the passed parameters is invalid.\n"
-	"error InvalidParameter (parameter: string)\n";
+static const char *io_swapdev_description(void);
 
 static const struct {
 	const char *name;
-	const char *idl;
+	const char *(*description)(void);
 } interfaces[] = {
-	{ PROTO_SERVICE_INTERFACE, org_varlink_service_idl },
-	{ PROTO_INTERFACE, io_swapdev_idl },
+	{ VARLINK_SERVICE_INTERFACE, service_description },
+	{ PROTO_INTERFACE, io_swapdev_description },
 };
 
 enum param_type {
@@ -209,12 +71,56 @@ struct param_desc {
 	size_t offset; /* of the typed value in struct proto_request */
 };
 
+/* A field of a reply, an error or a type, as the IDL declares it. */
+struct idl_field {
+	const char *name;
+	const char *type;    /* Varlink type; "?" first when the field may be null */
+	const char *comment; /* a comment line above the field in the IDL, or NULL */
+};
+
 #define PARAMS_MAX 2
 
+static const struct idl_field status_reply[] = {
+	{ "state", "string" },	      { "device", "string" },
+	{ "loop_device", "?string" }, { "swap_active", "bool" },
+	{ "uptime_seconds", "int" },  { "version", "string" },
+	{ NULL },
+};
+static const struct idl_field config_reply[] = { { "config", "[string]string" }, { NULL } };
+static const struct idl_field flush_reply[] = {
+	{ "done_pages", "?int" },
+	{ "total_pages", "?int" },
+	{ "written_pages", "?int" },
+	{ NULL },
+};
+/* GetStats replies proto_stat_fields[] first, then these. */
+static const struct idl_field stats_reply_tail[] = {
+	{ "read_latency_us", "Latency" },
+	{ "write_latency_us", "Latency" },
+	{ "uptime_seconds", "int" },
+	{ "config", "[string]string", "the active configuration, as GetConfig returns it" },
+	{ NULL },
+};
+static const struct idl_field latency_fields[] = {
+	{ "p50", "int" },
+	{ "p99", "int" },
+	{ "p999", "int" },
+	{ NULL },
+};
+
+/*
+ * Every method served, with what the call parser needs (params) and what
+ * the IDL says (doc, reply). The description of io.swapdev is generated
+ * from this table, proto_stat_fields[] and errors[], so that what the
+ * parser accepts and what GetInterfaceDescription says cannot drift.
+ */
 static const struct method_desc {
 	const char *name;
 	bool changes_state;
 	struct param_desc params[PARAMS_MAX + 1]; /* ends with name NULL */
+	const char *doc;			  /* IDL comment, lines without "# " */
+	const struct idl_field *reply;		  /* ends with name NULL; NULL: "()" */
+	bool reply_is_stats;			  /* reply: proto_stat_fields[], then stats_reply_tail[] */
 } methods[_PROTO_METHOD_MAX] = {
 	[PROTO_METHOD_GET_INFO] = { .name = "org.varlink.service.GetInfo" },
 	[PROTO_METHOD_GET_INTERFACE_DESCRIPTION] = {
@@ -224,14 +130,27 @@ static const struct method_desc {
 			  offsetof(struct proto_request, describe.interface) },
 		},
 	},
-	[PROTO_METHOD_GET_STATS] = { .name = "io.swapdev.GetStats" },
-	[PROTO_METHOD_GET_STATUS] = { .name = "io.swapdev.GetStatus" },
+	[PROTO_METHOD_GET_STATS] = {
+		.name = "io.swapdev.GetStats",
+		.doc = "A snapshot of the statistics. Slots are 4 KiB. Counters never go\n"
+		       "backwards while the daemon runs; the others are levels.",
+		.reply_is_stats = true,
+	},
+	[PROTO_METHOD_GET_STATUS] = {
+		.name = "io.swapdev.GetStatus",
+		.doc = "The daemon's state: its swap file, loop device and whether the kernel\n"
+		       "swaps on it.",
+		.reply = status_reply,
+	},
 	[PROTO_METHOD_GET_CONFIG] = {
 		.name = "io.swapdev.GetConfig",
 		.params = {
 			{ "key", PARAM_STRING, false,
 			  offsetof(struct proto_request, get_config.key) },
 		},
+		.doc = "The active configuration (keys of swapdevd.conf(5), values in canonical\n"
+		       "form), or only key.",
+		.reply = config_reply,
 	},
 	[PROTO_METHOD_SET_CONFIG] = {
 		.name = "io.swapdev.SetConfig",
@@ -242,6 +161,7 @@ static const struct method_desc {
 			{ "value", PARAM_STRING, true,
 			  offsetof(struct proto_request, set_config.value) },
 		},
+		.doc = "Change a runtime tunable; value is parsed as in swapdevd.conf(5).",
 	},
 	[PROTO_METHOD_FLUSH] = {
 		.name = "io.swapdev.Flush",
@@ -252,56 +172,96 @@ static const struct method_desc {
 			{ "limit_bytes", PARAM_U64, false,
 			  offsetof(struct proto_request, flush.limit_bytes) },
 		},
+		.doc = "Write pool entries back to the disk tier: every one, those idle for at\n"
+		       "least idle_seconds, or until limit_bytes are written. With \"more\", the\n"
+		       "replies carry done_pages and total_pages as the flush advances (the first\n"
+		       "as soon as it starts); the last carries written_pages. The flush runs\n"
+		       "to its end even when the caller disconnects, and stops early only when\n"
+		       "the daemon stops.",
+		.reply = flush_reply,
 	},
 };
 
-#define STAT(field, kind, help) { #field, offsetof(struct store_stats, field), kind, help }
-#define GAUGE(field, help) STAT(field, PROTO_STAT_GAUGE, help)
-#define COUNTER(field, help) \
-	{ #field, offsetof(struct store_stats, ops.field), PROTO_STAT_COUNTER, help }
+/* The errors of io.swapdev, in the order the IDL lists them. */
+static const struct error_desc {
+	const char *name;
+	const char *doc;
+	struct idl_field fields[3]; /* ends with name NULL */
+} errors[] = {
+	{ PROTO_ERROR_PERMISSION_DENIED,
+	  "The caller may not do this: reading needs root or the control group,\n"
+	  "changing needs root." },
+	{ PROTO_ERROR_INVALID_PARAMETER,
+	  "A parameter has the right type but an invalid value.",
+	  { { "parameter", "string" }, { "message", "?string" } } },
+	{ PROTO_ERROR_NOT_RUNTIME_TUNABLE,
+	  "The key is valid but only takes effect when swapdevd starts.",
+	  { { "key", "string" } } },
+	{ PROTO_ERROR_NO_DISK_TIER, "Flush needs a disk tier (writeback.backing_file)." },
+	{ PROTO_ERROR_FAILED, "The operation failed; message says why.",
+	  { { "message", "string" } } },
+};
 
+#define STAT(field, kind, help, group) \
+	{ #field, offsetof(struct proto_stats, field), kind, help, group }
+#define GAUGE(field, help, group) STAT(field, PROTO_STAT_GAUGE, help, group)
+#define COUNTER(field, help, group) STAT(field, PROTO_STAT_COUNTER, help, group)
+
+/* group, when not NULL, starts a group of fields: the IDL comment above them. */
 const struct proto_stat_field proto_stat_fields[] = {
-	GAUGE(slots_total, "Size of the device in 4 KiB slots."),
-	GAUGE(slots_used, "Slots holding data."),
-	GAUGE(same_slots, "Slots stored as a same-filled marker."),
-	GAUGE(pool_slots, "Slots stored in the compressed pool."),
-	GAUGE(disk_slots, "Slots stored on the disk tier."),
-	GAUGE(orig_bytes, "Bytes of data held (slots_used x 4096)."),
-	GAUGE(compr_bytes, "Compressed bytes held in the pool."),
-	GAUGE(raw_slots, "Pool slots holding an incompressible page raw."),
-	GAUGE(zstd_slots, "Pool slots compressed with zstd (the rest is lz4)."),
-	GAUGE(zstd_bytes, "Compressed bytes of the zstd pool slots."),
-	GAUGE(pool_footprint_bytes, "Memory the pool occupies."),
-	GAUGE(pool_limit_bytes, "Hard cap on pool memory."),
-	GAUGE(disk_bytes, "Bytes held on the disk tier."),
-	GAUGE(disk_total_bytes, "Size of the disk tier."),
-	GAUGE(metadata_bytes, "Memory of the slot table."),
-	COUNTER(reads, "Read requests served."),
-	COUNTER(writes, "Write requests served."),
-	COUNTER(discards, "Discard requests served."),
-	COUNTER(reads_same, "Slots read from a same-filled marker."),
-	COUNTER(reads_pool, "Slots decompressed from the pool."),
-	COUNTER(reads_disk, "Slots read from the disk tier."),
-	COUNTER(reads_empty, "Slots read that held no data."),
-	COUNTER(writes_same, "Slots stored as a same-filled marker."),
-	COUNTER(writes_pool, "Slots stored in the pool."),
-	COUNTER(writes_disk, "Slots stored straight on the disk tier."),
-	COUNTER(partial_writes, "Sub-slot writes (read-modify-write)."),
-	COUNTER(discarded_slots, "Slots freed by discards."),
-	COUNTER(incompressible, "Pages rejected by the compressor."),
-	COUNTER(writeback_pages, "Pool pages written back to the disk tier."),
-	COUNTER(writeback_cancelled, "Writebacks cancelled by a newer write or discard."),
-	COUNTER(exclusive_releases, "Loaded pool entries released after writeback."),
-	COUNTER(writethrough_pages, "Writes sent to disk because the pool was full."),
-	COUNTER(alloc_failures, "Pool memory requests the system refused."),
-	COUNTER(io_errors, "Pages the disk tier failed to read or write."),
-	COUNTER(decompress_errors, "Corrupt pool objects found on read."),
-	COUNTER(compactions, "Pool compaction runs."),
-	COUNTER(recompressed, "Idle pool entries replaced by the second codec."),
-	COUNTER(recompress_not_worth, "Idle pool entries recompressed but kept: too little saved."),
-	COUNTER(recompress_dropped, "Recompressions dropped: the slot changed meanwhile."),
-	COUNTER(recompress_cpu_us, "CPU time spent recompressing, in microseconds."),
-	{ NULL, 0, PROTO_STAT_GAUGE, NULL },
+	GAUGE(slots_total, "Size of the device in 4 KiB slots.",
+	      "slots of the device, slots holding data, and slots per tier"),
+	GAUGE(slots_used, "Slots holding data.", NULL),
+	GAUGE(same_slots, "Slots stored as a same-filled marker.", NULL),
+	GAUGE(pool_slots, "Slots stored in the compressed pool.", NULL),
+	GAUGE(disk_slots, "Slots stored on the disk tier.", NULL),
+	GAUGE(orig_bytes, "Bytes of data held (slots_used x 4096).",
+	      "data held (slots_used x 4096), compressed bytes in the pool"),
+	GAUGE(compr_bytes, "Compressed bytes held in the pool.", NULL),
+	GAUGE(raw_slots, "Pool slots holding an incompressible page raw.",
+	      "pool slots held raw (incompressible), and compressed with zstd"),
+	GAUGE(zstd_slots, "Pool slots compressed with zstd (the rest is lz4).", NULL),
+	GAUGE(zstd_bytes, "Compressed bytes of the zstd pool slots.", NULL),
+	GAUGE(pool_footprint_bytes, "Memory the pool occupies.",
+	      "memory the pool occupies and its hard cap"),
+	GAUGE(pool_limit_bytes, "Hard cap on pool memory.", NULL),
+	GAUGE(disk_bytes, "Bytes held on the disk tier.",
+	      "bytes held on the disk tier, its size, and slot table memory"),
+	GAUGE(disk_total_bytes, "Size of the disk tier.", NULL),
+	GAUGE(metadata_bytes, "Memory of the slot table.", NULL),
+	COUNTER(reads, "Read requests served.", "requests served, and slots served per tier"),
+	COUNTER(writes, "Write requests served.", NULL),
+	COUNTER(discards, "Discard requests served.", NULL),
+	COUNTER(reads_same, "Slots read from a same-filled marker.", NULL),
+	COUNTER(reads_pool, "Slots decompressed from the pool.", NULL),
+	COUNTER(reads_disk, "Slots read from the disk tier.", NULL),
+	COUNTER(reads_empty, "Slots read that held no data.", NULL),
+	COUNTER(writes_same, "Slots stored as a same-filled marker.", NULL),
+	COUNTER(writes_pool, "Slots stored in the pool.", NULL),
+	COUNTER(writes_disk, "Slots stored straight on the disk tier.", NULL),
+	COUNTER(partial_writes, "Sub-slot writes (read-modify-write).", NULL),
+	COUNTER(discarded_slots, "Slots freed by discards.", NULL),
+	COUNTER(incompressible, "Pages rejected by the compressor.",
+		"pages the compressor rejected"),
+	COUNTER(writeback_pages, "Pool pages written back to the disk tier.",
+		"pool pages written back to disk, and writebacks cancelled by a newer write"),
+	COUNTER(writeback_cancelled, "Writebacks cancelled by a newer write or discard.", NULL),
+	COUNTER(exclusive_releases, "Loaded pool entries released after writeback.",
+		"loaded pool entries released once their data was on disk"),
+	COUNTER(writethrough_pages, "Writes sent to disk because the pool was full.",
+		"writes sent straight to disk because the pool was full"),
+	COUNTER(alloc_failures, "Pool memory requests the system refused.",
+		"failures: pool memory refused, disk I/O errors, corrupt pool objects"),
+	COUNTER(io_errors, "Pages the disk tier failed to read or write.", NULL),
+	COUNTER(decompress_errors, "Corrupt pool objects found on read.", NULL),
+	COUNTER(compactions, "Pool compaction runs.", NULL),
+	COUNTER(recompressed, "Idle pool entries replaced by the second codec.",
+		"idle recompression: entries replaced, kept, dropped, and its CPU time"),
+	COUNTER(recompress_not_worth, "Idle pool entries recompressed but kept: too little saved.",
+		NULL),
+	COUNTER(recompress_dropped, "Recompressions dropped: the slot changed meanwhile.", NULL),
+	COUNTER(recompress_cpu_us, "CPU time spent recompressing, in microseconds.", NULL),
+	{ NULL, 0, PROTO_STAT_GAUGE, NULL, NULL },
 };
 
 const char *proto_method_name(enum proto_method method)
@@ -314,109 +274,6 @@ bool proto_method_changes_state(enum proto_method method)
 	return (unsigned)method < _PROTO_METHOD_MAX && methods[method].changes_state;
 }
 
-int proto_frame(const void *buf, size_t len, size_t *ret_msg_len)
-{
-	const char *nul = memchr(buf, '\0', MIN(len, (size_t)PROTO_MAX_MESSAGE));
-
-	if (nul) {
-		*ret_msg_len = (size_t)(nul - (const char *)buf);
-		return 1;
-	}
-	return len >= PROTO_MAX_MESSAGE ? -EMSGSIZE : 0;
-}
-
-/* Parse msg into a JSON object. -EMSGSIZE, -EBADMSG (not one JSON object), -ENOMEM. */
-static int parse_object(const char *msg, size_t len, struct json_object **ret_object)
-{
-	struct json_tokener *tok;
-	struct json_object *object;
-	int r = 0;
-
-	if (len >= PROTO_MAX_MESSAGE)
-		return -EMSGSIZE;
-	/* The NUL is the frame's end: one inside would hide the rest from json-c. */
-	if (memchr(msg, '\0', len))
-		return -EBADMSG;
-
-	tok = json_tokener_new_ex(PROTO_JSON_DEPTH);
-	if (!tok)
-		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	object = json_tokener_parse_ex(tok, msg, (int)len);
-	if (!object) {
-		/* Also "continue": the text ended inside a value, truncated. */
-		r = -EBADMSG;
-	} else if (!json_object_is_type(object, json_type_object)) {
-		json_object_put(object);
-		r = -EBADMSG;
-	} else {
-		*ret_object = object;
-	}
-	json_tokener_free(tok);
-	return r;
-}
-
-/* A JSON string without "\u0000" in it: C code sees all of it. */
-static bool is_plain_string(struct json_object *value)
-{
-	return json_object_is_type(value, json_type_string) &&
-	       strlen(json_object_get_string(value)) == (size_t)json_object_get_string_len(value);
-}
-
-static int refuse(struct proto_parse_error *error, const char *name, const char *field,
-		  const char *value)
-{
-	error->error = name;
-	error->field = field;
-	snprintf(error->value, sizeof(error->value), "%s", value);
-	return -EINVAL;
-}
-
-static int refuse_parameter(struct proto_parse_error *error, const char *parameter)
-{
-	return refuse(error, PROTO_ERROR_BAD_PARAMETER, "parameter", parameter);
-}
-
-/* "Reverse-domain interface name" segment: [A-Za-z0-9] with inner dashes. */
-static bool interface_segment_valid(const char *s, size_t len)
-{
-	if (len == 0 || s[0] == '-' || s[len - 1] == '-')
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!(s[i] == '-' || (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z')))
-			return false;
-	return true;
-}
-
-/* Varlink's grammar: interface (two or more dotted segments) "." Method (CamelCase). */
-static bool method_name_valid(const char *name)
-{
-	const char *dot = strrchr(name, '.');
-	const char *segment = name;
-	unsigned segments = 0;
-
-	if (!dot || strlen(name) >= PROTO_NAME_MAX || !(dot[1] >= 'A' && dot[1] <= 'Z'))
-		return false;
-	for (const char *c = dot + 1; *c; c++)
-		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
-		      (*c >= 'A' && *c <= 'Z')))
-			return false;
-	if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z')))
-		return false;
-	while (segment < dot) {
-		const char *end = memchr(segment, '.', (size_t)(dot - segment));
-
-		if (!end)
-			end = dot;
-		if (!interface_segment_valid(segment, (size_t)(end - segment)))
-			return false;
-		segments++;
-		segment = end + 1;
-	}
-	return segments >= 2;
-}
-
 static bool interface_known(const char *name, size_t len)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(interfaces); i++)
@@ -426,12 +283,11 @@ static bool interface_known(const char *name, size_t len)
 }
 
 static int lookup_method(const char *name, enum proto_method *ret_method,
-			 struct proto_parse_error *error)
+			 struct varlink_refusal *error)
 {
 	const char *dot;
 
-	if (!method_name_valid(name))
-		return refuse_parameter(error, "method");
+	/* varlink_parse_call() checked the name's form: it has a dot. */
 	for (unsigned i = 0; i < _PROTO_METHOD_MAX; i++) {
 		if (strcmp(methods[i].name, name) == 0) {
 			*ret_method = i;
@@ -440,12 +296,12 @@ static int lookup_method(const char *name, enum proto_method *ret_method,
 	}
 	dot = strrchr(name, '.');
 	if (!interface_known(name, (size_t)(dot - name))) {
-		char interface[PROTO_NAME_MAX];
+		char interface[VARLINK_NAME_MAX];
 
 		snprintf(interface, sizeof(interface), "%.*s", (int)(dot - name), name);
-		return refuse(error, PROTO_ERROR_INTERFACE_NOT_FOUND, "interface", interface);
+		return varlink_refuse(error, VARLINK_ERROR_INTERFACE_NOT_FOUND, "interface", interface);
 	}
-	return refuse(error, PROTO_ERROR_METHOD_NOT_FOUND, "method", name);
+	return varlink_refuse(error, VARLINK_ERROR_METHOD_NOT_FOUND, "method", name);
 }
 
 static const struct param_desc *find_param(const struct method_desc *method, const char *name)
@@ -458,42 +314,42 @@ static const struct param_desc *find_param(const struct method_desc *method, con
 
 /* Store value (checked against p) into request. */
 static int store_param(const struct param_desc *p, struct json_object *value,
-		       struct proto_request *request, struct proto_parse_error *error)
+		       struct proto_request *request, struct varlink_refusal *error)
 {
 	char *slot = (char *)request + p->offset;
 	int64_t number;
 
 	switch (p->type) {
 	case PARAM_STRING:
-		if (!is_plain_string(value))
-			return refuse_parameter(error, p->name);
+		if (!varlink_is_plain_string(value))
+			return varlink_refuse_parameter(error, p->name);
 		*(const char **)slot = json_object_get_string(value);
 		return 0;
 	case PARAM_U32:
 	case PARAM_U64:
 		if (!json_object_is_type(value, json_type_int))
-			return refuse_parameter(error, p->name);
+			return varlink_refuse_parameter(error, p->name);
 		/*
 		 * json-c keeps integers above INT64_MAX unsigned and get_int64 clamps
 		 * them: refuse them as it refuses 1e30, a double, and -1.
 		 */
 		number = json_object_get_int64(value);
 		if (number < 0 || json_object_get_uint64(value) > (uint64_t)INT64_MAX)
-			return refuse_parameter(error, p->name);
+			return varlink_refuse_parameter(error, p->name);
 		if (p->type == PARAM_U32) {
 			if (number > UINT32_MAX)
-				return refuse_parameter(error, p->name);
+				return varlink_refuse_parameter(error, p->name);
 			*(uint32_t *)slot = (uint32_t)number;
 		} else {
 			*(uint64_t *)slot = (uint64_t)number;
 		}
 		return 0;
 	}
-	return refuse_parameter(error, p->name);
+	return varlink_refuse_parameter(error, p->name);
 }
 
 static int parse_parameters(struct json_object *parameters, struct proto_request *request,
-			    struct proto_parse_error *error)
+			    struct varlink_refusal *error)
 {
 	const struct method_desc *method = &methods[request->method];
 	int r;
@@ -503,7 +359,7 @@ static int parse_parameters(struct json_object *parameters, struct proto_request
 			const struct param_desc *p = find_param(method, name);
 
 			if (!p)
-				return refuse_parameter(error, name);
+				return varlink_refuse_parameter(error, name);
 			/* Varlink sends null for an optional field it leaves out. */
 			if (json_object_is_type(value, json_type_null) && !p->required)
 				continue;
@@ -514,72 +370,33 @@ static int parse_parameters(struct json_object *parameters, struct proto_request
 	}
 	for (const struct param_desc *p = method->params; p->name; p++)
 		if (p->required && !json_object_object_get_ex(parameters, p->name, NULL))
-			return refuse_parameter(error, p->name);
+			return varlink_refuse_parameter(error, p->name);
 	return 0;
 }
 
 /* The envelope's fields, checked before the method is looked up. */
-static int parse_envelope(struct json_object *message, const char **ret_method,
-			  struct json_object **ret_parameters, struct proto_request *request,
-			  struct proto_parse_error *error)
-{
-	const char *method = NULL;
-	struct json_object *parameters = NULL;
-
-	/* oneway first: it decides whether a refusal gets a reply at all. */
-	json_object_object_foreach(message, name, value) {
-		if (strcmp(name, "oneway") == 0 && json_object_is_type(value, json_type_boolean))
-			error->oneway = json_object_get_boolean(value);
-	}
-	json_object_object_foreach(message, key, field) {
-		if (strcmp(key, "method") == 0) {
-			if (!is_plain_string(field))
-				return refuse_parameter(error, key);
-			method = json_object_get_string(field);
-		} else if (strcmp(key, "parameters") == 0) {
-			if (json_object_is_type(field, json_type_object))
-				parameters = field;
-			else if (!json_object_is_type(field, json_type_null))
-				return refuse_parameter(error, key);
-		} else if (strcmp(key, "more") == 0 || strcmp(key, "oneway") == 0) {
-			if (!json_object_is_type(field, json_type_boolean))
-				return refuse_parameter(error, key);
-			if (key[0] == 'm')
-				request->more = json_object_get_boolean(field);
-			else
-				request->oneway = json_object_get_boolean(field);
-		} else {
-			/* Includes "upgrade": no method here hands the connection over. */
-			return refuse_parameter(error, key);
-		}
-	}
-	if (!method)
-		return refuse_parameter(error, "method");
-	*ret_method = method;
-	*ret_parameters = parameters;
-	return 0;
-}
-
 int proto_parse_request(const char *msg, size_t len, struct proto_request *ret_request,
-			struct proto_parse_error *ret_error)
+			struct varlink_refusal *ret_refusal)
 {
 	struct proto_request request = { 0 };
-	struct proto_parse_error error = { 0 };
-	struct json_object *parameters = NULL;
-	const char *method = NULL;
+	struct varlink_refusal refusal = { 0 };
+	struct varlink_call call;
 	int r;
 
-	r = parse_object(msg, len, &request.message);
+	r = varlink_parse_call(msg, len, &call, &refusal);
+	if (r == -EINVAL)
+		*ret_refusal = refusal;
 	if (r < 0)
 		return r;
-	r = parse_envelope(request.message, &method, &parameters, &request, &error);
+	request.message = call.message;
+	request.more = call.more;
+	request.oneway = call.oneway;
+	r = lookup_method(call.method, &request.method, &refusal);
 	if (r >= 0)
-		r = lookup_method(method, &request.method, &error);
-	if (r >= 0)
-		r = parse_parameters(parameters, &request, &error);
+		r = parse_parameters(call.parameters, &request, &refusal);
 	if (r < 0) {
-		json_object_put(request.message);
-		*ret_error = error;
+		varlink_call_done(&call);
+		*ret_refusal = refusal;
 		return r;
 	}
 	*ret_request = request;
@@ -591,175 +408,62 @@ void proto_request_done(struct proto_request *request)
 	if (!request)
 		return;
 	json_object_put(request->message);
-	*request = (struct proto_request){ 0 };
+	*request = (struct proto_request){0};
 }
 
-/* Serialize object (consumed) into a malloc'd NUL-terminated message. */
-static int build_message(struct json_object *object, char **ret_msg, size_t *ret_size)
+/* A reply, or an error reply when error is not NULL; parameters consumed
+ * (NULL is taken for a failed allocation). */
+static int build(const char *error, struct json_object *parameters, bool continues, char **ret_msg,
+		 size_t *ret_size)
 {
-	const char *text;
-	size_t len;
-	char *msg;
-	int r = 0;
+	int r;
 
-	if (!object)
+	if (!parameters)
 		return -ENOMEM;
-	text = json_object_to_json_string_length(object, JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	if (!text) {
-		r = -ENOMEM;
-	} else if (len >= PROTO_MAX_MESSAGE) {
-		r = -EMSGSIZE;
-	} else {
-		msg = malloc(len + 1);
-		if (!msg) {
-			r = -ENOMEM;
-		} else {
-			memcpy(msg, text, len + 1);
-			*ret_msg = msg;
-			*ret_size = len + 1;
-		}
-	}
-	json_object_put(object);
+	if (error)
+		r = varlink_build_error(error, parameters, ret_msg, ret_size);
+	else
+		r = varlink_build_reply(parameters, continues, ret_msg, ret_size);
+	json_object_put(parameters);
 	return r;
 }
 
-/* Add key = value to object, consuming value. -ENOMEM (value released). */
-static int add(struct json_object *object, const char *key, struct json_object *value)
-{
-	if (!value)
-		return -ENOMEM;
-	if (json_object_object_add(object, key, value) < 0) {
-		json_object_put(value);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* A fresh reference to parameters, or a new empty object. */
-static struct json_object *parameters_or_empty(struct json_object *parameters)
-{
-	return parameters ? json_object_get(parameters) : json_object_new_object();
-}
-
-int proto_build_request(const char *method, struct json_object *parameters, unsigned flags,
-			char **ret_msg, size_t *ret_size)
-{
-	struct json_object *call = json_object_new_object();
-	int r;
-
-	if (!call)
-		return -ENOMEM;
-	r = add(call, "method", json_object_new_string(method));
-	if (r >= 0)
-		r = add(call, "parameters", parameters_or_empty(parameters));
-	if (r >= 0 && (flags & PROTO_MORE))
-		r = add(call, "more", json_object_new_boolean(true));
-	if (r >= 0 && (flags & PROTO_ONEWAY))
-		r = add(call, "oneway", json_object_new_boolean(true));
-	if (r < 0) {
-		json_object_put(call);
-		return r;
-	}
-	return build_message(call, ret_msg, ret_size);
-}
-
-/* Reply with parameters (consumed) and continues. */
-static int build_reply(struct json_object *parameters, bool continues, char **ret_msg,
-		       size_t *ret_size)
-{
-	struct json_object *reply = json_object_new_object();
-	int r;
-
-	if (!reply) {
-		json_object_put(parameters);
-		return -ENOMEM;
-	}
-	r = add(reply, "parameters", parameters);
-	if (r >= 0 && continues)
-		r = add(reply, "continues", json_object_new_boolean(true));
-	if (r < 0) {
-		json_object_put(reply);
-		return r;
-	}
-	return build_message(reply, ret_msg, ret_size);
-}
-
-int proto_build_reply(struct json_object *parameters, bool continues, char **ret_msg,
-		      size_t *ret_size)
-{
-	return build_reply(parameters_or_empty(parameters), continues, ret_msg, ret_size);
-}
-
-/* Error reply with parameters (consumed). */
-static int build_error(const char *error, struct json_object *parameters, char **ret_msg,
-		       size_t *ret_size)
-{
-	struct json_object *reply = json_object_new_object();
-	int r;
-
-	if (!reply) {
-		json_object_put(parameters);
-		return -ENOMEM;
-	}
-	r = add(reply, "error", json_object_new_string(error));
-	if (r >= 0)
-		r = add(reply, "parameters", parameters);
-	else
-		json_object_put(parameters);
-	if (r < 0) {
-		json_object_put(reply);
-		return r;
-	}
-	return build_message(reply, ret_msg, ret_size);
-}
-
-int proto_build_error(const char *error, struct json_object *parameters, char **ret_msg,
-		      size_t *ret_size)
-{
-	return build_error(error, parameters_or_empty(parameters), ret_msg, ret_size);
-}
-
 /* An object of up to two string fields; a NULL name or value is left out. */
-static struct json_object *strings_object(const char *name1, const char *value1,
-					  const char *name2, const char *value2)
+static struct json_object *strings_object(const char *name1, const char *value1, const char *name2,
+					  const char *value2)
 {
 	struct json_object *object = json_object_new_object();
 
 	if (!object)
 		return NULL;
-	if ((name1 && value1 && add(object, name1, json_object_new_string(value1)) < 0) ||
-	    (name2 && value2 && add(object, name2, json_object_new_string(value2)) < 0)) {
+	if ((name1 && value1 &&
+	     varlink_object_add(object, name1, json_object_new_string(value1)) < 0) ||
+	    (name2 && value2 &&
+	     varlink_object_add(object, name2, json_object_new_string(value2)) < 0)) {
 		json_object_put(object);
 		return NULL;
 	}
 	return object;
 }
 
-int proto_build_parse_error(const struct proto_parse_error *error, char **ret_msg,
-			    size_t *ret_size)
-{
-	return build_error(error->error, strings_object(error->field, error->value, NULL, NULL),
-			   ret_msg, ret_size);
-}
-
 int proto_build_invalid_parameter(const char *parameter, const char *message, char **ret_msg,
 				  size_t *ret_size)
 {
-	return build_error(PROTO_ERROR_INVALID_PARAMETER,
-			   strings_object("parameter", parameter, "message", message), ret_msg,
-			   ret_size);
+	return build(PROTO_ERROR_INVALID_PARAMETER,
+		     strings_object("parameter", parameter, "message", message), false, ret_msg,
+		     ret_size);
 }
 
 int proto_build_not_runtime_tunable(const char *key, char **ret_msg, size_t *ret_size)
 {
-	return build_error(PROTO_ERROR_NOT_RUNTIME_TUNABLE, strings_object("key", key, NULL, NULL),
-			   ret_msg, ret_size);
+	return build(PROTO_ERROR_NOT_RUNTIME_TUNABLE, strings_object("key", key, NULL, NULL), false,
+		     ret_msg, ret_size);
 }
 
 int proto_build_failed(const char *message, char **ret_msg, size_t *ret_size)
 {
-	return build_error(PROTO_ERROR_FAILED, strings_object("message", message, NULL, NULL),
-			   ret_msg, ret_size);
+	return build(PROTO_ERROR_FAILED, strings_object("message", message, NULL, NULL), false,
+		     ret_msg, ret_size);
 }
 
 int proto_build_info_reply(const char *version, char **ret_msg, size_t *ret_size)
@@ -777,12 +481,12 @@ int proto_build_info_reply(const char *version, char **ret_msg, size_t *ret_size
 		}
 	}
 	if (r >= 0)
-		r = add(info, "version", json_object_new_string(version));
+		r = varlink_object_add(info, "version", json_object_new_string(version));
 	/* The manual is where swapdevd is documented, wherever it was installed from. */
 	if (r >= 0)
-		r = add(info, "url", json_object_new_string("man:swapdevd(8)"));
+		r = varlink_object_add(info, "url", json_object_new_string("man:swapdevd(8)"));
 	if (r >= 0) {
-		r = add(info, "interfaces", list);
+		r = varlink_object_add(info, "interfaces", list);
 		list = NULL;
 	}
 	json_object_put(list);
@@ -790,14 +494,130 @@ int proto_build_info_reply(const char *version, char **ret_msg, size_t *ret_size
 		json_object_put(info);
 		return r;
 	}
-	return build_reply(info, false, ret_msg, ret_size);
+	return build(NULL, info, false, ret_msg, ret_size);
+}
+
+/*
+ * The IDL of io.swapdev, written once from the tables above. Its text is
+ * what the hand-written description was (tests/unit/fixtures/ keeps that
+ * text, and a unit test compares): comments, field order and layout.
+ */
+#define IDL_MAX 8192
+
+struct idl_text {
+	char text[IDL_MAX];
+	size_t len;
+};
+
+static void __attribute__((format(printf, 2, 3))) idl_printf(struct idl_text *idl,
+							     const char *format, ...)
+{
+	va_list args;
+	int n;
+
+	va_start(args, format);
+	n = vsnprintf(idl->text + idl->len, sizeof(idl->text) - idl->len, format, args);
+	va_end(args);
+	/* The tables are constant: outgrowing the buffer is a programmer error. */
+	assert(n >= 0 && (size_t)n < sizeof(idl->text) - idl->len);
+	idl->len += (size_t)n;
+}
+
+/* Each line of doc as a comment, after indent. */
+static void idl_comment(struct idl_text *idl, const char *indent, const char *doc)
+{
+	while (doc && *doc) {
+		size_t len = strcspn(doc, "\n");
+
+		idl_printf(idl, "%s# %.*s\n", indent, (int)len, doc);
+		doc += len + (doc[len] == '\n');
+	}
+}
+
+/* "(a: int, b: string)" */
+static void idl_inline_fields(struct idl_text *idl, const struct idl_field *fields)
+{
+	idl_printf(idl, "(");
+	for (const struct idl_field *f = fields; f && f->name; f++)
+		idl_printf(idl, "%s%s: %s", f == fields ? "" : ", ", f->name, f->type);
+	idl_printf(idl, ")");
+}
+
+/* One field of a multi-line list; last: no comma. */
+static void idl_field_line(struct idl_text *idl, const char *name, const char *type,
+			   const char *comment, bool last)
+{
+	idl_comment(idl, "\t", comment);
+	idl_printf(idl, "\t%s: %s%s\n", name, type, last ? "" : ",");
+}
+
+static void idl_method(struct idl_text *idl, const struct method_desc *m)
+{
+	idl_printf(idl, "\n");
+	idl_comment(idl, "", m->doc);
+	idl_printf(idl, "method %s(", strrchr(m->name, '.') + 1);
+	for (const struct param_desc *p = m->params; p->name; p++)
+		idl_printf(idl, "%s%s: %s%s", p == m->params ? "" : ", ", p->name,
+			   p->required ? "" : "?", p->type == PARAM_STRING ? "string" : "int");
+	idl_printf(idl, ") -> ");
+	if (m->reply_is_stats) {
+		idl_printf(idl, "(\n");
+		for (const struct proto_stat_field *f = proto_stat_fields; f->name; f++)
+			idl_field_line(idl, f->name, "int", f->group, false);
+		for (const struct idl_field *f = stats_reply_tail; f->name; f++)
+			idl_field_line(idl, f->name, f->type, f->comment, !f[1].name);
+		idl_printf(idl, ")\n");
+	} else if (m->reply && m->reply[0].name && m->reply[1].name) {
+		idl_printf(idl, "(\n");
+		for (const struct idl_field *f = m->reply; f->name; f++)
+			idl_field_line(idl, f->name, f->type, f->comment, !f[1].name);
+		idl_printf(idl, ")\n");
+	} else {
+		idl_inline_fields(idl, m->reply);
+		idl_printf(idl, "\n");
+	}
+}
+
+static struct idl_text io_swapdev_idl;
+static pthread_once_t io_swapdev_idl_once = PTHREAD_ONCE_INIT;
+
+static void io_swapdev_idl_write(void)
+{
+	struct idl_text *idl = &io_swapdev_idl;
+
+	idl_comment(idl, "",
+		    "Control interface of swapdevd, a compressed swap tier served from user space.\n"
+		    "Reading needs root or the control group (control.group); SetConfig and\n"
+		    "Flush need root.");
+	idl_printf(idl, "interface %s\n", PROTO_INTERFACE);
+	idl_printf(idl, "\n");
+	idl_comment(idl, "", "Latency percentiles in microseconds.");
+	idl_printf(idl, "type Latency ");
+	idl_inline_fields(idl, latency_fields);
+	idl_printf(idl, "\n");
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+		if (strncmp(methods[i].name, PROTO_INTERFACE ".", strlen(PROTO_INTERFACE) + 1) == 0)
+			idl_method(idl, &methods[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(errors); i++) {
+		idl_printf(idl, "\n");
+		idl_comment(idl, "", errors[i].doc);
+		idl_printf(idl, "error %s ", strrchr(errors[i].name, '.') + 1);
+		idl_inline_fields(idl, errors[i].fields);
+		idl_printf(idl, "\n");
+	}
+}
+
+static const char *io_swapdev_description(void)
+{
+	pthread_once(&io_swapdev_idl_once, io_swapdev_idl_write);
+	return io_swapdev_idl.text;
 }
 
 const char *proto_interface_description(const char *interface)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(interfaces); i++)
 		if (strcmp(interfaces[i].name, interface) == 0)
-			return interfaces[i].idl;
+			return interfaces[i].description();
 	return NULL;
 }
 
@@ -806,16 +626,16 @@ int proto_build_description_reply(const char *interface, char **ret_msg, size_t 
 	const char *idl = proto_interface_description(interface);
 
 	if (!idl)
-		return build_error(PROTO_ERROR_INTERFACE_NOT_FOUND,
-				   strings_object("interface", interface, NULL, NULL), ret_msg,
-				   ret_size);
-	return build_reply(strings_object("description", idl, NULL, NULL), false, ret_msg,
-			   ret_size);
+		return build(VARLINK_ERROR_INTERFACE_NOT_FOUND,
+			     strings_object("interface", interface, NULL, NULL), false, ret_msg,
+			     ret_size);
+	return build(NULL, strings_object("description", idl, NULL, NULL), false, ret_msg,
+		     ret_size);
 }
 
 static int add_u64(struct json_object *object, const char *key, uint64_t value)
 {
-	return add(object, key, json_object_new_uint64(value));
+	return varlink_object_add(object, key, json_object_new_uint64(value));
 }
 
 static int add_latency(struct json_object *object, const char *key,
@@ -834,7 +654,7 @@ static int add_latency(struct json_object *object, const char *key,
 		json_object_put(percentiles);
 		return r;
 	}
-	return add(object, key, percentiles);
+	return varlink_object_add(object, key, percentiles);
 }
 
 static int add_config_key(struct json_object *object, const struct swapdev_config *config,
@@ -846,7 +666,7 @@ static int add_config_key(struct json_object *object, const struct swapdev_confi
 	r = config_get(config, key, value, sizeof(value));
 	if (r < 0)
 		return r;
-	return add(object, key, json_object_new_string(value));
+	return varlink_object_add(object, key, json_object_new_string(value));
 }
 
 /* {key: value} of every key, or of key alone. -ENOENT, -ENOMEM, config_get() errors. */
@@ -877,27 +697,28 @@ static int config_to_json(const struct swapdev_config *config, const char *key,
 	return 0;
 }
 
-int proto_stats_to_json(const struct proto_stats_input *input, struct json_object **ret_object)
+int proto_stats_to_json(const struct proto_stats *stats, const struct swapdev_config *config,
+			struct json_object **ret_object)
 {
 	struct json_object *object = json_object_new_object();
-	struct json_object *config = NULL;
+	struct json_object *values = NULL;
 	int r = object ? 0 : -ENOMEM;
 
 	for (const struct proto_stat_field *f = proto_stat_fields; r >= 0 && f->name; f++) {
-		const uint64_t *value = (const uint64_t *)((const char *)input->stats + f->offset);
+		const uint64_t *value = (const uint64_t *)((const char *)stats + f->offset);
 
 		r = add_u64(object, f->name, *value);
 	}
 	if (r >= 0)
-		r = add_latency(object, "read_latency_us", &input->read_latency_us);
+		r = add_latency(object, "read_latency_us", &stats->read_latency_us);
 	if (r >= 0)
-		r = add_latency(object, "write_latency_us", &input->write_latency_us);
+		r = add_latency(object, "write_latency_us", &stats->write_latency_us);
 	if (r >= 0)
-		r = add_u64(object, "uptime_seconds", input->uptime_seconds);
+		r = add_u64(object, "uptime_seconds", stats->uptime_seconds);
 	if (r >= 0)
-		r = config_to_json(input->config, NULL, &config);
+		r = config_to_json(config, NULL, &values);
 	if (r >= 0)
-		r = add(object, "config", config);
+		r = varlink_object_add(object, "config", values);
 	if (r < 0) {
 		json_object_put(object);
 		return r;
@@ -906,16 +727,16 @@ int proto_stats_to_json(const struct proto_stats_input *input, struct json_objec
 	return 0;
 }
 
-int proto_build_stats_reply(const struct proto_stats_input *input, char **ret_msg,
-			    size_t *ret_size)
+int proto_build_stats_reply(const struct proto_stats *stats, const struct swapdev_config *config,
+			    char **ret_msg, size_t *ret_size)
 {
-	struct json_object *stats;
+	struct json_object *parameters;
 	int r;
 
-	r = proto_stats_to_json(input, &stats);
+	r = proto_stats_to_json(stats, config, &parameters);
 	if (r < 0)
 		return r;
-	return build_reply(stats, false, ret_msg, ret_size);
+	return build(NULL, parameters, false, ret_msg, ret_size);
 }
 
 int proto_build_config_reply(const struct swapdev_config *config, const char *key,
@@ -932,12 +753,12 @@ int proto_build_config_reply(const struct swapdev_config *config, const char *ke
 		json_object_put(values);
 		return -ENOMEM;
 	}
-	r = add(parameters, "config", values);
+	r = varlink_object_add(parameters, "config", values);
 	if (r < 0) {
 		json_object_put(parameters);
 		return r;
 	}
-	return build_reply(parameters, false, ret_msg, ret_size);
+	return build(NULL, parameters, false, ret_msg, ret_size);
 }
 
 int proto_build_status_reply(const struct proto_status *status, char **ret_msg,
@@ -947,22 +768,22 @@ int proto_build_status_reply(const struct proto_status *status, char **ret_msg,
 		strings_object("state", status->state, "device", status->device);
 	int r = object ? 0 : -ENOMEM;
 
-	/* In json-c, JSON null is the NULL object: add() would take it for -ENOMEM. */
+	/* In json-c, JSON null is the NULL object: varlink_object_add() would take it for -ENOMEM. */
 	if (r >= 0 && status->loop_device)
-		r = add(object, "loop_device", json_object_new_string(status->loop_device));
+		r = varlink_object_add(object, "loop_device", json_object_new_string(status->loop_device));
 	else if (r >= 0 && json_object_object_add(object, "loop_device", NULL) < 0)
 		r = -ENOMEM;
 	if (r >= 0)
-		r = add(object, "swap_active", json_object_new_boolean(status->swap_active));
+		r = varlink_object_add(object, "swap_active", json_object_new_boolean(status->swap_active));
 	if (r >= 0)
 		r = add_u64(object, "uptime_seconds", status->uptime_seconds);
 	if (r >= 0)
-		r = add(object, "version", json_object_new_string(status->version));
+		r = varlink_object_add(object, "version", json_object_new_string(status->version));
 	if (r < 0) {
 		json_object_put(object);
 		return r;
 	}
-	return build_reply(object, false, ret_msg, ret_size);
+	return build(NULL, object, false, ret_msg, ret_size);
 }
 
 int proto_build_flush_progress(uint64_t done_pages, uint64_t total_pages, char **ret_msg,
@@ -979,7 +800,7 @@ int proto_build_flush_progress(uint64_t done_pages, uint64_t total_pages, char *
 		json_object_put(object);
 		return r;
 	}
-	return build_reply(object, true, ret_msg, ret_size);
+	return build(NULL, object, true, ret_msg, ret_size);
 }
 
 int proto_build_flush_result(uint64_t written_pages, char **ret_msg, size_t *ret_size)
@@ -993,57 +814,139 @@ int proto_build_flush_result(uint64_t written_pages, char **ret_msg, size_t *ret
 		json_object_put(object);
 		return r;
 	}
-	return build_reply(object, false, ret_msg, ret_size);
+	return build(NULL, object, false, ret_msg, ret_size);
 }
 
-int proto_parse_reply(const char *msg, size_t len, struct proto_reply *ret_reply)
-{
-	struct proto_reply reply = { 0 };
-	int r;
 
-	r = parse_object(msg, len, &reply.message);
-	if (r < 0)
-		return r;
-	json_object_object_foreach(reply.message, key, field) {
-		if (strcmp(key, "parameters") == 0) {
-			if (json_object_is_type(field, json_type_object))
-				reply.parameters = field;
-			else if (!json_object_is_type(field, json_type_null))
-				r = -EBADMSG;
-		} else if (strcmp(key, "error") == 0) {
-			if (json_object_is_type(field, json_type_string))
-				reply.error = json_object_get_string(field);
-			else
-				r = -EBADMSG;
-		} else if (strcmp(key, "continues") == 0) {
-			if (json_object_is_type(field, json_type_boolean))
-				reply.continues = json_object_get_boolean(field);
-			else
-				r = -EBADMSG;
+
+int proto_build_call(const struct proto_request *request, char **ret_msg, size_t *ret_size)
+{
+	unsigned flags = (request->more ? VARLINK_MORE : 0) | (request->oneway ? VARLINK_ONEWAY : 0);
+	const struct method_desc *method;
+	struct json_object *parameters;
+	int r = 0;
+
+	if ((unsigned)request->method >= _PROTO_METHOD_MAX)
+		return -EINVAL;
+	method = &methods[request->method];
+	parameters = json_object_new_object();
+	if (!parameters)
+		return -ENOMEM;
+	for (const struct param_desc *p = method->params; r >= 0 && p->name; p++) {
+		const char *slot = (const char *)request + p->offset;
+		const char *text;
+		uint64_t number;
+
+		switch (p->type) {
+		case PARAM_STRING:
+			text = *(const char *const *)slot;
+			if (text)
+				r = varlink_object_add(parameters, p->name, json_object_new_string(text));
+			else if (p->required)
+				r = -EINVAL;
+			break;
+		case PARAM_U32:
+		case PARAM_U64:
+			number = p->type == PARAM_U32 ? *(const uint32_t *)slot : *(const uint64_t *)slot;
+			if (number || p->required)
+				r = add_u64(parameters, p->name, number);
+			break;
 		}
-		/* Other fields are ignored: newer servers may add some. */
 	}
-	if (r >= 0 && reply.error && reply.error[0] == '\0')
-		r = -EBADMSG;
-	if (r >= 0 && !reply.parameters) {
-		reply.parameters = json_object_new_object();
-		r = add(reply.message, "parameters", reply.parameters);
-	}
-	if (r < 0) {
-		json_object_put(reply.message);
-		return r;
-	}
-	/* An error ends the call whatever else the reply says. */
-	if (reply.error)
-		reply.continues = false;
-	*ret_reply = reply;
-	return 0;
+	if (r >= 0)
+		r = varlink_build_call(method->name, parameters, flags, ret_msg, ret_size);
+	json_object_put(parameters);
+	return r;
 }
 
-void proto_reply_done(struct proto_reply *reply)
+/* Readers: a missing or mistyped field reads as 0, NULL or false. */
+static struct json_object *read_field(struct json_object *object, const char *key,
+				      enum json_type type)
 {
-	if (!reply)
-		return;
-	json_object_put(reply->message);
-	*reply = (struct proto_reply){ 0 };
+	struct json_object *value;
+
+	if (!object || !json_object_object_get_ex(object, key, &value) ||
+	    !json_object_is_type(value, type))
+		return NULL;
+	return value;
+}
+
+static uint64_t read_u64(struct json_object *object, const char *key)
+{
+	struct json_object *value = read_field(object, key, json_type_int);
+
+	return value && json_object_get_int64(value) >= 0 ? json_object_get_uint64(value) : 0;
+}
+
+static const char *read_string(struct json_object *object, const char *key)
+{
+	struct json_object *value = read_field(object, key, json_type_string);
+
+	return value ? json_object_get_string(value) : NULL;
+}
+
+static void read_latency(struct json_object *object, const char *key,
+			 struct proto_latency *ret_latency)
+{
+	struct json_object *latency = read_field(object, key, json_type_object);
+
+	*ret_latency = (struct proto_latency){
+		.p50 = read_u64(latency, "p50"),
+		.p99 = read_u64(latency, "p99"),
+		.p999 = read_u64(latency, "p999"),
+	};
+}
+
+void proto_read_stats(struct json_object *parameters, struct proto_stats *ret_stats,
+		      struct json_object **ret_config)
+{
+	for (const struct proto_stat_field *f = proto_stat_fields; f->name; f++)
+		*(uint64_t *)((char *)ret_stats + f->offset) = read_u64(parameters, f->name);
+	read_latency(parameters, "read_latency_us", &ret_stats->read_latency_us);
+	read_latency(parameters, "write_latency_us", &ret_stats->write_latency_us);
+	ret_stats->uptime_seconds = read_u64(parameters, "uptime_seconds");
+	if (ret_config)
+		*ret_config = proto_read_config(parameters);
+}
+
+void proto_read_status(struct json_object *parameters, struct proto_status *ret_status)
+{
+	struct json_object *active = read_field(parameters, "swap_active", json_type_boolean);
+
+	*ret_status = (struct proto_status){
+		.state = read_string(parameters, "state"),
+		.device = read_string(parameters, "device"),
+		.loop_device = read_string(parameters, "loop_device"),
+		.swap_active = active && json_object_get_boolean(active),
+		.uptime_seconds = read_u64(parameters, "uptime_seconds"),
+		.version = read_string(parameters, "version"),
+	};
+}
+
+void proto_read_flush(struct json_object *parameters, struct proto_flush_reply *ret_flush)
+{
+	*ret_flush = (struct proto_flush_reply){
+		.done_pages = read_u64(parameters, "done_pages"),
+		.total_pages = read_u64(parameters, "total_pages"),
+		.written_pages = read_u64(parameters, "written_pages"),
+	};
+}
+
+struct json_object *proto_read_config(struct json_object *parameters)
+{
+	return read_field(parameters, "config", json_type_object);
+}
+
+const char *proto_config_value(struct json_object *config, const char *key)
+{
+	return read_string(config, key);
+}
+
+void proto_read_error(struct json_object *parameters, struct proto_error_reply *ret_error)
+{
+	*ret_error = (struct proto_error_reply){
+		.message = read_string(parameters, "message"),
+		.parameter = read_string(parameters, "parameter"),
+		.key = read_string(parameters, "key"),
+	};
 }

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * protocol.h - the control protocol: Varlink messages of interface io.swapdev.
+ * protocol.h - the control protocol: Varlink interface io.swapdev.
  *
- * Wire format (https://varlink.org): each message is one JSON object
- * followed by a NUL byte. A call is {"method": "io.swapdev.GetStats",
- * "parameters": {...}, "more": true, "oneway": true}; a reply is
- * {"parameters": {...}, "continues": true} or an error {"error":
- * "io.swapdev.Failed", "parameters": {...}}. The interface description
+ * varlink.h has the wire format (framing, call and reply envelopes, error
+ * replies); this module knows the methods of io.swapdev (and of
+ * org.varlink.service, which every Varlink service serves), their
+ * parameters, replies and errors. The interface description
  * (proto_interface_description("io.swapdev")) is the reference for every
  * method, its parameters and its errors.
  *
@@ -14,10 +13,8 @@
  * keeps no state and never logs, so that it can be fuzzed. The daemon's
  * control server and swapdevctl do the socket work.
  *
- * Wire buffers returned by the proto_build_*() functions are malloc'd,
- * NUL-terminated, and their *ret_size counts the NUL: write exactly that
- * many bytes. Every builder returns 0, -ENOMEM, or -EMSGSIZE when the
- * message would exceed PROTO_MAX_MESSAGE.
+ * Builders follow varlink.h: a malloc'd NUL-terminated message whose
+ * *ret_size counts the NUL; 0, -ENOMEM or -EMSGSIZE.
  */
 #pragma once
 
@@ -26,42 +23,18 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "store.h"
+#include "varlink.h"
 
 struct json_object;
 
-/* Largest message in either direction, its NUL terminator included. */
-#define PROTO_MAX_MESSAGE 65536
-
 #define PROTO_INTERFACE "io.swapdev"
-#define PROTO_SERVICE_INTERFACE "org.varlink.service"
 
-/* Errors of org.varlink.service: the request itself is at fault. */
-#define PROTO_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
-#define PROTO_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
-#define PROTO_ERROR_BAD_PARAMETER "org.varlink.service.InvalidParameter"
 /* Errors of io.swapdev: the request was understood and refused. */
 #define PROTO_ERROR_PERMISSION_DENIED "io.swapdev.PermissionDenied"
 #define PROTO_ERROR_INVALID_PARAMETER "io.swapdev.InvalidParameter"
 #define PROTO_ERROR_NOT_RUNTIME_TUNABLE "io.swapdev.NotRuntimeTunable"
 #define PROTO_ERROR_NO_DISK_TIER "io.swapdev.NoDiskTier"
 #define PROTO_ERROR_FAILED "io.swapdev.Failed"
-
-/* Longest interface.Method name accepted; also bounds names echoed in errors. */
-#define PROTO_NAME_MAX 256
-
-/* Flags of a call (proto_build_request). */
-#define PROTO_MORE 0x1u	  /* the caller accepts several replies ("continues") */
-#define PROTO_ONEWAY 0x2u /* the caller wants no reply at all */
-
-/*
- * Framing: find the first complete message in buf[0, len). Returns 1 and
- * sets *ret_msg_len to the length of its JSON text (the caller then
- * consumes *ret_msg_len + 1 bytes, the NUL included); 0 when no NUL has
- * arrived yet and more data may complete the message; -EMSGSIZE when the
- * message is, or is bound to become, longer than PROTO_MAX_MESSAGE.
- */
-int proto_frame(const void *buf, size_t len, size_t *ret_msg_len);
 
 enum proto_method {
 	PROTO_METHOD_GET_INFO,			/* org.varlink.service.GetInfo */
@@ -79,12 +52,14 @@ const char *proto_method_name(enum proto_method method);
 /* True for methods that change the daemon (root only); the rest only read. */
 bool proto_method_changes_state(enum proto_method method);
 
-/* A parsed call. The strings point into message and live as long as it. */
+/* A call: parsed by the daemon (proto_parse_request; the strings then point
+ * into message and live as long as it) or filled by a client for
+ * proto_build_call (message unused). */
 struct proto_request {
 	enum proto_method method;
 	bool more;
 	bool oneway;
-	struct json_object *message; /* the whole call, owned */
+	struct json_object *message; /* the whole call, owned; parsed calls only */
 	union {
 		struct {
 			const char *interface;
@@ -103,42 +78,20 @@ struct proto_request {
 	};
 };
 
-/* Why a call was refused; filled by proto_parse_request() on -EINVAL. */
-struct proto_parse_error {
-	const char *error;	    /* Varlink error name (PROTO_ERROR_*) */
-	const char *field;	    /* the error's one parameter: "parameter", "method", ... */
-	char value[PROTO_NAME_MAX]; /* its value: the parameter, method or interface at fault */
-	bool oneway;		    /* the caller asked for no reply: send none */
-};
-
 /*
  * Parse and validate one call (msg[0, len), without its NUL). Returns 0
  * and fills *ret_request; -EBADMSG when msg is not a JSON object (not a
  * Varlink message: close the connection, no reply is possible); -EINVAL
  * when the call is wrong (a missing, mistyped or unknown field, an
- * invalid method name, an unknown interface or method): *ret_error says
- * which error to reply with (proto_build_parse_error); -EMSGSIZE when len
+ * invalid method name, an unknown interface or method): *ret_refusal says
+ * which error to reply with (varlink_build_refusal); -EMSGSIZE when len
  * exceeds the limit; -ENOMEM.
  */
 int proto_parse_request(const char *msg, size_t len, struct proto_request *ret_request,
-			struct proto_parse_error *ret_error);
+			struct varlink_refusal *ret_refusal);
 /* Release a request; accepts a zeroed or already released one. */
 void proto_request_done(struct proto_request *request);
 
-/* Client side: build a call of method (fully qualified) with parameters
- * (borrowed, NULL for none) and PROTO_MORE / PROTO_ONEWAY flags. */
-int proto_build_request(const char *method, struct json_object *parameters, unsigned flags,
-			char **ret_msg, size_t *ret_size);
-
-/* Generic reply: parameters borrowed (NULL: empty object). */
-int proto_build_reply(struct json_object *parameters, bool continues, char **ret_msg,
-		      size_t *ret_size);
-/* Generic error reply: parameters borrowed (NULL: empty object). */
-int proto_build_error(const char *error, struct json_object *parameters, char **ret_msg,
-		      size_t *ret_size);
-/* The error reply for a call proto_parse_request() refused with -EINVAL. */
-int proto_build_parse_error(const struct proto_parse_error *error, char **ret_msg,
-			    size_t *ret_size);
 /* io.swapdev.InvalidParameter: parameter names the field, message says why. */
 int proto_build_invalid_parameter(const char *parameter, const char *message, char **ret_msg,
 				  size_t *ret_size);
@@ -159,12 +112,30 @@ struct proto_latency {
 	uint64_t p50, p99, p999;
 };
 
-struct proto_stats_input {
-	const struct store_stats *stats;
-	struct proto_latency read_latency_us;
-	struct proto_latency write_latency_us;
+/*
+ * The GetStats reply as the wire has it: the daemon fills it from struct
+ * store_stats (daemon/control_server.c), field by field. Every
+ * uint64_t before read_latency_us has its proto_stat_fields[] entry; a
+ * field renamed here must be renamed on the wire too, and the IDL test
+ * (tests/unit/test-protocol.c) says so.
+ */
+struct proto_stats {
+	/* gauges */
+	uint64_t slots_total, slots_used, same_slots, pool_slots, disk_slots;
+	uint64_t orig_bytes, compr_bytes, raw_slots, zstd_slots, zstd_bytes;
+	uint64_t pool_footprint_bytes, pool_limit_bytes;
+	uint64_t disk_bytes, disk_total_bytes, metadata_bytes;
+	/* counters */
+	uint64_t reads, writes, discards;
+	uint64_t reads_same, reads_pool, reads_disk, reads_empty;
+	uint64_t writes_same, writes_pool, writes_disk;
+	uint64_t partial_writes, discarded_slots, incompressible;
+	uint64_t writeback_pages, writeback_cancelled, exclusive_releases, writethrough_pages;
+	uint64_t alloc_failures, io_errors, decompress_errors, compactions;
+	uint64_t recompressed, recompress_not_worth, recompress_dropped, recompress_cpu_us;
+
+	struct proto_latency read_latency_us, write_latency_us;
 	uint64_t uptime_seconds;
-	const struct swapdev_config *config; /* reported as "config"; required */
 };
 
 /*
@@ -173,9 +144,10 @@ struct proto_stats_input {
  * uptime_seconds and config ({key: value} for every config_keys[]).
  * Returns 0, -ENOMEM, or a config_get() error.
  */
-int proto_stats_to_json(const struct proto_stats_input *input, struct json_object **ret_object);
-int proto_build_stats_reply(const struct proto_stats_input *input, char **ret_msg,
-			    size_t *ret_size);
+int proto_stats_to_json(const struct proto_stats *stats, const struct swapdev_config *config,
+			struct json_object **ret_object);
+int proto_build_stats_reply(const struct proto_stats *stats, const struct swapdev_config *config,
+			    char **ret_msg, size_t *ret_size);
 
 /*
  * GetConfig reply {"config": {key: value, ...}} with every key in file
@@ -200,7 +172,7 @@ int proto_build_flush_progress(uint64_t done_pages, uint64_t total_pages, char *
 			       size_t *ret_size);
 int proto_build_flush_result(uint64_t written_pages, char **ret_msg, size_t *ret_size);
 
-/* Counters and gauges of GetStats that come straight from struct store_stats. */
+/* Counters and gauges of GetStats: the uint64_t members of struct proto_stats. */
 enum proto_stat_kind {
 	PROTO_STAT_GAUGE,   /* a level that goes up and down */
 	PROTO_STAT_COUNTER, /* monotonic while the daemon runs */
@@ -208,26 +180,54 @@ enum proto_stat_kind {
 
 struct proto_stat_field {
 	const char *name; /* JSON key; Prometheus name is swapdev_NAME[_total] */
-	size_t offset;	  /* of its uint64_t in struct store_stats */
+	size_t offset;	  /* of its uint64_t in struct proto_stats */
 	enum proto_stat_kind kind;
-	const char *help; /* one line for humans and # HELP */
+	const char *help;  /* one line for humans and # HELP */
+	const char *group; /* NULL, or the IDL comment above this field and the next ones */
 };
 
 /* Terminated by an entry with name NULL. */
 extern const struct proto_stat_field proto_stat_fields[];
 
-/* A parsed reply. The pointers point into message and live as long as it. */
-struct proto_reply {
-	struct json_object *message;	/* the whole reply, owned */
-	struct json_object *parameters; /* never NULL: {} when the reply has none */
-	const char *error;		/* NULL, or the Varlink error name */
-	bool continues;			/* more replies follow (never with an error) */
-};
+/*
+ * Client side: typed calls and replies, for swapdevctl. The wire names live
+ * in protocol.c alone: a field renamed in these structs fails to compile in
+ * the callers instead of reading 0. Readers are lenient, as the CLI always
+ * was: a missing or mistyped field (an older or newer daemon) reads as 0,
+ * NULL or false.
+ */
 
 /*
- * Client side: parse one reply (msg[0, len), without its NUL). Returns 0,
- * -EBADMSG when it is not a well-formed Varlink reply, -EMSGSIZE, -ENOMEM.
+ * Build the call of request->method with the parameters of its union
+ * member (an optional parameter that is NULL or 0 is left out: the daemon
+ * reads it the same) and request->more / request->oneway; request->message
+ * is not used. Returns 0, -EINVAL for an invalid method or a required
+ * string that is NULL, -ENOMEM, -EMSGSIZE.
  */
-int proto_parse_reply(const char *msg, size_t len, struct proto_reply *ret_reply);
-/* Release a reply; accepts a zeroed or already released one. */
-void proto_reply_done(struct proto_reply *reply);
+int proto_build_call(const struct proto_request *request, char **ret_msg, size_t *ret_size);
+
+/* GetStats reply. *ret_config, when ret_config is not NULL, is the
+ * {key: value} configuration in parameters, or NULL. */
+void proto_read_stats(struct json_object *parameters, struct proto_stats *ret_stats,
+		      struct json_object **ret_config);
+/* GetStatus reply; the strings point into parameters. */
+void proto_read_status(struct json_object *parameters, struct proto_status *ret_status);
+
+/* Flush replies: done_pages and total_pages while they continue, then written_pages. */
+struct proto_flush_reply {
+	uint64_t done_pages, total_pages, written_pages;
+};
+void proto_read_flush(struct json_object *parameters, struct proto_flush_reply *ret_flush);
+
+/* GetConfig reply: the {key: value} configuration in parameters, or NULL. */
+struct json_object *proto_read_config(struct json_object *parameters);
+/* A key's value in a {key: value} configuration, or NULL. */
+const char *proto_config_value(struct json_object *config, const char *key);
+
+/* The parameters of an error reply of io.swapdev or org.varlink.service. */
+struct proto_error_reply {
+	const char *message;   /* Failed, InvalidParameter */
+	const char *parameter; /* InvalidParameter of either interface */
+	const char *key;       /* NotRuntimeTunable */
+};
+void proto_read_error(struct json_object *parameters, struct proto_error_reply *ret_error);

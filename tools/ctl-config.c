@@ -35,35 +35,28 @@ static void config_usage(FILE *out)
 
 static int show_config(const struct ctl_options *options, const char *key, bool json)
 {
-	struct json_object *parameters = NULL, *config;
-	struct proto_reply reply;
+	struct proto_request call = { .method = PROTO_METHOD_GET_CONFIG, .get_config.key = key };
+	struct json_object *config;
+	struct varlink_reply reply;
 	struct ctl_conn *conn;
 	int r;
 
-	if (key) {
-		parameters = json_object_new_object();
-		if (!parameters || ctl_json_add_string(parameters, "key", key) < 0) {
-			json_object_put(parameters);
-			return CTL_EXIT_FAILURE;
-		}
-	}
 	r = ctl_connect(options->socket, &conn);
 	if (r >= 0) {
-		r = ctl_call(conn, PROTO_METHOD_GET_CONFIG, parameters, 0, &reply);
+		r = ctl_call(conn, &call, &reply);
 		ctl_disconnect(conn);
 	}
-	json_object_put(parameters);
 	if (r < 0)
 		return CTL_EXIT_FAILURE;
 
-	config = ctl_json_object(reply.parameters, "config");
+	config = proto_read_config(reply.parameters);
 	if (!config) {
 		ctl_error("GetConfig: reply from swapdevd without a configuration");
 		r = -EBADMSG;
 	} else if (json) {
 		ctl_print_json(config, true);
 	} else if (key) {
-		const char *value = ctl_json_string(config, key);
+		const char *value = proto_config_value(config, key);
 
 		if (value) {
 			puts(value);
@@ -75,32 +68,29 @@ static int show_config(const struct ctl_options *options, const char *key, bool 
 		json_object_object_foreach(config, name, value)
 			printf("%s = %s\n", name, json_object_get_string(value));
 	}
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 	return r < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 }
 
 static int change_config(const struct ctl_options *options, const char *key,
 			 const char *value)
 {
-	struct json_object *parameters = json_object_new_object();
-	struct proto_reply reply;
+	struct proto_request call = {
+		.method = PROTO_METHOD_SET_CONFIG,
+		.set_config = { .key = key, .value = value },
+	};
+	struct varlink_reply reply;
 	struct ctl_conn *conn;
 	int r;
 
-	if (!parameters || ctl_json_add_string(parameters, "key", key) < 0 ||
-	    ctl_json_add_string(parameters, "value", value) < 0) {
-		json_object_put(parameters);
-		return CTL_EXIT_FAILURE;
-	}
 	r = ctl_connect(options->socket, &conn);
 	if (r >= 0) {
-		r = ctl_call(conn, PROTO_METHOD_SET_CONFIG, parameters, 0, &reply);
+		r = ctl_call(conn, &call, &reply);
 		ctl_disconnect(conn);
 	}
-	json_object_put(parameters);
 	if (r < 0)
 		return CTL_EXIT_FAILURE;
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 	return CTL_EXIT_OK;
 }
 

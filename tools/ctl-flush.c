@@ -56,8 +56,7 @@ static void draw_progress(uint64_t done, uint64_t total)
 }
 
 /* Parse the options into the Flush parameters. Returns an exit status, or -1 to go on. */
-static int parse_options(int argc, char *argv[], struct json_object *parameters,
-			 bool *ret_wait)
+static int parse_options(int argc, char *argv[], struct proto_request *call, bool *ret_wait)
 {
 	static const struct option longopts[] = {
 		{ "idle", required_argument, NULL, 'i' },
@@ -77,8 +76,7 @@ static int parse_options(int argc, char *argv[], struct json_object *parameters,
 						       "--idle takes whole seconds, 0 to %" PRIu32
 						       ", not '%s'",
 						       UINT32_MAX, optarg);
-			if (ctl_json_add_u64(parameters, "idle_seconds", value) < 0)
-				return CTL_EXIT_FAILURE;
+			call->flush.idle_seconds = (uint32_t)value;
 			break;
 		case 'l':
 			/* The protocol's int is int64; the daemon refuses anything larger. */
@@ -88,8 +86,7 @@ static int parse_options(int argc, char *argv[], struct json_object *parameters,
 						       "--limit takes a size above 0 and below 8 EiB, "
 						       "such as 512M, 4G or 10%%, not '%s'",
 						       optarg);
-			if (ctl_json_add_u64(parameters, "limit_bytes", value) < 0)
-				return CTL_EXIT_FAILURE;
+			call->flush.limit_bytes = value;
 			break;
 		case 'w':
 			*ret_wait = true;
@@ -107,15 +104,19 @@ static int parse_options(int argc, char *argv[], struct json_object *parameters,
 }
 
 /* Follow the call from its first reply to the end (or the start, without wait). */
-static int follow(struct ctl_conn *conn, struct proto_reply *reply, bool wait)
+static int follow(struct ctl_conn *conn, struct varlink_reply *reply, bool wait)
 {
 	bool bar = wait && isatty(STDERR_FILENO);
 	char size[CTL_UNIT_MAX];
-	uint64_t pages;
+
+	struct proto_flush_reply flush;
 
 	while (reply->continues) {
-		uint64_t done = ctl_json_u64(reply->parameters, "done_pages");
-		uint64_t total = ctl_json_u64(reply->parameters, "total_pages");
+		uint64_t done, total;
+
+		proto_read_flush(reply->parameters, &flush);
+		done = flush.done_pages;
+		total = flush.total_pages;
 
 		if (!wait) {
 			/* A first reply may come before swapdevd has counted the pages. */
@@ -124,49 +125,43 @@ static int follow(struct ctl_conn *conn, struct proto_reply *reply, bool wait)
 				       total, ctl_format_bytes(total * SWAPDEV_PAGE_SIZE, size));
 			else
 				printf("Flush started.\n");
-			proto_reply_done(reply);
+			varlink_reply_done(reply);
 			return CTL_EXIT_OK;
 		}
 		if (bar)
 			draw_progress(done, total);
-		proto_reply_done(reply);
+		varlink_reply_done(reply);
 		if (ctl_next_reply(conn, reply) < 0) {
 			if (bar)
 				fputc('\n', stderr);
 			return CTL_EXIT_FAILURE;
 		}
 	}
-	pages = ctl_json_u64(reply->parameters, "written_pages");
+	proto_read_flush(reply->parameters, &flush);
 	if (bar) {
-		draw_progress(pages, pages);
+		draw_progress(flush.written_pages, flush.written_pages);
 		fputc('\n', stderr);
 	}
-	printf("Wrote %" PRIu64 " pages (%s) back to the disk tier.\n", pages,
-	       ctl_format_bytes(pages * SWAPDEV_PAGE_SIZE, size));
-	proto_reply_done(reply);
+	printf("Wrote %" PRIu64 " pages (%s) back to the disk tier.\n", flush.written_pages,
+	       ctl_format_bytes(flush.written_pages * SWAPDEV_PAGE_SIZE, size));
+	varlink_reply_done(reply);
 	return CTL_EXIT_OK;
 }
 
 int ctl_flush(const struct ctl_options *options, int argc, char *argv[])
 {
-	struct json_object *parameters = json_object_new_object();
-	struct proto_reply reply;
+	struct proto_request call = { .method = PROTO_METHOD_FLUSH, .more = true };
+	struct varlink_reply reply;
 	struct ctl_conn *conn = NULL;
 	bool wait = false;
 	int status;
 
-	if (!parameters) {
-		ctl_error("out of memory");
-		return CTL_EXIT_FAILURE;
-	}
-	status = parse_options(argc, argv, parameters, &wait);
+	status = parse_options(argc, argv, &call, &wait);
 	if (status < 0) {
 		status = CTL_EXIT_FAILURE;
-		if (ctl_connect(options->socket, &conn) >= 0 &&
-		    ctl_call(conn, PROTO_METHOD_FLUSH, parameters, PROTO_MORE, &reply) >= 0)
+		if (ctl_connect(options->socket, &conn) >= 0 && ctl_call(conn, &call, &reply) >= 0)
 			status = follow(conn, &reply, wait);
 		ctl_disconnect(conn);
 	}
-	json_object_put(parameters);
 	return status;
 }

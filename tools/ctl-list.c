@@ -37,7 +37,7 @@ struct daemon_row {
 	char socket[108];
 	pid_t pid; /* 0: not known (the socket was named, not found) */
 	unsigned threads;
-	struct proto_reply stats, status;
+	struct varlink_reply stats, status;
 };
 
 enum column_id {
@@ -251,11 +251,12 @@ static int query_daemon(struct daemon_row *row)
 	r = ctl_connect(row->socket, &conn);
 	if (r < 0)
 		return r;
-	r = ctl_call(conn, PROTO_METHOD_GET_STATS, NULL, 0, &row->stats);
+	r = ctl_call(conn, &(struct proto_request){ .method = PROTO_METHOD_GET_STATS }, &row->stats);
 	if (r == 0) {
-		r = ctl_call(conn, PROTO_METHOD_GET_STATUS, NULL, 0, &row->status);
+		r = ctl_call(conn, &(struct proto_request){ .method = PROTO_METHOD_GET_STATUS },
+			     &row->status);
 		if (r < 0)
-			proto_reply_done(&row->stats);
+			varlink_reply_done(&row->stats);
 	}
 	ctl_disconnect(conn);
 	return r;
@@ -275,34 +276,36 @@ static void format_size(uint64_t bytes, bool in_bytes, char *buf, size_t size)
 static const char *cell_text(const struct daemon_row *row, enum column_id id, bool in_bytes,
 			     char *buf, size_t size)
 {
-	struct json_object *stats = row->stats.parameters, *status = row->status.parameters;
-	struct json_object *config = ctl_json_object(stats, "config");
+	struct json_object *config;
+	struct proto_status status;
+	struct proto_stats stats;
 	uint64_t value = 0;
 
+	proto_read_stats(row->stats.parameters, &stats, &config);
+	proto_read_status(row->status.parameters, &status);
 	switch (id) {
 	case COL_NAME:
-		return ctl_json_string(status, "loop_device") ?: "-";
+		return status.loop_device ?: "-";
 	case COL_ALGORITHM:
-		return ctl_json_string(config, "pool.compressor") ?: "-";
+		return proto_config_value(config, "pool.compressor") ?: "-";
 	case COL_DISKSIZE: {
-		const char *text = ctl_json_string(config, "device.size");
+		const char *text = proto_config_value(config, "device.size");
 
 		if (!text || config_parse_size(text, config_ram_bytes(), &value) < 0)
 			return "-";
 		break;
 	}
 	case COL_DATA:
-		value = ctl_json_u64(stats, "orig_bytes");
+		value = stats.orig_bytes;
 		break;
 	case COL_COMPR:
-		value = ctl_json_u64(stats, "compr_bytes");
+		value = stats.compr_bytes;
 		break;
 	case COL_TOTAL:
-		value = ctl_json_u64(stats, "pool_footprint_bytes") +
-			ctl_json_u64(stats, "metadata_bytes");
+		value = stats.pool_footprint_bytes + stats.metadata_bytes;
 		break;
 	case COL_DISK:
-		value = ctl_json_u64(stats, "disk_bytes");
+		value = stats.disk_bytes;
 		break;
 	case COL_STREAMS:
 		if (!row->threads)
@@ -310,7 +313,7 @@ static const char *cell_text(const struct daemon_row *row, enum column_id id, bo
 		snprintf(buf, size, "%u", row->threads);
 		return buf;
 	case COL_MOUNTPOINT:
-		return ctl_json_string(status, "device") ?: "-";
+		return status.device ?: "-";
 	case COL_PID:
 		if (!row->pid)
 			return "-";
@@ -435,8 +438,8 @@ int ctl_list(const struct ctl_options *options, int argc, char *argv[])
 	if (shown > 0 && print_table(&o, rows, shown) < 0)
 		status = CTL_EXIT_FAILURE;
 	for (size_t i = 0; i < shown; i++) {
-		proto_reply_done(&rows[i].stats);
-		proto_reply_done(&rows[i].status);
+		varlink_reply_done(&rows[i].stats);
+		varlink_reply_done(&rows[i].status);
 	}
 	return status;
 }

@@ -61,44 +61,37 @@ static double percent(uint64_t part, uint64_t whole)
 }
 
 /* Per-second rate of a counter between two samples, or -1 when unknown. */
-static double rate(struct json_object *now, struct json_object *before, const char *key,
+static double rate(uint64_t now, const struct proto_stats *before, uint64_t then,
 		   unsigned interval)
 {
-	uint64_t a, b;
-
 	if (!before || !interval)
 		return -1;
-	a = ctl_json_u64(before, key);
-	b = ctl_json_u64(now, key);
 	/* A restarted daemon starts its counters again from 0. */
-	return b >= a ? (double)(b - a) / interval : -1;
+	return now >= then ? (double)(now - then) / interval : -1;
 }
 
-static void print_tiers(struct json_object *s)
+static void print_tiers(const struct proto_stats *s)
 {
-	static const char *const tiers[] = { "same", "pool", "disk" };
+	const struct {
+		const char *name;
+		uint64_t slots;
+	} tiers[] = { { "same", s->same_slots }, { "pool", s->pool_slots }, { "disk", s->disk_slots } };
 	char size[CTL_UNIT_MAX];
 
 	printf("\n%-14s %12s %12s\n", "Tier", "Slots", "Data");
-	for (size_t i = 0; i < ARRAY_SIZE(tiers); i++) {
-		char key[16];
-		uint64_t slots;
-
-		snprintf(key, sizeof(key), "%s_slots", tiers[i]);
-		slots = ctl_json_u64(s, key);
-		printf("  %-12s %12" PRIu64 " %12s\n", tiers[i], slots,
-		       ctl_format_bytes(slots * SWAPDEV_PAGE_SIZE, size));
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(tiers); i++)
+		printf("  %-12s %12" PRIu64 " %12s\n", tiers[i].name, tiers[i].slots,
+		       ctl_format_bytes(tiers[i].slots * SWAPDEV_PAGE_SIZE, size));
 }
 
-static void print_memory(struct json_object *s)
+static void print_memory(const struct proto_stats *s)
 {
-	uint64_t pool_data = ctl_json_u64(s, "pool_slots") * SWAPDEV_PAGE_SIZE;
-	uint64_t in_ram = pool_data + ctl_json_u64(s, "same_slots") * SWAPDEV_PAGE_SIZE;
-	uint64_t compr = ctl_json_u64(s, "compr_bytes");
-	uint64_t footprint = ctl_json_u64(s, "pool_footprint_bytes");
-	uint64_t limit = ctl_json_u64(s, "pool_limit_bytes");
-	uint64_t disk_total = ctl_json_u64(s, "disk_total_bytes");
+	uint64_t pool_data = s->pool_slots * SWAPDEV_PAGE_SIZE;
+	uint64_t in_ram = pool_data + s->same_slots * SWAPDEV_PAGE_SIZE;
+	uint64_t compr = s->compr_bytes;
+	uint64_t footprint = s->pool_footprint_bytes;
+	uint64_t limit = s->pool_limit_bytes;
+	uint64_t disk_total = s->disk_total_bytes;
 	char a[CTL_UNIT_MAX], b[CTL_UNIT_MAX];
 
 	putchar('\n');
@@ -115,42 +108,47 @@ static void print_memory(struct json_object *s)
 		       ctl_format_bytes(in_ram, a), ctl_format_bytes(footprint, b),
 		       (double)in_ram / (double)footprint);
 	if (disk_total)
-		printf("%-17s %s of %s (%.1f%%)\n", "Disk tier",
-		       ctl_format_bytes(ctl_json_u64(s, "disk_bytes"), a),
-		       ctl_format_bytes(disk_total, b),
-		       percent(ctl_json_u64(s, "disk_bytes"), disk_total));
+		printf("%-17s %s of %s (%.1f%%)\n", "Disk tier", ctl_format_bytes(s->disk_bytes, a),
+		       ctl_format_bytes(disk_total, b), percent(s->disk_bytes, disk_total));
 	else
 		printf("%-17s none\n", "Disk tier");
-	printf("%-17s %s\n", "Slot table", ctl_format_bytes(ctl_json_u64(s, "metadata_bytes"), a));
+	printf("%-17s %s\n", "Slot table", ctl_format_bytes(s->metadata_bytes, a));
 }
 
-static void print_operations(struct json_object *s, struct json_object *before,
+static void print_operations(const struct proto_stats *s, const struct proto_stats *before,
 			     unsigned interval)
 {
-	static const char *const ops[] = { "reads", "writes", "discards" };
-	static const char *const tiers[] = { "same", "pool", "disk", "empty" };
+	const struct proto_stats *b = before ? before : s;
+	/* Slots per tier (same, pool, disk, empty); NULL where none is kept. */
+	const struct {
+		const char *name;
+		uint64_t total, then;
+		const uint64_t *tiers[4];
+	} ops[] = {
+		{ "reads", s->reads, b->reads,
+		  { &s->reads_same, &s->reads_pool, &s->reads_disk, &s->reads_empty } },
+		{ "writes", s->writes, b->writes,
+		  { &s->writes_same, &s->writes_pool, &s->writes_disk, NULL } },
+		{ "discards", s->discards, b->discards, { NULL } },
+	};
 
 	printf("\n%-10s %14s", "Operation", "Total");
 	if (before)
 		printf(" %10s", "Per second");
 	printf(" %10s %10s %10s %10s\n", "Same", "Pool", "Disk", "Empty");
 	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
-		printf("  %-8s %14" PRIu64, ops[i], ctl_json_u64(s, ops[i]));
+		printf("  %-8s %14" PRIu64, ops[i].name, ops[i].total);
 		if (before) {
-			double per_second = rate(s, before, ops[i], interval);
+			double per_second = rate(ops[i].total, before, ops[i].then, interval);
 
 			if (per_second >= 0)
 				printf(" %10.0f", per_second);
 			else
 				printf(" %10s", "-");
 		}
-		/* Slots per tier: reads_pool, writes_same, ...; "-" where none is kept. */
-		for (size_t t = 0; t < ARRAY_SIZE(tiers); t++) {
-			char key[32];
-
-			snprintf(key, sizeof(key), "%s_%s", ops[i], tiers[t]);
-			if (json_object_object_get_ex(s, key, NULL))
-				printf(" %10" PRIu64, ctl_json_u64(s, key));
+		for (size_t t = 0; t < ARRAY_SIZE(ops[i].tiers); t++) {
+			if (ops[i].tiers[t])
+				printf(" %10" PRIu64, *ops[i].tiers[t]);
 			else
 				printf(" %10s", "-");
 		}
@@ -158,52 +156,58 @@ static void print_operations(struct json_object *s, struct json_object *before,
 	}
 }
 
-static void print_events(struct json_object *s)
+static void print_events(const struct proto_stats *s)
 {
 	putchar('\n');
 	printf("%-17s %" PRIu64 " pages, %" PRIu64 " cancelled by newer writes\n", "Writeback",
-	       ctl_json_u64(s, "writeback_pages"), ctl_json_u64(s, "writeback_cancelled"));
-	printf("%-17s %" PRIu64 " pages (pool full)\n", "Write-through",
-	       ctl_json_u64(s, "writethrough_pages"));
+	       s->writeback_pages, s->writeback_cancelled);
+	printf("%-17s %" PRIu64 " pages (pool full)\n", "Write-through", s->writethrough_pages);
 	printf("%-17s %" PRIu64 " pool entries released\n", "Exclusive loads",
-	       ctl_json_u64(s, "exclusive_releases"));
-	printf("%-17s %" PRIu64 " pages\n", "Incompressible", ctl_json_u64(s, "incompressible"));
-	printf("%-17s %" PRIu64 "\n", "Discarded slots", ctl_json_u64(s, "discarded_slots"));
-	printf("%-17s %" PRIu64 "\n", "Partial writes", ctl_json_u64(s, "partial_writes"));
-	printf("%-17s %" PRIu64 "\n", "Compactions", ctl_json_u64(s, "compactions"));
+	       s->exclusive_releases);
+	printf("%-17s %" PRIu64 " pages\n", "Incompressible", s->incompressible);
+	printf("%-17s %" PRIu64 "\n", "Discarded slots", s->discarded_slots);
+	printf("%-17s %" PRIu64 "\n", "Partial writes", s->partial_writes);
+	printf("%-17s %" PRIu64 "\n", "Compactions", s->compactions);
 	printf("%-17s %" PRIu64 " allocation failures, %" PRIu64 " I/O errors, %" PRIu64
 	       " corrupt pool objects\n",
-	       "Failures", ctl_json_u64(s, "alloc_failures"), ctl_json_u64(s, "io_errors"),
-	       ctl_json_u64(s, "decompress_errors"));
+	       "Failures", s->alloc_failures, s->io_errors, s->decompress_errors);
 }
 
-static void print_latency(struct json_object *s)
+/* The latencies of GetStats, with their names in the table and in Prometheus. */
+static void latencies(const struct proto_stats *s, const struct proto_latency *ret_latency[2])
 {
-	static const char *const keys[] = { "read_latency_us", "write_latency_us" };
-	static const char *const labels[] = { "read", "write" };
+	ret_latency[0] = &s->read_latency_us;
+	ret_latency[1] = &s->write_latency_us;
+}
 
+static const char *const latency_labels[] = { "read", "write" };
+
+static void print_latency(const struct proto_stats *s)
+{
+	const struct proto_latency *latency[2];
+
+	latencies(s, latency);
 	printf("\n%-10s %10s %10s %10s\n", "Latency", "p50", "p99", "p99.9");
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		struct json_object *latency = ctl_json_object(s, keys[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(latency); i++) {
 		char p50[CTL_UNIT_MAX], p99[CTL_UNIT_MAX], p999[CTL_UNIT_MAX];
 
-		printf("  %-8s %10s %10s %10s\n", labels[i],
-		       ctl_format_usec(ctl_json_u64(latency, "p50"), p50),
-		       ctl_format_usec(ctl_json_u64(latency, "p99"), p99),
-		       ctl_format_usec(ctl_json_u64(latency, "p999"), p999));
+		printf("  %-8s %10s %10s %10s\n", latency_labels[i],
+		       ctl_format_usec(latency[i]->p50, p50), ctl_format_usec(latency[i]->p99, p99),
+		       ctl_format_usec(latency[i]->p999, p999));
 	}
 }
 
-static void print_table(struct json_object *s, struct json_object *before, unsigned interval)
+static void print_table(const struct proto_stats *s, const struct proto_stats *before,
+			unsigned interval)
 {
-	uint64_t total = ctl_json_u64(s, "slots_total");
-	uint64_t used = ctl_json_u64(s, "slots_used");
+	uint64_t total = s->slots_total;
+	uint64_t used = s->slots_used;
 	char a[CTL_UNIT_MAX], b[CTL_UNIT_MAX];
 
-	printf("%-17s %s\n", "Uptime", ctl_format_duration(ctl_json_u64(s, "uptime_seconds"), a));
+	printf("%-17s %s\n", "Uptime", ctl_format_duration(s->uptime_seconds, a));
 	printf("%-17s %s in %" PRIu64 " slots, %" PRIu64 " used (%.1f%%, %s of data)\n", "Device",
 	       ctl_format_bytes(total * SWAPDEV_PAGE_SIZE, a), total, used, percent(used, total),
-	       ctl_format_bytes(ctl_json_u64(s, "orig_bytes"), b));
+	       ctl_format_bytes(s->orig_bytes, b));
 	print_tiers(s);
 	print_memory(s);
 	print_operations(s, before, interval);
@@ -224,48 +228,38 @@ static void print_label_value(const char *value)
 	}
 }
 
-static void print_prometheus(struct json_object *s)
+static void print_prometheus(const struct proto_stats *s, struct json_object *config)
 {
-	static const char *const latencies[][2] = {
-		{ "read_latency_us", "read" },
-		{ "write_latency_us", "write" },
-	};
-	static const char *const quantiles[][2] = {
-		{ "p50", "0.5" },
-		{ "p99", "0.99" },
-		{ "p999", "0.999" },
-	};
-	struct json_object *config = ctl_json_object(s, "config");
+	static const char *const quantiles[] = { "0.5", "0.99", "0.999" };
+	const struct proto_latency *latency[2];
 
 	for (const struct proto_stat_field *f = proto_stat_fields; f->name; f++) {
 		bool counter = f->kind == PROTO_STAT_COUNTER;
+		uint64_t value;
 		char metric[96];
 
-		if (!json_object_object_get_ex(s, f->name, NULL))
-			continue;
+		memcpy(&value, (const char *)s + f->offset, sizeof(value));
 		snprintf(metric, sizeof(metric), "swapdev_%s%s",
 			 strcmp(f->name, "slots_total") == 0 ? "device_slots" : f->name,
 			 counter ? "_total" : "");
 		printf("# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", metric, f->help, metric,
-		       counter ? "counter" : "gauge", metric, ctl_json_u64(s, f->name));
+		       counter ? "counter" : "gauge", metric, value);
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(latencies); i++) {
-		struct json_object *latency = ctl_json_object(s, latencies[i][0]);
+	latencies(s, latency);
+	for (size_t i = 0; i < ARRAY_SIZE(latency); i++) {
+		const uint64_t values[] = { latency[i]->p50, latency[i]->p99, latency[i]->p999 };
 
-		if (!latency)
-			continue;
 		printf("# HELP swapdev_%s_latency_seconds %s latency percentiles.\n"
 		       "# TYPE swapdev_%s_latency_seconds gauge\n",
-		       latencies[i][1], i == 0 ? "Read" : "Write", latencies[i][1]);
+		       latency_labels[i], i == 0 ? "Read" : "Write", latency_labels[i]);
 		for (size_t q = 0; q < ARRAY_SIZE(quantiles); q++)
 			printf("swapdev_%s_latency_seconds{quantile=\"%s\"} %.6f\n",
-			       latencies[i][1], quantiles[q][1],
-			       (double)ctl_json_u64(latency, quantiles[q][0]) / 1e6);
+			       latency_labels[i], quantiles[q], (double)values[q] / 1e6);
 	}
 	printf("# HELP swapdev_uptime_seconds Time since swapdevd started.\n"
 	       "# TYPE swapdev_uptime_seconds gauge\n"
 	       "swapdev_uptime_seconds %" PRIu64 "\n",
-	       ctl_json_u64(s, "uptime_seconds"));
+	       s->uptime_seconds);
 	if (!config)
 		return;
 	printf("# HELP swapdev_config_info Active configuration, one series per key.\n"
@@ -279,25 +273,30 @@ static void print_prometheus(struct json_object *s)
 	}
 }
 
-static void print_stats(enum stats_format format, struct json_object *s,
-			struct json_object *before, unsigned watch)
+/* One sample: parameters is the GetStats reply, s what it says, before the sample before. */
+static void print_stats(enum stats_format format, struct json_object *parameters,
+			const struct proto_stats *before, unsigned watch,
+			struct proto_stats *ret_stats)
 {
+	struct json_object *config;
+
+	proto_read_stats(parameters, ret_stats, &config);
 	switch (format) {
 	case FORMAT_TABLE:
 		if (watch && isatty(STDOUT_FILENO))
 			fputs("\033[H\033[2J", stdout); /* home, clear screen */
 		else if (before)
 			putchar('\n');
-		print_table(s, before, watch);
+		print_table(ret_stats, before, watch);
 		break;
 	case FORMAT_JSON:
 		/* Watching: one object per line, for line-oriented tools. */
-		ctl_print_json(s, !watch);
+		ctl_print_json(parameters, !watch);
 		break;
 	case FORMAT_PROMETHEUS:
 		if (before)
 			putchar('\n');
-		print_prometheus(s);
+		print_prometheus(ret_stats, config);
 		break;
 	}
 }
@@ -320,7 +319,8 @@ int ctl_stats(const struct ctl_options *options, int argc, char *argv[])
 		{},
 	};
 	enum stats_format format = FORMAT_TABLE;
-	struct proto_reply previous = { 0 };
+	struct proto_stats samples[2];
+	const struct proto_stats *before = NULL;
 	struct ctl_conn *conn;
 	struct timespec next;
 	unsigned watch = 0;
@@ -357,22 +357,23 @@ int ctl_stats(const struct ctl_options *options, int argc, char *argv[])
 	if (ctl_connect(options->socket, &conn) < 0)
 		return CTL_EXIT_FAILURE;
 	clock_gettime(CLOCK_MONOTONIC, &next);
-	for (;;) {
-		struct proto_reply reply;
+	for (unsigned n = 0;; n++) {
+		struct proto_stats *now = &samples[n % 2];
+		struct varlink_reply reply;
 
-		if (ctl_call(conn, PROTO_METHOD_GET_STATS, NULL, 0, &reply) < 0) {
+		if (ctl_call(conn, &(struct proto_request){ .method = PROTO_METHOD_GET_STATS },
+			     &reply) < 0) {
 			status = CTL_EXIT_FAILURE;
 			break;
 		}
-		print_stats(format, reply.parameters, previous.parameters, watch);
-		proto_reply_done(&previous);
-		previous = reply;
+		print_stats(format, reply.parameters, before, watch, now);
+		varlink_reply_done(&reply);
+		before = now;
 		/* Stop watching when nobody reads any more (main reports the error). */
 		if (!watch || fflush(stdout) != 0)
 			break;
 		sleep_until_next(&next, watch);
 	}
-	proto_reply_done(&previous);
 	ctl_disconnect(conn);
 	return status;
 }

@@ -22,18 +22,18 @@ static void status_usage(FILE *out)
 		PROG_NAME);
 }
 
-static void print_status(struct json_object *status)
+static void print_status(struct json_object *parameters)
 {
 	char uptime[CTL_UNIT_MAX];
-	const char *loop = ctl_json_string(status, "loop_device");
+	struct proto_status status;
 
-	printf("State:        %s\n", ctl_json_string(status, "state") ?: "unknown");
-	printf("Swap file:    %s\n", ctl_json_string(status, "device") ?: "-");
-	printf("Loop device:  %s\n", loop ?: "none");
-	printf("Swap:         %s\n", ctl_json_bool(status, "swap_active") ? "active" : "inactive");
-	printf("Uptime:       %s\n",
-	       ctl_format_duration(ctl_json_u64(status, "uptime_seconds"), uptime));
-	printf("Version:      %s\n", ctl_json_string(status, "version") ?: "unknown");
+	proto_read_status(parameters, &status);
+	printf("State:        %s\n", status.state ?: "unknown");
+	printf("Swap file:    %s\n", status.device ?: "-");
+	printf("Loop device:  %s\n", status.loop_device ?: "none");
+	printf("Swap:         %s\n", status.swap_active ? "active" : "inactive");
+	printf("Uptime:       %s\n", ctl_format_duration(status.uptime_seconds, uptime));
+	printf("Version:      %s\n", status.version ?: "unknown");
 }
 
 int ctl_status(const struct ctl_options *options, int argc, char *argv[])
@@ -43,7 +43,7 @@ int ctl_status(const struct ctl_options *options, int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	struct ctl_conn *conn;
 	bool json = false;
 	int c, r;
@@ -65,7 +65,7 @@ int ctl_status(const struct ctl_options *options, int argc, char *argv[])
 
 	if (ctl_connect(options->socket, &conn) < 0)
 		return CTL_EXIT_FAILURE;
-	r = ctl_call(conn, PROTO_METHOD_GET_STATUS, NULL, 0, &reply);
+	r = ctl_call(conn, &(struct proto_request){ .method = PROTO_METHOD_GET_STATUS }, &reply);
 	ctl_disconnect(conn);
 	if (r < 0)
 		return CTL_EXIT_FAILURE;
@@ -73,6 +73,6 @@ int ctl_status(const struct ctl_options *options, int argc, char *argv[])
 		ctl_print_json(reply.parameters, true);
 	else
 		print_status(reply.parameters);
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 	return CTL_EXIT_OK;
 }

@@ -4,8 +4,8 @@
  *
  * One connection carries one call at a time: a call is sent whole, then
  * replies are read until one comes without "continues". Received bytes
- * collect in a buffer of PROTO_MAX_MESSAGE bytes, the largest message, and
- * proto_frame() finds each message in it. json-c copies what it parses, so
+ * collect in a buffer of VARLINK_MAX_MESSAGE bytes, the largest message, and
+ * varlink_frame() finds each message in it. json-c copies what it parses, so
  * a message is dropped from the buffer (at the next read) once parsed;
  * bytes after it, the start of the next reply, are kept. The daemon closes
  * a connection idle for 30 s; a call on one it has closed connects again.
@@ -32,7 +32,7 @@
 struct ctl_conn {
 	int fd;
 	char *path;
-	char *buf;	       /* PROTO_MAX_MESSAGE bytes */
+	char *buf;	       /* VARLINK_MAX_MESSAGE bytes */
 	size_t len;	       /* bytes received and not yet consumed */
 	size_t consumed;       /* bytes of the last message handed out */
 	enum proto_method method; /* of the call in progress, for messages */
@@ -99,7 +99,7 @@ int ctl_connect(const char *path, struct ctl_conn **ret_conn)
 		goto out_nomem;
 	conn->fd = -1;
 	conn->path = strdup(path);
-	conn->buf = malloc(PROTO_MAX_MESSAGE);
+	conn->buf = malloc(VARLINK_MAX_MESSAGE);
 	if (!conn->path || !conn->buf)
 		goto out_nomem;
 	r = open_socket(conn);
@@ -166,7 +166,7 @@ static int receive_message(struct ctl_conn *conn, size_t *ret_msg_len)
 		int64_t left;
 		ssize_t n;
 
-		r = proto_frame(conn->buf, conn->len, ret_msg_len);
+		r = varlink_frame(conn->buf, conn->len, ret_msg_len);
 		if (r != 0)
 			return r;
 		left = deadline - now_msec();
@@ -177,7 +177,7 @@ static int receive_message(struct ctl_conn *conn, size_t *ret_msg_len)
 			return -errno;
 		if (r <= 0)
 			continue;
-		n = recv(conn->fd, conn->buf + conn->len, PROTO_MAX_MESSAGE - conn->len,
+		n = recv(conn->fd, conn->buf + conn->len, VARLINK_MAX_MESSAGE - conn->len,
 			 MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
@@ -207,7 +207,7 @@ static void print_transport_error(const struct ctl_conn *conn, const char *what,
 		break;
 	case -EMSGSIZE:
 		ctl_error("%s: reply from swapdevd larger than %d bytes",
-			  proto_method_name(conn->method), PROTO_MAX_MESSAGE);
+			  proto_method_name(conn->method), VARLINK_MAX_MESSAGE);
 		break;
 	case -EBADMSG:
 		ctl_error("%s: invalid reply from swapdevd (is %s a swapdevd control socket?)",
@@ -221,12 +221,15 @@ static void print_transport_error(const struct ctl_conn *conn, const char *what,
 }
 
 /* One line for a Varlink error reply, with what to do about it. */
-static void print_reply_error(const struct ctl_conn *conn, const struct proto_reply *reply)
+static void print_reply_error(const struct ctl_conn *conn, const struct varlink_reply *reply)
 {
 	const char *method = proto_method_name(conn->method);
-	struct json_object *p = reply->parameters;
 	const char *error = reply->error;
-	const char *message = ctl_json_string(p, "message");
+	struct proto_error_reply p;
+	const char *message;
+
+	proto_read_error(reply->parameters, &p);
+	message = p.message;
 
 	if (strcmp(error, PROTO_ERROR_PERMISSION_DENIED) == 0) {
 		ctl_error("%s: permission denied (%s)", method,
@@ -238,32 +241,32 @@ static void print_reply_error(const struct ctl_conn *conn, const struct proto_re
 			ctl_error("%s", message);
 		else
 			ctl_error("%s: invalid value for '%s'", method,
-				  ctl_json_string(p, "parameter") ?: "?");
+				  p.parameter ?: "?");
 	} else if (strcmp(error, PROTO_ERROR_NOT_RUNTIME_TUNABLE) == 0) {
 		ctl_error("%s cannot change while swapdevd runs (set it in %s and restart "
 			  "swapdevd)",
-			  ctl_json_string(p, "key") ?: "this key", SWAPDEV_DEFAULT_CONFIG_PATH);
+			  p.key ?: "this key", SWAPDEV_DEFAULT_CONFIG_PATH);
 	} else if (strcmp(error, PROTO_ERROR_NO_DISK_TIER) == 0) {
 		ctl_error("swapdevd has no disk tier (set writeback.backing_file in %s)",
 			  SWAPDEV_DEFAULT_CONFIG_PATH);
 	} else if (strcmp(error, PROTO_ERROR_FAILED) == 0) {
 		ctl_error("%s failed: %s", method, message ?: "no reason given");
-	} else if (strcmp(error, PROTO_ERROR_METHOD_NOT_FOUND) == 0 ||
-		   strcmp(error, PROTO_ERROR_INTERFACE_NOT_FOUND) == 0) {
+	} else if (strcmp(error, VARLINK_ERROR_METHOD_NOT_FOUND) == 0 ||
+		   strcmp(error, VARLINK_ERROR_INTERFACE_NOT_FOUND) == 0) {
 		ctl_error("swapdevd does not know %s (is it older than swapdevctl?)", method);
-	} else if (strcmp(error, PROTO_ERROR_BAD_PARAMETER) == 0) {
+	} else if (strcmp(error, VARLINK_ERROR_INVALID_PARAMETER) == 0) {
 		ctl_error("swapdevd refused parameter '%s' of %s (is it another version than "
 			  "swapdevctl?)",
-			  ctl_json_string(p, "parameter") ?: "?", method);
+			  p.parameter ?: "?", method);
 	} else {
 		ctl_error("%s: swapdevd replied %s%s%s", method, error, message ? ": " : "",
 			  message ?: "");
 	}
 }
 
-int ctl_next_reply(struct ctl_conn *conn, struct proto_reply *ret_reply)
+int ctl_next_reply(struct ctl_conn *conn, struct varlink_reply *ret_reply)
 {
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	size_t len;
 	int r;
 
@@ -273,14 +276,14 @@ int ctl_next_reply(struct ctl_conn *conn, struct proto_reply *ret_reply)
 		return r;
 	}
 	conn->consumed = len + 1;
-	r = proto_parse_reply(conn->buf, len, &reply);
+	r = varlink_parse_reply(conn->buf, len, &reply);
 	if (r < 0) {
 		print_transport_error(conn, "read from", r);
 		return r;
 	}
 	if (reply.error) {
 		print_reply_error(conn, &reply);
-		proto_reply_done(&reply);
+		varlink_reply_done(&reply);
 		return -EREMOTEIO;
 	}
 	*ret_reply = reply;
@@ -299,8 +302,8 @@ static bool peer_closed(const struct ctl_conn *conn)
 	       recv(conn->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-int ctl_call(struct ctl_conn *conn, enum proto_method method, struct json_object *parameters,
-	     unsigned flags, struct proto_reply *ret_reply)
+int ctl_call(struct ctl_conn *conn, const struct proto_request *call,
+	     struct varlink_reply *ret_reply)
 {
 	_cleanup_free_ char *msg = NULL;
 	size_t size;
@@ -315,10 +318,10 @@ int ctl_call(struct ctl_conn *conn, enum proto_method method, struct json_object
 		if (r < 0)
 			return r;
 	}
-	conn->method = method;
-	r = proto_build_request(proto_method_name(method), parameters, flags, &msg, &size);
+	conn->method = call->method;
+	r = proto_build_call(call, &msg, &size);
 	if (r < 0) {
-		ctl_error("%s: cannot build the request: %s", proto_method_name(method),
+		ctl_error("%s: cannot build the request: %s", proto_method_name(call->method),
 			  r == -EMSGSIZE ? "parameters too long" : strerror(-r));
 		return r;
 	}

@@ -6,6 +6,11 @@
  * Unlike libswapdev, these functions print their own errors, once, with a
  * hint a user can act on, and then return -errno; a command only turns
  * the result into an exit status.
+ *
+ * Commands build calls as a struct proto_request and read replies with the
+ * typed readers of protocol.h (proto_read_stats, proto_read_status, ...):
+ * no command names a field of io.swapdev as a string, so a field renamed in
+ * the protocol fails to compile here instead of reading 0.
  */
 #pragma once
 
@@ -50,16 +55,17 @@ int ctl_connect(const char *path, struct ctl_conn **ret_conn);
 void ctl_disconnect(struct ctl_conn *conn); /* accepts NULL */
 
 /*
- * Call method with parameters (borrowed, NULL for none) and flags (0 or
- * PROTO_MORE), and wait for the first reply. A connection the daemon has
- * closed since the last call (it drops idle ones) is opened anew first. Returns 0 with *ret_reply filled (never
- * an error reply), or prints what went wrong, transport failure or Varlink
- * error, and returns -errno (-EREMOTEIO for an error reply).
+ * Send call (its method, typed parameters and "more"; proto_build_call) and
+ * wait for the first reply. A connection the daemon has closed since the
+ * last call (it drops idle ones) is opened anew first. Returns 0 with
+ * *ret_reply filled (never an error reply), or prints what went wrong,
+ * transport failure or Varlink error, and returns -errno (-EREMOTEIO for an
+ * error reply).
  */
-int ctl_call(struct ctl_conn *conn, enum proto_method method, struct json_object *parameters,
-	     unsigned flags, struct proto_reply *ret_reply);
+int ctl_call(struct ctl_conn *conn, const struct proto_request *call,
+	     struct varlink_reply *ret_reply);
 /* The next reply of a call whose last reply had "continues". As ctl_call. */
-int ctl_next_reply(struct ctl_conn *conn, struct proto_reply *ret_reply);
+int ctl_next_reply(struct ctl_conn *conn, struct varlink_reply *ret_reply);
 
 /* ---- output and parsing helpers (ctl-format.c) ---- */
 
@@ -90,11 +96,3 @@ int ctl_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret_v
 /* object on stdout: indented, or on one line. */
 void ctl_print_json(struct json_object *object, bool pretty);
 
-/* Fields of a reply; a missing or mistyped field reads as 0, NULL or false. */
-uint64_t ctl_json_u64(struct json_object *object, const char *key);
-const char *ctl_json_string(struct json_object *object, const char *key);
-bool ctl_json_bool(struct json_object *object, const char *key);
-struct json_object *ctl_json_object(struct json_object *object, const char *key);
-/* Add a field to call parameters. Prints the error. 0 or -ENOMEM. */
-int ctl_json_add_string(struct json_object *object, const char *key, const char *value);
-int ctl_json_add_u64(struct json_object *object, const char *key, uint64_t value);

@@ -453,7 +453,7 @@ static const char *first_parameter(const char *flat, char *buf, size_t size)
 /* One line describing a complete reply message (without its NUL). */
 static void describe_reply(const char *msg, size_t len, FILE *out)
 {
-	char *flat = NULL, value[PROTO_NAME_MAX];
+	char *flat = NULL, value[VARLINK_NAME_MAX];
 	size_t flat_len = 0;
 	FILE *f = open_memstream(&flat, &flat_len);
 	bool ok;
@@ -480,7 +480,7 @@ static void describe_reply(const char *msg, size_t len, FILE *out)
  */
 static void watch_replies(int fd, FILE *out)
 {
-	static char buf[PROTO_MAX_MESSAGE * 2];
+	static char buf[VARLINK_MAX_MESSAGE * 2];
 	int64_t deadline = now_ms() + PROBE_TIMEOUT_MS;
 	size_t len = 0;
 
@@ -572,7 +572,7 @@ static const char *simple_probe(const char *name)
 
 static int cmd_probe(const char *path, const char *name)
 {
-	static char buf[PROTO_MAX_MESSAGE + 8192];
+	static char buf[VARLINK_MAX_MESSAGE + 8192];
 	const char *text;
 	size_t len;
 	int fd, r;
@@ -602,11 +602,11 @@ static int cmd_probe(const char *path, const char *name)
 			memcpy(buf + len, call_info, sizeof(call_info));
 	} else if (strcmp(name, "oversized") == 0) {
 		/* No terminator at all: the daemon must give up at its limit, not wait. */
-		len = PROTO_MAX_MESSAGE + 4096;
+		len = VARLINK_MAX_MESSAGE + 4096;
 		memset(buf, 'A', len);
 		buf[0] = '{';
 	} else if (strcmp(name, "oversized-json") == 0) {
-		len = fill_padded_call(buf, PROTO_MAX_MESSAGE + 1024);
+		len = fill_padded_call(buf, VARLINK_MAX_MESSAGE + 1024);
 	} else if (strcmp(name, "unterminated") == 0 || strcmp(name, "stalled") == 0) {
 		len = strlen(call_stats) - 1;
 		memcpy(buf, call_stats, len);
@@ -715,7 +715,7 @@ static int cmd_concurrent(const char *path, const char *count_arg, const char *s
 	/* Every client connected before any call: the daemon holds them all at once. */
 	for (unsigned long i = 0; i < count; i++) {
 		peers[i].fd = connect_socket(path);
-		peers[i].buf = malloc(PROTO_MAX_MESSAGE);
+		peers[i].buf = malloc(VARLINK_MAX_MESSAGE);
 		if (peers[i].fd < 0 || !peers[i].buf) {
 			fprintf(stderr, "control-client: client %lu cannot connect: %s\n", i,
 				peers[i].fd < 0 ? strerror(-peers[i].fd) : "out of memory");
@@ -753,7 +753,7 @@ static int cmd_concurrent(const char *path, const char *count_arg, const char *s
 
 			if (!pfds[k].revents)
 				continue;
-			got = recv(pe->fd, pe->buf + pe->len, PROTO_MAX_MESSAGE - pe->len,
+			got = recv(pe->fd, pe->buf + pe->len, VARLINK_MAX_MESSAGE - pe->len,
 				   MSG_DONTWAIT);
 			if (got < 0 && (errno == EAGAIN || errno == EINTR))
 				continue;
@@ -768,7 +768,7 @@ static int cmd_concurrent(const char *path, const char *count_arg, const char *s
 			}
 			pe->len += (size_t)got;
 			nul = memchr(pe->buf, '\0', pe->len);
-			if (!nul && pe->len < PROTO_MAX_MESSAGE)
+			if (!nul && pe->len < VARLINK_MAX_MESSAGE)
 				continue;
 			pe->done = true;
 			pe->ok = nul && stats_reply_ok(pe->buf, (size_t)(nul - pe->buf));
@@ -833,7 +833,7 @@ static ssize_t read_message(int fd, char *buf, size_t size, int timeout_ms)
 
 static int cmd_sequential(const char *path, const char *count_arg)
 {
-	static char buf[PROTO_MAX_MESSAGE];
+	static char buf[VARLINK_MAX_MESSAGE];
 	unsigned long count;
 	int64_t start = now_ms();
 	int fd;
@@ -871,7 +871,7 @@ static int cmd_serve(const char *path, const char *count_arg)
 {
 	static const char reply[] = "{\"parameters\":{\"slots_total\":1}}";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	static char buf[PROTO_MAX_MESSAGE];
+	static char buf[VARLINK_MAX_MESSAGE];
 	unsigned long count, served;
 	int listen_fd;
 

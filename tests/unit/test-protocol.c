@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-protocol.c - the Varlink control protocol: framing, call parsing and
+ * test-protocol.c - the control interface io.swapdev: call parsing and
  * refusals, reply builders round-tripped through the reply parser, and the
  * GetStats object against the field names of SPEC section 4.
  */
@@ -13,61 +13,10 @@
 #include "config.h"
 #include "protocol.h"
 
-/* ---- framing ---- */
-
-Test(protocol, frame_waits_for_nul)
-{
-	size_t len = 1234;
-
-	cr_assert_eq(proto_frame("", 0, &len), 0);
-	cr_assert_eq(proto_frame("{\"method\":", 10, &len), 0);
-	cr_assert_eq(len, 1234, "ret_msg_len must stay untouched without a message");
-}
-
-Test(protocol, frame_two_messages_in_one_buffer)
-{
-	static const char buf[] = "{\"a\":1}\0{\"b\":2}\0{\"c\"";
-	size_t len, offset = 0;
-
-	cr_assert_eq(proto_frame(buf, sizeof(buf) - 1, &len), 1);
-	cr_assert_eq(len, 7);
-	cr_assert_str_eq(buf, "{\"a\":1}");
-	offset = len + 1;
-	cr_assert_eq(proto_frame(buf + offset, sizeof(buf) - 1 - offset, &len), 1);
-	cr_assert_eq(len, 7);
-	cr_assert_str_eq(buf + offset, "{\"b\":2}");
-	offset += len + 1;
-	cr_assert_eq(proto_frame(buf + offset, sizeof(buf) - 1 - offset, &len), 0,
-		     "a partial third message waits for more");
-}
-
-Test(protocol, frame_size_limit)
-{
-	char *buf = malloc(PROTO_MAX_MESSAGE + 1);
-	size_t len;
-
-	cr_assert_not_null(buf);
-	memset(buf, ' ', PROTO_MAX_MESSAGE + 1);
-	cr_assert_eq(proto_frame(buf, PROTO_MAX_MESSAGE - 1, &len), 0);
-	cr_assert_eq(proto_frame(buf, PROTO_MAX_MESSAGE, &len), -EMSGSIZE);
-	cr_assert_eq(proto_frame(buf, PROTO_MAX_MESSAGE + 1, &len), -EMSGSIZE);
-
-	/* The largest message: PROTO_MAX_MESSAGE bytes with its NUL. */
-	buf[PROTO_MAX_MESSAGE - 1] = '\0';
-	cr_assert_eq(proto_frame(buf, PROTO_MAX_MESSAGE + 1, &len), 1);
-	cr_assert_eq(len, PROTO_MAX_MESSAGE - 1);
-
-	buf[PROTO_MAX_MESSAGE - 1] = ' ';
-	buf[PROTO_MAX_MESSAGE] = '\0';
-	cr_assert_eq(proto_frame(buf, PROTO_MAX_MESSAGE + 1, &len), -EMSGSIZE,
-		     "one byte too long is refused even when its NUL is there");
-	free(buf);
-}
-
 /* ---- parsing calls ---- */
 
 static int parse(const char *text, struct proto_request *request,
-		 struct proto_parse_error *error)
+		 struct varlink_refusal *error)
 {
 	return proto_parse_request(text, strlen(text), request, error);
 }
@@ -107,7 +56,7 @@ Test(protocol, parse_every_method)
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct proto_request request;
-		struct proto_parse_error error;
+		struct varlink_refusal error;
 		int r = parse(cases[i].text, &request, &error);
 
 		cr_assert_eq(r, 0, "case %zu: %s -> %d", i, cases[i].text, r);
@@ -123,7 +72,7 @@ Test(protocol, parse_every_method)
 Test(protocol, parse_typed_parameters)
 {
 	struct proto_request request;
-	struct proto_parse_error error;
+	struct varlink_refusal error;
 
 	cr_assert_eq(parse("{\"method\":\"io.swapdev.SetConfig\","
 			   "\"parameters\":{\"value\":\"zstd:3\",\"key\":\"pool.compressor\"}}",
@@ -185,7 +134,7 @@ Test(protocol, parse_not_a_message)
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct proto_request request = { .method = 99 };
-		struct proto_parse_error error = { .error = "untouched" };
+		struct varlink_refusal error = { .error = "untouched" };
 		int r = parse(cases[i], &request, &error);
 
 		cr_assert_eq(r, -EBADMSG, "case %zu: '%s' -> %d", i, cases[i], r);
@@ -198,17 +147,17 @@ Test(protocol, parse_embedded_nul_and_size)
 {
 	static const char msg[] = "{\"method\":\"io.swapdev.GetStats\"}\0{}";
 	struct proto_request request;
-	struct proto_parse_error error;
+	struct varlink_refusal error;
 	char *big;
 
 	cr_assert_eq(proto_parse_request(msg, sizeof(msg) - 1, &request, &error), -EBADMSG);
 
-	big = malloc(PROTO_MAX_MESSAGE);
+	big = malloc(VARLINK_MAX_MESSAGE);
 	cr_assert_not_null(big);
-	memset(big, ' ', PROTO_MAX_MESSAGE);
+	memset(big, ' ', VARLINK_MAX_MESSAGE);
 	memcpy(big, "{\"method\":\"io.swapdev.GetStats\"}", 32);
-	cr_assert_eq(proto_parse_request(big, PROTO_MAX_MESSAGE, &request, &error), -EMSGSIZE);
-	cr_assert_eq(proto_parse_request(big, PROTO_MAX_MESSAGE - 1, &request, &error), 0,
+	cr_assert_eq(proto_parse_request(big, VARLINK_MAX_MESSAGE, &request, &error), -EMSGSIZE);
+	cr_assert_eq(proto_parse_request(big, VARLINK_MAX_MESSAGE - 1, &request, &error), 0,
 		     "trailing blanks up to the limit are fine");
 	proto_request_done(&request);
 	free(big);
@@ -223,94 +172,94 @@ Test(protocol, parse_refusals)
 		const char *value;
 	} cases[] = {
 		/* envelope */
-		{ "{}", PROTO_ERROR_BAD_PARAMETER, "parameter", "method" },
-		{ "{\"parameters\":{}}", PROTO_ERROR_BAD_PARAMETER, "parameter", "method" },
-		{ "{\"method\":1}", PROTO_ERROR_BAD_PARAMETER, "parameter", "method" },
-		{ "{\"method\":null}", PROTO_ERROR_BAD_PARAMETER, "parameter", "method" },
-		{ "{\"method\":[\"io.swapdev.GetStats\"]}", PROTO_ERROR_BAD_PARAMETER, "parameter",
+		{ "{}", VARLINK_ERROR_INVALID_PARAMETER, "parameter", "method" },
+		{ "{\"parameters\":{}}", VARLINK_ERROR_INVALID_PARAMETER, "parameter", "method" },
+		{ "{\"method\":1}", VARLINK_ERROR_INVALID_PARAMETER, "parameter", "method" },
+		{ "{\"method\":null}", VARLINK_ERROR_INVALID_PARAMETER, "parameter", "method" },
+		{ "{\"method\":[\"io.swapdev.GetStats\"]}", VARLINK_ERROR_INVALID_PARAMETER, "parameter",
 		  "method" },
 		{ "{\"method\":\"io.swapdev.GetStats\",\"parameters\":[]}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "parameters" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "parameters" },
 		{ "{\"method\":\"io.swapdev.GetStats\",\"parameters\":\"\"}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "parameters" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "parameters" },
 		{ "{\"method\":\"io.swapdev.GetStats\",\"more\":\"yes\"}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "more" },
-		{ "{\"method\":\"io.swapdev.GetStats\",\"oneway\":1}", PROTO_ERROR_BAD_PARAMETER,
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "more" },
+		{ "{\"method\":\"io.swapdev.GetStats\",\"oneway\":1}", VARLINK_ERROR_INVALID_PARAMETER,
 		  "parameter", "oneway" },
 		{ "{\"method\":\"io.swapdev.GetStats\",\"upgrade\":true}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "upgrade" },
-		{ "{\"method\":\"io.swapdev.GetStats\",\"id\":7}", PROTO_ERROR_BAD_PARAMETER,
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "upgrade" },
+		{ "{\"method\":\"io.swapdev.GetStats\",\"id\":7}", VARLINK_ERROR_INVALID_PARAMETER,
 		  "parameter", "id" },
 		/* method names */
-		{ "{\"method\":\"\"}", PROTO_ERROR_BAD_PARAMETER, "parameter", "method" },
-		{ "{\"method\":\"GetStats\"}", PROTO_ERROR_BAD_PARAMETER, "parameter", "method" },
-		{ "{\"method\":\"swapdev.\"}", PROTO_ERROR_BAD_PARAMETER, "parameter", "method" },
-		{ "{\"method\":\"io.swapdev.getStats\"}", PROTO_ERROR_BAD_PARAMETER, "parameter",
+		{ "{\"method\":\"\"}", VARLINK_ERROR_INVALID_PARAMETER, "parameter", "method" },
+		{ "{\"method\":\"GetStats\"}", VARLINK_ERROR_INVALID_PARAMETER, "parameter", "method" },
+		{ "{\"method\":\"swapdev.\"}", VARLINK_ERROR_INVALID_PARAMETER, "parameter", "method" },
+		{ "{\"method\":\"io.swapdev.getStats\"}", VARLINK_ERROR_INVALID_PARAMETER, "parameter",
 		  "method" },
-		{ "{\"method\":\"io..swapdev.GetStats\"}", PROTO_ERROR_BAD_PARAMETER, "parameter",
+		{ "{\"method\":\"io..swapdev.GetStats\"}", VARLINK_ERROR_INVALID_PARAMETER, "parameter",
 		  "method" },
-		{ "{\"method\":\"io.swap dev.GetStats\"}", PROTO_ERROR_BAD_PARAMETER, "parameter",
+		{ "{\"method\":\"io.swap dev.GetStats\"}", VARLINK_ERROR_INVALID_PARAMETER, "parameter",
 		  "method" },
-		{ "{\"method\":\"io.swapdev.Get-Stats\"}", PROTO_ERROR_BAD_PARAMETER, "parameter",
+		{ "{\"method\":\"io.swapdev.Get-Stats\"}", VARLINK_ERROR_INVALID_PARAMETER, "parameter",
 		  "method" },
-		{ "{\"method\":\"io.swapdev.GetStats\\u0000x\"}", PROTO_ERROR_BAD_PARAMETER,
+		{ "{\"method\":\"io.swapdev.GetStats\\u0000x\"}", VARLINK_ERROR_INVALID_PARAMETER,
 		  "parameter", "method" },
 		/* unknown interface or method */
-		{ "{\"method\":\"io.swapdev.Reboot\"}", PROTO_ERROR_METHOD_NOT_FOUND, "method",
+		{ "{\"method\":\"io.swapdev.Reboot\"}", VARLINK_ERROR_METHOD_NOT_FOUND, "method",
 		  "io.swapdev.Reboot" },
 		{ "{\"method\":\"org.varlink.service.Ping\"}",
-		  PROTO_ERROR_METHOD_NOT_FOUND, "method",
+		  VARLINK_ERROR_METHOD_NOT_FOUND, "method",
 		  "org.varlink.service.Ping" },
-		{ "{\"method\":\"io.swapdevx.GetStats\"}", PROTO_ERROR_INTERFACE_NOT_FOUND,
+		{ "{\"method\":\"io.swapdevx.GetStats\"}", VARLINK_ERROR_INTERFACE_NOT_FOUND,
 		  "interface", "io.swapdevx" },
-		{ "{\"method\":\"io.systemd.Manager.Describe\"}", PROTO_ERROR_INTERFACE_NOT_FOUND,
+		{ "{\"method\":\"io.systemd.Manager.Describe\"}", VARLINK_ERROR_INTERFACE_NOT_FOUND,
 		  "interface", "io.systemd.Manager" },
 		/* parameters */
 		{ "{\"method\":\"io.swapdev.GetStats\",\"parameters\":{\"verbose\":true}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "verbose" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "verbose" },
 		{ "{\"method\":\"io.swapdev.GetConfig\",\"parameters\":{\"key\":1}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "key" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "key" },
 		{ "{\"method\":\"io.swapdev.SetConfig\",\"parameters\":{\"key\":\"pool.limit\"}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "value" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "value" },
 		{ "{\"method\":\"io.swapdev.SetConfig\","
 		  "\"parameters\":{\"key\":\"pool.limit\",\"value\":null}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "value" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "value" },
 		{ "{\"method\":\"io.swapdev.SetConfig\","
 		  "\"parameters\":{\"key\":\"pool.limit\",\"value\":2147483648}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "value" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "value" },
 		{ "{\"method\":\"io.swapdev.SetConfig\","
 		  "\"parameters\":{\"key\":\"pool.limit\",\"value\":\"1G\\u0000\"}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "value" },
-		{ "{\"method\":\"io.swapdev.SetConfig\"}", PROTO_ERROR_BAD_PARAMETER, "parameter",
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "value" },
+		{ "{\"method\":\"io.swapdev.SetConfig\"}", VARLINK_ERROR_INVALID_PARAMETER, "parameter",
 		  "key" },
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"idle_seconds\":-1}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "idle_seconds" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "idle_seconds" },
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"idle_seconds\":4294967296}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "idle_seconds" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "idle_seconds" },
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"idle_seconds\":\"60\"}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "idle_seconds" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "idle_seconds" },
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"idle_seconds\":1.5}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "idle_seconds" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "idle_seconds" },
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"limit_bytes\":-4096}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "limit_bytes" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "limit_bytes" },
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"limit_bytes\":true}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "limit_bytes" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "limit_bytes" },
 		/* Varlink's int is int64: beyond it is refused like a double. */
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":"
 		  "{\"limit_bytes\":9223372036854775808}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "limit_bytes" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "limit_bytes" },
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":"
 		  "{\"limit_bytes\":18446744073709551615}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "limit_bytes" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "limit_bytes" },
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"limit_bytes\":1e30}}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "limit_bytes" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "limit_bytes" },
 		{ "{\"method\":\"org.varlink.service.GetInterfaceDescription\"}",
-		  PROTO_ERROR_BAD_PARAMETER, "parameter", "interface" },
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "interface" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct proto_request request = { .method = 99 };
-		struct proto_parse_error error;
+		struct varlink_refusal error;
 		int r = parse(cases[i].text, &request, &error);
 
 		cr_assert_eq(r, -EINVAL, "case %zu: %s -> %d", i, cases[i].text, r);
@@ -325,7 +274,7 @@ Test(protocol, parse_refusals)
 Test(protocol, refusal_of_oneway_call_wants_no_reply)
 {
 	struct proto_request request;
-	struct proto_parse_error error;
+	struct varlink_refusal error;
 
 	cr_assert_eq(parse("{\"method\":\"io.swapdev.Nope\",\"oneway\":true}", &request, &error),
 		     -EINVAL);
@@ -342,14 +291,14 @@ Test(protocol, refusal_of_oneway_call_wants_no_reply)
 
 Test(protocol, long_method_name_is_bounded)
 {
-	char text[PROTO_NAME_MAX + 64];
+	char text[VARLINK_NAME_MAX + 64];
 	struct proto_request request;
-	struct proto_parse_error error;
+	struct varlink_refusal error;
 	int n;
 
-	n = snprintf(text, sizeof(text), "{\"method\":\"io.swapdev.%0*d\"}", PROTO_NAME_MAX, 0);
+	n = snprintf(text, sizeof(text), "{\"method\":\"io.swapdev.%0*d\"}", VARLINK_NAME_MAX, 0);
 	cr_assert_lt(n, (int)sizeof(text));
-	memset(text + 22, 'A', PROTO_NAME_MAX);
+	memset(text + 22, 'A', VARLINK_NAME_MAX);
 	cr_assert_eq(parse(text, &request, &error), -EINVAL);
 	cr_assert_str_eq(error.field, "parameter");
 	cr_assert_str_eq(error.value, "method");
@@ -366,9 +315,9 @@ Test(protocol, method_table)
 	cr_assert_not(proto_method_changes_state(PROTO_METHOD_GET_CONFIG));
 	cr_assert_not(proto_method_changes_state(_PROTO_METHOD_MAX));
 	for (unsigned m = 0; m < _PROTO_METHOD_MAX; m++) {
-		char text[PROTO_NAME_MAX + 32];
+		char text[VARLINK_NAME_MAX + 32];
 		struct proto_request request;
-		struct proto_parse_error error;
+		struct varlink_refusal error;
 
 		snprintf(text, sizeof(text), "{\"method\":\"%s\"}", proto_method_name(m));
 		/* Required parameters aside, each name in the table parses back to itself. */
@@ -376,7 +325,7 @@ Test(protocol, method_table)
 			cr_assert_eq(request.method, m);
 			proto_request_done(&request);
 		} else {
-			cr_assert_str_eq(error.error, PROTO_ERROR_BAD_PARAMETER, "%s", text);
+			cr_assert_str_eq(error.error, VARLINK_ERROR_INVALID_PARAMETER, "%s", text);
 		}
 	}
 }
@@ -384,12 +333,12 @@ Test(protocol, method_table)
 /* ---- building, then parsing replies ---- */
 
 /* Check the wire invariants of a built message and parse it back as a reply. */
-static void reparse(char *msg, size_t size, struct proto_reply *reply)
+static void reparse(char *msg, size_t size, struct varlink_reply *reply)
 {
 	cr_assert_gt(size, 1);
 	cr_assert_eq(msg[size - 1], '\0', "message must end in NUL");
 	cr_assert_eq(strlen(msg), size - 1, "no NUL inside the message");
-	cr_assert_eq(proto_parse_reply(msg, size - 1, reply), 0, "reply: %s", msg);
+	cr_assert_eq(varlink_parse_reply(msg, size - 1, reply), 0, "reply: %s", msg);
 	free(msg);
 }
 
@@ -415,13 +364,13 @@ Test(protocol, request_round_trip)
 {
 	struct json_object *parameters = json_object_new_object();
 	struct proto_request request;
-	struct proto_parse_error error;
+	struct varlink_refusal error;
 	size_t size;
 	char *msg;
 
 	json_object_object_add(parameters, "key", json_object_new_string("pool.limit"));
 	json_object_object_add(parameters, "value", json_object_new_string("\"50%\"\n"));
-	cr_assert_eq(proto_build_request("io.swapdev.SetConfig", parameters, PROTO_MORE, &msg,
+	cr_assert_eq(varlink_build_call("io.swapdev.SetConfig", parameters, VARLINK_MORE, &msg,
 					 &size),
 		     0);
 	json_object_put(parameters);
@@ -434,7 +383,7 @@ Test(protocol, request_round_trip)
 	proto_request_done(&request);
 	free(msg);
 
-	cr_assert_eq(proto_build_request("io.swapdev.GetStats", NULL, PROTO_ONEWAY, &msg, &size),
+	cr_assert_eq(varlink_build_call("io.swapdev.GetStats", NULL, VARLINK_ONEWAY, &msg, &size),
 		     0);
 	cr_assert_eq(proto_parse_request(msg, size - 1, &request, &error), 0, "%s", msg);
 	cr_assert(request.oneway);
@@ -446,62 +395,62 @@ Test(protocol, request_round_trip)
 Test(protocol, generic_replies)
 {
 	struct json_object *parameters = json_object_new_object();
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	size_t size;
 	char *msg;
 
 	json_object_object_add(parameters, "answer", json_object_new_int(42));
-	cr_assert_eq(proto_build_reply(parameters, true, &msg, &size), 0);
+	cr_assert_eq(varlink_build_reply(parameters, true, &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_null(reply.error);
 	cr_assert(reply.continues);
 	cr_assert_eq(get_u64(reply.parameters, "answer"), 42);
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
-	cr_assert_eq(proto_build_reply(NULL, false, &msg, &size), 0);
+	cr_assert_eq(varlink_build_reply(NULL, false, &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_not(reply.continues);
 	cr_assert_eq(json_object_object_length(reply.parameters), 0);
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
-	cr_assert_eq(proto_build_error(PROTO_ERROR_PERMISSION_DENIED, NULL, &msg, &size), 0);
+	cr_assert_eq(varlink_build_error(PROTO_ERROR_PERMISSION_DENIED, NULL, &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_str_eq(reply.error, PROTO_ERROR_PERMISSION_DENIED);
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
-	cr_assert_eq(proto_build_error(PROTO_ERROR_NO_DISK_TIER, parameters, &msg, &size), 0);
+	cr_assert_eq(varlink_build_error(PROTO_ERROR_NO_DISK_TIER, parameters, &msg, &size), 0);
 	json_object_put(parameters);
 	reparse(msg, size, &reply);
 	cr_assert_str_eq(reply.error, PROTO_ERROR_NO_DISK_TIER);
 	cr_assert_eq(get_u64(reply.parameters, "answer"), 42);
-	proto_reply_done(&reply);
-	proto_reply_done(&reply);
-	proto_reply_done(NULL);
+	varlink_reply_done(&reply);
+	varlink_reply_done(&reply);
+	varlink_reply_done(NULL);
 }
 
 Test(protocol, error_replies)
 {
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	struct proto_request request;
-	struct proto_parse_error error;
+	struct varlink_refusal error;
 	size_t size;
 	char *msg;
 
 	cr_assert_eq(parse("{\"method\":\"io.swapdev.Reboot\"}", &request, &error), -EINVAL);
-	cr_assert_eq(proto_build_parse_error(&error, &msg, &size), 0);
+	cr_assert_eq(varlink_build_refusal(&error, &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_str_eq(reply.error, "org.varlink.service.MethodNotFound");
 	cr_assert_str_eq(get_string(reply.parameters, "method"), "io.swapdev.Reboot");
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	cr_assert_eq(parse("{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"x\":1}}", &request,
 			   &error),
 		     -EINVAL);
-	cr_assert_eq(proto_build_parse_error(&error, &msg, &size), 0);
+	cr_assert_eq(varlink_build_refusal(&error, &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_str_eq(reply.error, "org.varlink.service.InvalidParameter");
 	cr_assert_str_eq(get_string(reply.parameters, "parameter"), "x");
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	cr_assert_eq(proto_build_invalid_parameter("value", "pool.limit: '9Z' is not a size",
 						   &msg, &size),
@@ -511,35 +460,35 @@ Test(protocol, error_replies)
 	cr_assert_str_eq(get_string(reply.parameters, "parameter"), "value");
 	cr_assert_str_eq(get_string(reply.parameters, "message"),
 			 "pool.limit: '9Z' is not a size");
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	cr_assert_eq(proto_build_invalid_parameter("key", NULL, &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_not(json_object_object_get_ex(reply.parameters, "message", NULL));
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	cr_assert_eq(proto_build_not_runtime_tunable("device.size", &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_str_eq(reply.error, "io.swapdev.NotRuntimeTunable");
 	cr_assert_str_eq(get_string(reply.parameters, "key"), "device.size");
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	cr_assert_eq(proto_build_failed("flush: Input/output error", &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_str_eq(reply.error, "io.swapdev.Failed");
 	cr_assert_str_eq(get_string(reply.parameters, "message"), "flush: Input/output error");
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 }
 
 Test(protocol, oversized_reply_is_refused)
 {
-	char *text = malloc(PROTO_MAX_MESSAGE);
+	char *text = malloc(VARLINK_MAX_MESSAGE);
 	char *msg = NULL;
 	size_t size = 0;
 
 	cr_assert_not_null(text);
-	memset(text, 'x', PROTO_MAX_MESSAGE - 1);
-	text[PROTO_MAX_MESSAGE - 1] = '\0';
+	memset(text, 'x', VARLINK_MAX_MESSAGE - 1);
+	text[VARLINK_MAX_MESSAGE - 1] = '\0';
 	cr_assert_eq(proto_build_failed(text, &msg, &size), -EMSGSIZE);
 	cr_assert_null(msg);
 	cr_assert_eq(size, 0);
@@ -548,7 +497,7 @@ Test(protocol, oversized_reply_is_refused)
 
 Test(protocol, flush_replies)
 {
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	size_t size;
 	char *msg;
 
@@ -557,13 +506,13 @@ Test(protocol, flush_replies)
 	cr_assert(reply.continues);
 	cr_assert_eq(get_u64(reply.parameters, "done_pages"), 10);
 	cr_assert_eq(get_u64(reply.parameters, "total_pages"), 300);
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	cr_assert_eq(proto_build_flush_result(UINT64_MAX, &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_not(reply.continues);
 	cr_assert_eq(get_u64(reply.parameters, "written_pages"), UINT64_MAX);
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 }
 
 Test(protocol, status_reply)
@@ -577,7 +526,7 @@ Test(protocol, status_reply)
 		.version = "0.1.0",
 	};
 	struct json_object *value;
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	size_t size;
 	char *msg;
 
@@ -590,7 +539,7 @@ Test(protocol, status_reply)
 	cr_assert_eq(get_u64(reply.parameters, "uptime_seconds"), 3600);
 	cr_assert(json_object_object_get_ex(reply.parameters, "swap_active", &value));
 	cr_assert(json_object_get_boolean(value));
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	status.loop_device = NULL;
 	status.swap_active = false;
@@ -598,13 +547,13 @@ Test(protocol, status_reply)
 	reparse(msg, size, &reply);
 	cr_assert(json_object_object_get_ex(reply.parameters, "loop_device", &value));
 	cr_assert_null(value, "no loop device is sent as null");
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 }
 
 Test(protocol, info_and_descriptions)
 {
 	struct json_object *interfaces;
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	size_t size;
 	char *msg;
 
@@ -620,19 +569,19 @@ Test(protocol, info_and_descriptions)
 			 "org.varlink.service");
 	cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(interfaces, 1)),
 			 "io.swapdev");
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	cr_assert_eq(proto_build_description_reply("io.swapdev", &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_str_eq(get_string(reply.parameters, "description"),
 			 proto_interface_description("io.swapdev"));
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	cr_assert_eq(proto_build_description_reply("io.systemd", &msg, &size), 0);
 	reparse(msg, size, &reply);
-	cr_assert_str_eq(reply.error, PROTO_ERROR_INTERFACE_NOT_FOUND);
+	cr_assert_str_eq(reply.error, VARLINK_ERROR_INTERFACE_NOT_FOUND);
 	cr_assert_str_eq(get_string(reply.parameters, "interface"), "io.systemd");
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 	cr_assert_not_null(proto_interface_description("org.varlink.service"));
 	cr_assert_null(proto_interface_description("io.swapde"));
 }
@@ -671,6 +620,27 @@ Test(protocol, idl_covers_the_interface)
 				  "method GetInfo() -> ("));
 }
 
+/*
+ * The IDL is generated from the method, field and error tables; the text
+ * written by hand before that is kept in fixtures/io.swapdev.varlink. The
+ * generated text must be that text: same methods, parameters, replies,
+ * errors, comments and layout, so that clients see no change.
+ */
+Test(protocol, idl_is_generated_as_before)
+{
+	const char *idl = proto_interface_description("io.swapdev");
+	char *fixture = NULL;
+	size_t size = 0;
+	FILE *f = fopen(FIXTURES_DIR "/io.swapdev.varlink", "re");
+
+	cr_assert_not_null(f, "%s/io.swapdev.varlink: %m", FIXTURES_DIR);
+	cr_assert_gt(getdelim(&fixture, &size, '\0', f), 0);
+	fclose(f);
+	cr_assert_str_eq(idl, fixture);
+	cr_assert_eq(proto_interface_description("io.swapdev"), idl, "written once");
+	free(fixture);
+}
+
 /* ---- statistics ---- */
 
 static struct swapdev_config test_config;
@@ -686,7 +656,7 @@ static void config_teardown(void)
 }
 
 /* Fill every uint64_t of stats with a distinct value derived from its offset. */
-static void fill_stats(struct store_stats *stats)
+static void fill_stats(struct proto_stats *stats)
 {
 	uint64_t *words = (uint64_t *)stats;
 
@@ -728,29 +698,25 @@ Test(protocol, stats_field_names, .init = config_setup, .fini = config_teardown)
 		"uptime_seconds",
 		"config",
 	};
-	struct store_stats stats;
-	struct proto_stats_input input = {
-		.stats = &stats,
-		.read_latency_us = { 12, 340, 5600 },
-		.write_latency_us = { 20, 400, 7000 },
-		.uptime_seconds = 86400,
-		.config = &test_config,
-	};
+	struct proto_stats stats;
 	struct json_object *object, *latency, *config;
 
 	fill_stats(&stats);
-	cr_assert_eq(proto_stats_to_json(&input, &object), 0);
+	stats.read_latency_us = (struct proto_latency){ 12, 340, 5600 };
+	stats.write_latency_us = (struct proto_latency){ 20, 400, 7000 };
+	stats.uptime_seconds = 86400;
+	cr_assert_eq(proto_stats_to_json(&stats, &test_config, &object), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(spec_fields); i++)
 		cr_assert(json_object_object_get_ex(object, spec_fields[i], NULL),
 			  "GetStats lacks SPEC field %s", spec_fields[i]);
 
-	/* Every counter of struct store_counters and every store_stats field is there. */
+	/* Every member of struct proto_stats is there, and the config. */
 	cr_assert_eq(json_object_object_length(object),
-		     sizeof(struct store_stats) / sizeof(uint64_t) + 4);
+		     offsetof(struct proto_stats, read_latency_us) / sizeof(uint64_t) + 4);
 	cr_assert_eq(get_u64(object, "slots_total"), stats.slots_total);
 	cr_assert_eq(get_u64(object, "metadata_bytes"), stats.metadata_bytes);
-	cr_assert_eq(get_u64(object, "reads_empty"), stats.ops.reads_empty);
-	cr_assert_eq(get_u64(object, "compactions"), stats.ops.compactions);
+	cr_assert_eq(get_u64(object, "reads_empty"), stats.reads_empty);
+	cr_assert_eq(get_u64(object, "compactions"), stats.compactions);
 	cr_assert_eq(get_u64(object, "uptime_seconds"), 86400);
 
 	cr_assert(json_object_object_get_ex(object, "read_latency_us", &latency));
@@ -769,47 +735,46 @@ Test(protocol, stats_field_names, .init = config_setup, .fini = config_teardown)
 
 Test(protocol, stats_fields_match_struct)
 {
-	struct store_stats stats;
+	struct proto_stats stats;
 	size_t n = 0;
 
 	fill_stats(&stats);
 	for (const struct proto_stat_field *f = proto_stat_fields; f->name; f++, n++) {
 		uint64_t value;
 
-		cr_assert_lt(f->offset, sizeof(stats), "%s", f->name);
+		cr_assert_lt(f->offset, offsetof(struct proto_stats, read_latency_us), "%s", f->name);
 		memcpy(&value, (const char *)&stats + f->offset, sizeof(value));
 		cr_assert_eq(value, 1000 + f->offset / sizeof(uint64_t), "%s", f->name);
 		cr_assert_not_null(f->help);
 		if (f->kind == PROTO_STAT_COUNTER)
-			cr_assert_geq(f->offset, offsetof(struct store_stats, ops), "%s", f->name);
+			cr_assert_geq(f->offset, offsetof(struct proto_stats, reads), "%s", f->name);
 		else
-			cr_assert_lt(f->offset, offsetof(struct store_stats, ops), "%s", f->name);
+			cr_assert_lt(f->offset, offsetof(struct proto_stats, reads), "%s", f->name);
 	}
-	cr_assert_eq(n, sizeof(stats) / sizeof(uint64_t),
-		     "a struct store_stats field has no proto_stat_fields entry");
+	cr_assert_eq(n, offsetof(struct proto_stats, read_latency_us) / sizeof(uint64_t),
+		     "a struct proto_stats counter has no proto_stat_fields entry");
 }
 
 Test(protocol, stats_reply_round_trip, .init = config_setup, .fini = config_teardown)
 {
-	struct store_stats stats;
-	struct proto_stats_input input = { .stats = &stats, .config = &test_config };
-	struct proto_reply reply;
+	struct proto_stats stats;
+	struct varlink_reply reply;
 	size_t size;
 	char *msg;
 
 	memset(&stats, 0xff, sizeof(stats));
-	cr_assert_eq(proto_build_stats_reply(&input, &msg, &size), 0);
+	cr_assert_eq(proto_build_stats_reply(&stats, &test_config, &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_null(reply.error);
 	cr_assert_eq(get_u64(reply.parameters, "io_errors"), UINT64_MAX);
 	cr_assert_eq(get_u64(reply.parameters, "writes"), UINT64_MAX);
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 }
 
 Test(protocol, config_reply, .init = config_setup, .fini = config_teardown)
 {
 	struct json_object *config;
-	struct proto_reply reply;
+	struct varlink_reply reply;
 	size_t size, n = 0;
 	char *msg = NULL;
 
@@ -823,14 +788,14 @@ Test(protocol, config_reply, .init = config_setup, .fini = config_teardown)
 		n++;
 	}
 	cr_assert_null(config_keys[n]);
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	cr_assert_eq(proto_build_config_reply(&test_config, "device.size", &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert(json_object_object_get_ex(reply.parameters, "config", &config));
 	cr_assert_eq(json_object_object_length(config), 1);
 	cr_assert_str_eq(get_string(config, "device.size"), "1G");
-	proto_reply_done(&reply);
+	varlink_reply_done(&reply);
 
 	msg = NULL;
 	cr_assert_eq(proto_build_config_reply(&test_config, "device.sizes", &msg, &size), -ENOENT);
@@ -838,47 +803,143 @@ Test(protocol, config_reply, .init = config_setup, .fini = config_teardown)
 	cr_assert_null(msg);
 }
 
-/* ---- parsing replies ---- */
+/* ---- client side: typed calls and replies ---- */
 
-Test(protocol, parse_bad_replies)
+Test(protocol, typed_calls_round_trip)
 {
-	static const char *const cases[] = {
-		"",
-		"[]",
-		"{\"parameters\":[]}",
-		"{\"parameters\":1}",
-		"{\"error\":1}",
-		"{\"error\":\"\"}",
-		"{\"error\":null}",
-		"{\"continues\":\"true\"}",
-		"{\"parameters\":{}",
+	static const struct proto_request calls[] = {
+		{ .method = PROTO_METHOD_GET_STATS },
+		{ .method = PROTO_METHOD_GET_CONFIG },
+		{ .method = PROTO_METHOD_GET_CONFIG, .get_config.key = "pool.limit" },
+		{ .method = PROTO_METHOD_SET_CONFIG, .set_config = { "pool.limit", "25%" } },
+		{ .method = PROTO_METHOD_FLUSH, .more = true },
+		{ .method = PROTO_METHOD_FLUSH, .flush = { 60, 1 << 20 }, .oneway = true },
+		{ .method = PROTO_METHOD_GET_INTERFACE_DESCRIPTION,
+		  .describe.interface = "io.swapdev" },
 	};
 
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct proto_reply reply = { .error = "untouched" };
-		int r = proto_parse_reply(cases[i], strlen(cases[i]), &reply);
+	for (size_t i = 0; i < ARRAY_SIZE(calls); i++) {
+		const struct proto_request *want = &calls[i];
+		struct varlink_refusal refusal;
+		struct proto_request got;
+		size_t size;
+		char *msg;
 
-		cr_assert_eq(r, -EBADMSG, "case %zu: '%s' -> %d", i, cases[i], r);
-		cr_assert_str_eq(reply.error, "untouched", "case %zu", i);
+		cr_assert_eq(proto_build_call(want, &msg, &size), 0, "call %zu", i);
+		cr_assert_eq(proto_parse_request(msg, size - 1, &got, &refusal), 0, "%s", msg);
+		cr_assert_eq(got.method, want->method, "%s", msg);
+		cr_assert_eq(got.more, want->more, "%s", msg);
+		cr_assert_eq(got.oneway, want->oneway, "%s", msg);
+		switch (want->method) {
+		case PROTO_METHOD_GET_CONFIG:
+			cr_assert_eq(!got.get_config.key, !want->get_config.key, "%s", msg);
+			break;
+		case PROTO_METHOD_SET_CONFIG:
+			cr_assert_str_eq(got.set_config.key, want->set_config.key);
+			cr_assert_str_eq(got.set_config.value, want->set_config.value);
+			break;
+		case PROTO_METHOD_FLUSH:
+			cr_assert_eq(got.flush.idle_seconds, want->flush.idle_seconds);
+			cr_assert_eq(got.flush.limit_bytes, want->flush.limit_bytes);
+			break;
+		default:
+			break;
+		}
+		proto_request_done(&got);
+		free(msg);
 	}
+	/* The CLI's calls are what they were: optional parameters left out. */
+	{
+		struct proto_request flush = { .method = PROTO_METHOD_FLUSH, .more = true };
+		size_t size;
+		char *msg;
+
+		cr_assert_eq(proto_build_call(&flush, &msg, &size), 0);
+		cr_assert_str_eq(msg, "{\"method\":\"io.swapdev.Flush\",\"parameters\":{},\"more\":true}");
+		free(msg);
+	}
+	cr_assert_eq(proto_build_call(&(struct proto_request){ .method = PROTO_METHOD_SET_CONFIG },
+				      &(char *){ NULL }, &(size_t){ 0 }),
+		     -EINVAL, "a required string is missing");
+	cr_assert_eq(proto_build_call(&(struct proto_request){ .method = _PROTO_METHOD_MAX },
+				      &(char *){ NULL }, &(size_t){ 0 }),
+		     -EINVAL);
 }
 
-Test(protocol, parse_lenient_replies)
+Test(protocol, typed_stats_round_trip, .init = config_setup, .fini = config_teardown)
 {
-	static const char both[] = "{\"error\":\"io.swapdev.Failed\",\"continues\":true}";
-	static const char bare[] = "{\"continues\":true,\"future\":[1,2]}";
-	struct proto_reply reply;
+	struct proto_stats sent, got;
+	struct json_object *object, *config;
 
-	cr_assert_eq(proto_parse_reply(both, strlen(both), &reply), 0);
-	cr_assert_str_eq(reply.error, PROTO_ERROR_FAILED);
-	cr_assert_not(reply.continues, "an error ends the call");
-	cr_assert_not_null(reply.parameters);
-	proto_reply_done(&reply);
+	fill_stats(&sent);
+	cr_assert_eq(proto_stats_to_json(&sent, &test_config, &object), 0);
+	memset(&got, 0xa5, sizeof(got));
+	proto_read_stats(object, &got, &config);
+	cr_assert_eq(memcmp(&got, &sent, sizeof(got)), 0, "every member comes back");
+	cr_assert_str_eq(proto_config_value(config, "pool.compressor"), "lz4");
+	cr_assert_null(proto_config_value(config, "no.such_key"));
+	json_object_put(object);
 
-	cr_assert_eq(proto_parse_reply(bare, strlen(bare), &reply), 0);
-	cr_assert_null(reply.error);
-	cr_assert(reply.continues);
-	cr_assert(json_object_is_type(reply.parameters, json_type_object));
-	cr_assert_eq(json_object_object_length(reply.parameters), 0);
-	proto_reply_done(&reply);
+	/* Missing or mistyped fields read as 0 (an older or newer daemon). */
+	object = json_tokener_parse("{\"reads\":\"many\",\"writes\":-1,\"io_errors\":7}");
+	proto_read_stats(object, &got, &config);
+	cr_assert_eq(got.reads, 0);
+	cr_assert_eq(got.writes, 0);
+	cr_assert_eq(got.io_errors, 7);
+	cr_assert_eq(got.read_latency_us.p99, 0);
+	cr_assert_null(config);
+	json_object_put(object);
+}
+
+Test(protocol, typed_replies_round_trip)
+{
+	struct proto_status status = {
+		.state = "running",
+		.device = "/run/swapdev/swap",
+		.loop_device = "/dev/loop3",
+		.swap_active = true,
+		.uptime_seconds = 42,
+		.version = "0.1.0",
+	}, got;
+	struct proto_flush_reply flush;
+	struct proto_error_reply error;
+	struct varlink_reply reply;
+	size_t size;
+	char *msg;
+
+	cr_assert_eq(proto_build_status_reply(&status, &msg, &size), 0);
+	reparse(msg, size, &reply);
+	proto_read_status(reply.parameters, &got);
+	cr_assert_str_eq(got.state, status.state);
+	cr_assert_str_eq(got.device, status.device);
+	cr_assert_str_eq(got.loop_device, status.loop_device);
+	cr_assert(got.swap_active);
+	cr_assert_eq(got.uptime_seconds, 42);
+	cr_assert_str_eq(got.version, status.version);
+	varlink_reply_done(&reply);
+
+	cr_assert_eq(proto_build_flush_progress(3, 9, &msg, &size), 0);
+	reparse(msg, size, &reply);
+	proto_read_flush(reply.parameters, &flush);
+	cr_assert_eq(flush.done_pages, 3);
+	cr_assert_eq(flush.total_pages, 9);
+	varlink_reply_done(&reply);
+	cr_assert_eq(proto_build_flush_result(9, &msg, &size), 0);
+	reparse(msg, size, &reply);
+	proto_read_flush(reply.parameters, &flush);
+	cr_assert_eq(flush.written_pages, 9);
+	varlink_reply_done(&reply);
+
+	cr_assert_eq(proto_build_invalid_parameter("value", "not a size", &msg, &size), 0);
+	reparse(msg, size, &reply);
+	proto_read_error(reply.parameters, &error);
+	cr_assert_str_eq(error.parameter, "value");
+	cr_assert_str_eq(error.message, "not a size");
+	cr_assert_null(error.key);
+	varlink_reply_done(&reply);
+	cr_assert_eq(proto_build_not_runtime_tunable("device.size", &msg, &size), 0);
+	reparse(msg, size, &reply);
+	proto_read_error(reply.parameters, &error);
+	cr_assert_str_eq(error.key, "device.size");
+	varlink_reply_done(&reply);
 }
