@@ -490,7 +490,7 @@ static bool pool_above_high_watermark(struct store *store)
 
 /* What encode_page() asks of its caller when the page belongs on disk. */
 enum {
-	TO_DISK = 1,		  /* incompressible, and such pages go to disk */
+	TO_DISK = 1,		  /* incompressible, bound for disk now (see encode_page) */
 	TO_DISK_WRITETHROUGH = 2, /* the pool had no room */
 };
 
@@ -530,7 +530,10 @@ static int encode_page(struct store_worker *w, uint64_t idx, const void *page, u
 			     MIN(store->config.reject_threshold, SWAPDEV_PAGE_SIZE - 1));
 	if (len == -ENOBUFS) {
 		worker_count(w, incompressible, 1);
-		if (!store->config.incompressible_to_pool && store->disk)
+		/* Past the high watermark a raw page would be the next written
+		 * back: write it now instead of twice. */
+		if (store->disk &&
+		    (!store->config.incompressible_to_pool || pool_above_high_watermark(store)))
 			return TO_DISK;
 		data = page;
 		len = SWAPDEV_PAGE_SIZE;
