@@ -307,6 +307,9 @@ static void stats_to_wire(const struct store_stats *st, struct proto_stats *ret_
 		.disk_slots = st->disk_slots,
 		.orig_bytes = st->orig_bytes,
 		.compr_bytes = st->compr_bytes,
+		.raw_slots = st->raw_slots,
+		.zstd_slots = st->zstd_slots,
+		.zstd_bytes = st->zstd_bytes,
 		.pool_footprint_bytes = st->pool_footprint_bytes,
 		.pool_limit_bytes = st->pool_limit_bytes,
 		.disk_bytes = st->disk_bytes,
@@ -333,6 +336,10 @@ static void stats_to_wire(const struct store_stats *st, struct proto_stats *ret_
 		.io_errors = ops->io_errors,
 		.decompress_errors = ops->decompress_errors,
 		.compactions = ops->compactions,
+		.recompressed = ops->recompressed,
+		.recompress_not_worth = ops->recompress_not_worth,
+		.recompress_dropped = ops->recompress_dropped,
+		.recompress_cpu_us = ops->recompress_cpu_us,
 	};
 }
 

@@ -36,6 +36,7 @@
 #include "swap_area.h"
 #include "fuse_export.h"
 #include "log.h"
+#include "runtime_keys.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -306,6 +307,7 @@ static int open_store(struct daemon *d)
 		.low_watermark = c->low_watermark,
 		.idle_seconds = c->idle_seconds,
 		.background_growth = true,
+		.recompress = recompress_settings(c),
 	};
 	char dir[4096];
 	int r;

@@ -35,10 +35,32 @@ static int apply_idle_seconds(struct store *store, const struct swapdev_config *
 	return 0;
 }
 
+struct store_recompress recompress_settings(const struct swapdev_config *c)
+{
+	return (struct store_recompress){
+		.enabled = c->recompress.kind != CODEC_LZ4, /* lz4 is "none" */
+		.codec = c->recompress,
+		.idle_seconds = c->recompress_idle_seconds,
+		.min_saving_percent = c->recompress_min_saving,
+		.cpu_percent = c->recompress_cpu_percent,
+	};
+}
+
+static int apply_recompress(struct store *store, const struct swapdev_config *c)
+{
+	struct store_recompress settings = recompress_settings(c);
+
+	return store_set_recompress(store, &settings);
+}
+
 const struct runtime_key runtime_keys[] = {
 	{ "pool.limit", apply_pool_limit },
 	{ "pool.compressor", apply_compressor },
 	{ "pool.exclusive_loads", apply_exclusive_loads },
+	{ "pool.recompress", apply_recompress },
+	{ "pool.recompress_idle_seconds", apply_recompress },
+	{ "pool.recompress_min_saving", apply_recompress },
+	{ "pool.recompress_cpu_percent", apply_recompress },
 	{ "writeback.high_watermark", apply_watermarks },
 	{ "writeback.low_watermark", apply_watermarks },
 	{ "writeback.idle_seconds", apply_idle_seconds },

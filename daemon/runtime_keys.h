@@ -11,6 +11,9 @@
 #include "config.h"
 #include "store.h"
 
+/* The store's idle recompression settings from the pool.recompress* keys. */
+struct store_recompress recompress_settings(const struct swapdev_config *config);
+
 struct runtime_key {
 	const char *key;
 	/* Push the key's value in config into store. 0 or -errno. */

@@ -11,21 +11,22 @@
  * union key_value) and check (range); only then is it stored, so a
  * rejected value never changes the struct.
  *
- * The INI reader is our own, not libinih. Debian builds libinih with
- * INI_HANDLER_LINENO=0, so its callback does not see line numbers, and
- * with settings that surprise an administrator: an indented line
- * continues the previous value (INI_ALLOW_MULTILINE), lines are cut at
- * 200 bytes (a long backing_file path would be split), '#' starts an
- * inline comment but ';' does not, and parsing goes on after the first
- * error. The grammar we need fits in one function: "[section]",
- * "key = value", blank lines, and comments starting with '#' or ';' at
- * the start of a line or after whitespace. It accepts CRLF and a UTF-8
- * byte order mark, and stops at the first error with "FILE:LINE: key:
- * ...". Only a regular file is read, opened without blocking so that a
- * FIFO cannot hold the caller; a line is read into a CONFIG_LINE_MAX
- * buffer byte by byte and a NUL byte or an overlong line is refused the
- * moment it is met, so a file of zeros costs one line's worth of time
- * and memory.
+ * What a kind of value means (SIZE, BOOL, PATH, ...) is in one place: a
+ * struct key_kind_ops in kind_ops[], indexed by the kind, with its parse,
+ * check, format, load, store and describe (the "accepted: ..." text). The
+ * rest of the module calls through it and never asks which kind a key
+ * is, so a new kind is an enum entry, its KEY_CTYPE_ and one ops struct
+ * (the table's size is checked against the enum when compiling, and
+ * every kind's operations when config_init runs). Loading and storing go
+ * by the C type of the field, so kinds that share a type share those two
+ * functions.
+ *
+ * Files are read by ini.c, which knows the grammar ("[section]", "key =
+ * value", comments, the line cap, NUL bytes, the regular-file check) and
+ * none of the keys; its callbacks here look sections and keys up in the
+ * table and set values through the same set_key as --set, so a file line
+ * and an override are refused with the same words, the file's prefixed
+ * "FILE:LINE: ".
  *
  * A file is applied to a deep copy of the caller's config, which replaces
  * the original only when every line was valid. Cross-key constraints
@@ -43,12 +44,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "common.h"
 #include "config.h"
+#include "ini.h"
 
 /*
  * Default of pool.exclusive_loads: whether a slot the kernel has loaded
@@ -80,6 +80,8 @@ enum key_kind {
 	KEY_GROUP,   /* char *, group name or GID, at most max bytes */
 	KEY_CODEC,   /* struct codec_spec */
 	KEY_TIER,    /* bool incompressible_to_pool: "disk" or "pool" */
+	KEY_SECOND_CODEC, /* struct codec_spec: "none" (lz4) or zstd[:LEVEL] */
+	KEY_KIND_COUNT
 };
 
 /* The C type of the struct field behind each kind, checked at compile time below. */
@@ -92,6 +94,7 @@ enum key_kind {
 #define KEY_CTYPE_GROUP char *
 #define KEY_CTYPE_CODEC struct codec_spec
 #define KEY_CTYPE_TIER bool
+#define KEY_CTYPE_SECOND_CODEC struct codec_spec
 
 enum key_flags {
 	KEY_RUNTIME = 1 << 0,	   /* may change while the daemon runs */
@@ -121,6 +124,13 @@ enum key_flags {
 	X("pool.incompressible", TIER, incompressible_to_pool, 0, 1, NULL, 0, "pool")             \
 	X("pool.exclusive_loads", BOOL, exclusive_loads, 0, 1, NULL, KEY_RUNTIME,                 \
 	  SWAPDEV_DEFAULT_EXCLUSIVE_LOADS ? "yes" : "no")                                          \
+	X("pool.recompress", SECOND_CODEC, recompress, 0, 0, NULL, KEY_RUNTIME, "none")          \
+	X("pool.recompress_idle_seconds", UINT, recompress_idle_seconds, 1, 30 * 86400,          \
+	  "seconds", KEY_RUNTIME, "300")                                                           \
+	X("pool.recompress_min_saving", PERCENT, recompress_min_saving, 0, 90, NULL, KEY_RUNTIME, \
+	  "10%")                                                                                   \
+	X("pool.recompress_cpu_percent", PERCENT, recompress_cpu_percent, 1, 100, NULL,          \
+	  KEY_RUNTIME, "10%")                                                                      \
 	X("writeback.backing_file", PATH, backing_file, 1, PATH_MAX - 1, NULL, 0,                 \
 	  "/var/lib/swapdev/backing")                                                              \
 	X("writeback.high_watermark", PERCENT, high_watermark, 1, 100, NULL, KEY_RUNTIME, "90%")  \
@@ -166,12 +176,6 @@ union key_value {
 	const char *string;
 };
 
-/* Where a value came from: a file line, or nowhere for --set / SetConfig. */
-struct origin {
-	const char *path;
-	unsigned line;
-};
-
 static const struct {
 	const char *text;
 	bool value;
@@ -192,11 +196,11 @@ uint64_t config_ram_bytes(void)
 	return (uint64_t)pages * (uint64_t)page_size;
 }
 
-static void set_error(struct config_error *error, const struct origin *origin, const char *fmt,
-		      ...) __attribute__((format(printf, 3, 4)));
+static void set_error(struct config_error *error, const struct ini_location *origin,
+		      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void set_error(struct config_error *error, const struct origin *origin, const char *fmt,
-		      ...)
+static void set_error(struct config_error *error, const struct ini_location *origin,
+		      const char *fmt, ...)
 {
 	size_t used = 0;
 	va_list ap;
@@ -359,113 +363,6 @@ static uint64_t size_max(const struct key_info *k, uint64_t ram_bytes)
 	return (uint64_t)k->max;
 }
 
-/* What the key accepts, for the "(accepted: ...)" part of a message. */
-static void format_accepted(const struct key_info *k, char *buf, size_t size)
-{
-	char min_text[VALUE_TEXT_MAX], max_text[VALUE_TEXT_MAX];
-	uint64_t ram_bytes;
-
-	switch (k->kind) {
-	case KEY_SIZE:
-		format_size((uint64_t)k->min, min_text);
-		if (k->flags & KEY_MAX_RAM) {
-			/* RAM is rarely a whole number of GiB; whole MiB are readable and valid. */
-			ram_bytes = config_ram_bytes();
-			format_size(ram_bytes & ~(MiB - 1), max_text);
-			snprintf(buf, size,
-				 "%s..100%% of RAM (%s), K/M/G/T suffix or a percentage of RAM",
-				 min_text, ram_bytes ? max_text : "unknown");
-		} else {
-			format_size((uint64_t)k->max, max_text);
-			snprintf(buf, size, "%s..%s%s, K/M/G/T suffix or a percentage of RAM",
-				 min_text, max_text,
-				 (k->flags & KEY_PAGE_ALIGNED) ? ", a multiple of 4K" : "");
-		}
-		break;
-	case KEY_BOOL:
-		snprintf(buf, size, "yes/no, true/false, on/off, 1/0");
-		break;
-	case KEY_INT:
-	case KEY_UINT:
-		snprintf(buf, size, "%" PRId64 "..%" PRId64 "%s%s", k->min, k->max,
-			 k->unit ? " " : "", k->unit ? k->unit : "");
-		break;
-	case KEY_PERCENT:
-		snprintf(buf, size, "%" PRId64 "..%" PRId64 ", with or without %%", k->min, k->max);
-		break;
-	case KEY_PATH:
-		snprintf(buf, size, "an absolute path of at most %" PRId64 " bytes%s", k->max,
-			 (k->flags & KEY_NOT_ROOT) ? ", not /" : "");
-		break;
-	case KEY_GROUP:
-		snprintf(buf, size,
-			 "a group name or GID of at most %" PRId64
-			 " letters, digits, '.', '_', '-', not starting with '-'",
-			 k->max);
-		break;
-	case KEY_CODEC:
-		snprintf(buf, size, "lz4, zstd, zstd:LEVEL with LEVEL 1..19 or -5..-1");
-		break;
-	case KEY_TIER:
-		snprintf(buf, size, "disk or pool");
-		break;
-	}
-}
-
-/* Syntax only. Returns 0 or -EINVAL/-ERANGE with *ret_what saying what was wrong. */
-static int parse_value(const struct key_info *k, const char *text, union key_value *ret_value,
-		       const char **ret_what)
-{
-	const char *p = text;
-	uint64_t number;
-	int r;
-
-	switch (k->kind) {
-	case KEY_SIZE:
-		r = config_parse_size(text, config_ram_bytes(), &ret_value->size);
-		*ret_what = r == -ERANGE ? "size too large" : "invalid size";
-		return r;
-	case KEY_BOOL:
-		for (size_t i = 0; i < ARRAY_SIZE(bool_words); i++)
-			if (strcasecmp(text, bool_words[i].text) == 0) {
-				ret_value->flag = bool_words[i].value;
-				return 0;
-			}
-		*ret_what = "invalid boolean";
-		return -EINVAL;
-	case KEY_INT:
-	case KEY_UINT:
-		r = parse_integer(text, &ret_value->number);
-		*ret_what = r == -ERANGE ? "number out of range" : "invalid number";
-		return r;
-	case KEY_PERCENT:
-		r = parse_digits(&p, &number);
-		*ret_what = "invalid percentage";
-		if (r == -EINVAL || (strcmp(p, "%") != 0 && *p != '\0'))
-			return -EINVAL;
-		if (r < 0 || number > INT64_MAX) {
-			*ret_what = "percentage out of range";
-			return -ERANGE;
-		}
-		ret_value->number = (int64_t)number;
-		return 0;
-	case KEY_PATH:
-	case KEY_GROUP:
-		ret_value->string = text;
-		return 0;
-	case KEY_CODEC:
-		*ret_what = "invalid compressor";
-		return codec_spec_parse(text, &ret_value->codec);
-	case KEY_TIER:
-		*ret_what = "invalid destination";
-		if (strcmp(text, "disk") != 0 && strcmp(text, "pool") != 0)
-			return -EINVAL;
-		ret_value->flag = strcmp(text, "pool") == 0;
-		return 0;
-	}
-	return -EINVAL;
-}
-
 /* "/", "//", "/./..": an absolute path that names the root directory, read as text. */
 static bool path_is_root(const char *path)
 {
@@ -483,154 +380,424 @@ static bool path_is_root(const char *path)
 	return depth == 0;
 }
 
-/* Range and shape. Returns 0 or -EINVAL with *ret_what saying what was wrong. */
-static int check_value(const struct key_info *k, const union key_value *value,
+/*
+ * The operations of one kind of value. A value passes parse (syntax, into
+ * a union key_value), then check (range and shape), and only then store
+ * (into the struct field); format and load go the other way. Errors say
+ * in *ret_what what was wrong ("size out of range"); the caller adds the
+ * key, the value and describe()'s accepted range.
+ */
+struct key_kind_ops {
+	/* Syntax only. 0, or -EINVAL/-ERANGE with *ret_what set. */
+	int (*parse)(const struct key_info *k, const char *text, union key_value *ret_value,
+		     const char **ret_what);
+	/* Range and shape. 0, or -EINVAL with *ret_what set. NULL: any parsed value is valid. */
+	int (*check)(const struct key_info *k, const union key_value *value,
+		     const char **ret_what);
+	/* Canonical text: a string value as it is, any other written to buf. */
+	const char *(*format)(const struct key_info *k, const union key_value *value,
+			      char buf[static VALUE_TEXT_MAX]);
+	void (*load)(const void *field, union key_value *ret_value);
+	/* Store a checked value. 0 or -ENOMEM, the field then unchanged. */
+	int (*store)(void *field, const union key_value *value);
+	/* What the key accepts, for the "(accepted: ...)" part of a message. */
+	void (*describe)(const struct key_info *k, char *buf, size_t size);
+	/* The field is a char * the configuration owns: copied, freed by config_done. */
+	bool owns_string;
+};
+
+/*
+ * Loading and storing, one pair per C type of field: the union member
+ * that holds it, converted (int and uint32_t go through int64_t number;
+ * check has bounded the value to the field's range before a store).
+ */
+#define FIELD_ACCESSORS(name, ctype, member)                                     \
+	static void load_##name(const void *field, union key_value *ret_value)  \
+	{                                                                        \
+		ret_value->member = *(const ctype *)field;                      \
+	}                                                                        \
+	static int store_##name(void *field, const union key_value *value)      \
+	{                                                                        \
+		*(ctype *)field = value->member;                                \
+		return 0;                                                        \
+	}
+FIELD_ACCESSORS(u64, uint64_t, size)
+FIELD_ACCESSORS(bool, bool, flag)
+FIELD_ACCESSORS(int, int, number)
+FIELD_ACCESSORS(u32, uint32_t, number)
+FIELD_ACCESSORS(codec, struct codec_spec, codec)
+#undef FIELD_ACCESSORS
+
+/* A string field is owned: a store copies, and frees the old copy only once the new exists. */
+static void load_string(const void *field, union key_value *ret_value)
+{
+	ret_value->string = *(char *const *)field;
+}
+
+static int store_string(void *field, const union key_value *value)
+{
+	char *copy = strdup(value->string);
+
+	if (!copy)
+		return -ENOMEM;
+	free(*(char **)field);
+	*(char **)field = copy;
+	return 0;
+}
+
+/* KEY_SIZE: uint64_t bytes, K/M/G/T suffix or a percentage of RAM. */
+
+static int parse_size_value(const struct key_info *k, const char *text,
+			    union key_value *ret_value, const char **ret_what)
+{
+	int r = config_parse_size(text, config_ram_bytes(), &ret_value->size);
+
+	*ret_what = r == -ERANGE ? "size too large" : "invalid size";
+	return r;
+}
+
+static int check_size(const struct key_info *k, const union key_value *value,
+		      const char **ret_what)
+{
+	*ret_what = "size out of range";
+	if (value->size < (uint64_t)k->min || value->size > size_max(k, config_ram_bytes()))
+		return -EINVAL;
+	*ret_what = "size not a multiple of 4K";
+	if ((k->flags & KEY_PAGE_ALIGNED) && value->size % SWAPDEV_PAGE_SIZE != 0)
+		return -EINVAL;
+	return 0;
+}
+
+static const char *format_size_value(const struct key_info *k, const union key_value *value,
+				     char buf[static VALUE_TEXT_MAX])
+{
+	format_size(value->size, buf);
+	return buf;
+}
+
+static void describe_size(const struct key_info *k, char *buf, size_t size)
+{
+	char min_text[VALUE_TEXT_MAX], max_text[VALUE_TEXT_MAX];
+	uint64_t ram_bytes;
+
+	format_size((uint64_t)k->min, min_text);
+	if (k->flags & KEY_MAX_RAM) {
+		/* RAM is rarely a whole number of GiB; whole MiB are readable and valid. */
+		ram_bytes = config_ram_bytes();
+		format_size(ram_bytes & ~(MiB - 1), max_text);
+		snprintf(buf, size, "%s..100%% of RAM (%s), K/M/G/T suffix or a percentage of RAM",
+			 min_text, ram_bytes ? max_text : "unknown");
+		return;
+	}
+	format_size((uint64_t)k->max, max_text);
+	snprintf(buf, size, "%s..%s%s, K/M/G/T suffix or a percentage of RAM", min_text,
+		 max_text, (k->flags & KEY_PAGE_ALIGNED) ? ", a multiple of 4K" : "");
+}
+
+/* KEY_BOOL: yes/no, true/false, on/off, 1/0. */
+
+static int parse_bool_value(const struct key_info *k, const char *text,
+			    union key_value *ret_value, const char **ret_what)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(bool_words); i++)
+		if (strcasecmp(text, bool_words[i].text) == 0) {
+			ret_value->flag = bool_words[i].value;
+			return 0;
+		}
+	*ret_what = "invalid boolean";
+	return -EINVAL;
+}
+
+static const char *format_bool_value(const struct key_info *k, const union key_value *value,
+				     char buf[static VALUE_TEXT_MAX])
+{
+	return value->flag ? "yes" : "no";
+}
+
+static void describe_bool(const struct key_info *k, char *buf, size_t size)
+{
+	snprintf(buf, size, "yes/no, true/false, on/off, 1/0");
+}
+
+/* KEY_INT, KEY_UINT: a decimal integer in [min, max], an optional unit in messages. */
+
+static int parse_number_value(const struct key_info *k, const char *text,
+			      union key_value *ret_value, const char **ret_what)
+{
+	int r = parse_integer(text, &ret_value->number);
+
+	*ret_what = r == -ERANGE ? "number out of range" : "invalid number";
+	return r;
+}
+
+static int check_number(const struct key_info *k, const union key_value *value,
+			const char **ret_what)
+{
+	*ret_what = "number out of range";
+	return value->number < k->min || value->number > k->max ? -EINVAL : 0;
+}
+
+static const char *format_number_value(const struct key_info *k, const union key_value *value,
+				       char buf[static VALUE_TEXT_MAX])
+{
+	snprintf(buf, VALUE_TEXT_MAX, "%" PRId64, value->number);
+	return buf;
+}
+
+static void describe_number(const struct key_info *k, char *buf, size_t size)
+{
+	snprintf(buf, size, "%" PRId64 "..%" PRId64 "%s%s", k->min, k->max, k->unit ? " " : "",
+		 k->unit ? k->unit : "");
+}
+
+/* KEY_PERCENT: an unsigned in [min, max], "90" or "90%". */
+
+static int parse_percent_value(const struct key_info *k, const char *text,
+			       union key_value *ret_value, const char **ret_what)
+{
+	const char *p = text;
+	uint64_t number;
+	int r;
+
+	r = parse_digits(&p, &number);
+	*ret_what = "invalid percentage";
+	if (r == -EINVAL || (strcmp(p, "%") != 0 && *p != '\0'))
+		return -EINVAL;
+	if (r < 0 || number > INT64_MAX) {
+		*ret_what = "percentage out of range";
+		return -ERANGE;
+	}
+	ret_value->number = (int64_t)number;
+	return 0;
+}
+
+static int check_percent(const struct key_info *k, const union key_value *value,
+			 const char **ret_what)
+{
+	*ret_what = "percentage out of range";
+	return value->number < k->min || value->number > k->max ? -EINVAL : 0;
+}
+
+static const char *format_percent_value(const struct key_info *k, const union key_value *value,
+					char buf[static VALUE_TEXT_MAX])
+{
+	snprintf(buf, VALUE_TEXT_MAX, "%" PRId64 "%%", value->number);
+	return buf;
+}
+
+static void describe_percent(const struct key_info *k, char *buf, size_t size)
+{
+	snprintf(buf, size, "%" PRId64 "..%" PRId64 ", with or without %%", k->min, k->max);
+}
+
+/* KEY_PATH, KEY_GROUP: a string the configuration owns, at most max bytes. */
+
+static int parse_string_value(const struct key_info *k, const char *text,
+			      union key_value *ret_value, const char **ret_what)
+{
+	ret_value->string = text;
+	return 0;
+}
+
+static const char *format_string_value(const struct key_info *k, const union key_value *value,
+				       char buf[static VALUE_TEXT_MAX])
+{
+	return value->string ? value->string : "";
+}
+
+static int check_path(const struct key_info *k, const union key_value *value,
+		      const char **ret_what)
+{
+	*ret_what = "not an absolute path";
+	if (!value->string || value->string[0] != '/')
+		return -EINVAL;
+	*ret_what = "path too long";
+	if (strlen(value->string) > (size_t)k->max)
+		return -EINVAL;
+	*ret_what = "the root directory";
+	return (k->flags & KEY_NOT_ROOT) && path_is_root(value->string) ? -EINVAL : 0;
+}
+
+static void describe_path(const struct key_info *k, char *buf, size_t size)
+{
+	snprintf(buf, size, "an absolute path of at most %" PRId64 " bytes%s", k->max,
+		 (k->flags & KEY_NOT_ROOT) ? ", not /" : "");
+}
+
+static int check_group(const struct key_info *k, const union key_value *value,
+		       const char **ret_what)
+{
+	*ret_what = "invalid group name";
+	if (!value->string || !group_name_valid(value->string) ||
+	    strlen(value->string) > (size_t)k->max)
+		return -EINVAL;
+	return 0;
+}
+
+static void describe_group(const struct key_info *k, char *buf, size_t size)
+{
+	snprintf(buf, size,
+		 "a group name or GID of at most %" PRId64
+		 " letters, digits, '.', '_', '-', not starting with '-'",
+		 k->max);
+}
+
+/* KEY_CODEC: a struct codec_spec, "lz4", "zstd:3". */
+
+static int parse_codec_value(const struct key_info *k, const char *text,
+			     union key_value *ret_value, const char **ret_what)
+{
+	*ret_what = "invalid compressor";
+	return codec_spec_parse(text, &ret_value->codec);
+}
+
+static int check_codec(const struct key_info *k, const union key_value *value,
 		       const char **ret_what)
 {
 	struct codec_spec spec;
 	char text[CODEC_SPEC_MAX];
 
-	switch (k->kind) {
-	case KEY_SIZE:
-		*ret_what = "size out of range";
-		if (value->size < (uint64_t)k->min || value->size > size_max(k, config_ram_bytes()))
-			return -EINVAL;
-		*ret_what = "size not a multiple of 4K";
-		if ((k->flags & KEY_PAGE_ALIGNED) && value->size % SWAPDEV_PAGE_SIZE != 0)
-			return -EINVAL;
-		return 0;
-	case KEY_INT:
-	case KEY_UINT:
-	case KEY_PERCENT:
-		*ret_what = k->kind == KEY_PERCENT ? "percentage out of range"
-						   : "number out of range";
-		return value->number < k->min || value->number > k->max ? -EINVAL : 0;
-	case KEY_PATH:
-		*ret_what = "not an absolute path";
-		if (!value->string || value->string[0] != '/')
-			return -EINVAL;
-		*ret_what = "path too long";
-		if (strlen(value->string) > (size_t)k->max)
-			return -EINVAL;
-		*ret_what = "the root directory";
-		return (k->flags & KEY_NOT_ROOT) && path_is_root(value->string) ? -EINVAL : 0;
-	case KEY_GROUP:
-		*ret_what = "invalid group name";
-		if (!value->string || !group_name_valid(value->string) ||
-		    strlen(value->string) > (size_t)k->max)
-			return -EINVAL;
-		return 0;
-	case KEY_CODEC:
-		/* The codec module owns the levels; a spec is valid when its text parses back. */
-		*ret_what = "invalid compressor";
-		codec_spec_format(&value->codec, text);
-		return codec_spec_parse(text, &spec) < 0 ? -EINVAL : 0;
-	case KEY_BOOL:
-	case KEY_TIER:
+	/* The codec module owns the levels; a spec is valid when its text parses back. */
+	*ret_what = "invalid compressor";
+	codec_spec_format(&value->codec, text);
+	return codec_spec_parse(text, &spec) < 0 ? -EINVAL : 0;
+}
+
+static const char *format_codec_value(const struct key_info *k, const union key_value *value,
+				      char buf[static VALUE_TEXT_MAX])
+{
+	codec_spec_format(&value->codec, buf);
+	return buf;
+}
+
+static void describe_codec(const struct key_info *k, char *buf, size_t size)
+{
+	snprintf(buf, size, "lz4, zstd, zstd:LEVEL with LEVEL 1..19 or -5..-1");
+}
+
+/* KEY_TIER: bool incompressible_to_pool, "disk" or "pool". */
+
+static int parse_tier_value(const struct key_info *k, const char *text,
+			    union key_value *ret_value, const char **ret_what)
+{
+	*ret_what = "invalid destination";
+	if (strcmp(text, "disk") != 0 && strcmp(text, "pool") != 0)
+		return -EINVAL;
+	ret_value->flag = strcmp(text, "pool") == 0;
+	return 0;
+}
+
+static const char *format_tier_value(const struct key_info *k, const union key_value *value,
+				     char buf[static VALUE_TEXT_MAX])
+{
+	return value->flag ? "pool" : "disk";
+}
+
+static void describe_tier(const struct key_info *k, char *buf, size_t size)
+{
+	snprintf(buf, size, "disk or pool");
+}
+
+/*
+ * KEY_SECOND_CODEC: idle recompression's codec, a struct codec_spec that
+ * must be denser than lz4; lz4 stands for "none" (recompression off).
+ */
+
+static int parse_second_codec_value(const struct key_info *k, const char *text,
+				    union key_value *ret_value, const char **ret_what)
+{
+	if (strcmp(text, "none") == 0) {
+		ret_value->codec = (struct codec_spec){ .kind = CODEC_LZ4 };
 		return 0;
 	}
-	return -EINVAL;
+	*ret_what = "invalid second compressor";
+	if (codec_spec_parse(text, &ret_value->codec) < 0 || ret_value->codec.kind != CODEC_ZSTD)
+		return -EINVAL;
+	return 0;
+}
+
+static const char *format_second_codec_value(const struct key_info *k,
+					     const union key_value *value,
+					     char buf[static VALUE_TEXT_MAX])
+{
+	if (value->codec.kind == CODEC_LZ4)
+		return "none";
+	codec_spec_format(&value->codec, buf);
+	return buf;
+}
+
+static void describe_second_codec(const struct key_info *k, char *buf, size_t size)
+{
+	snprintf(buf, size, "none, zstd, zstd:LEVEL with LEVEL 1..19 or -5..-1");
+}
+
+static const struct key_kind_ops kind_ops[] = {
+	[KEY_SIZE] = { parse_size_value, check_size, format_size_value, load_u64, store_u64,
+		       describe_size, false },
+	[KEY_BOOL] = { parse_bool_value, NULL, format_bool_value, load_bool, store_bool,
+		       describe_bool, false },
+	[KEY_INT] = { parse_number_value, check_number, format_number_value, load_int, store_int,
+		      describe_number, false },
+	[KEY_UINT] = { parse_number_value, check_number, format_number_value, load_u32,
+		       store_u32, describe_number, false },
+	[KEY_PERCENT] = { parse_percent_value, check_percent, format_percent_value, load_u32,
+			  store_u32, describe_percent, false },
+	[KEY_PATH] = { parse_string_value, check_path, format_string_value, load_string,
+		       store_string, describe_path, true },
+	[KEY_GROUP] = { parse_string_value, check_group, format_string_value, load_string,
+			store_string, describe_group, true },
+	[KEY_CODEC] = { parse_codec_value, check_codec, format_codec_value, load_codec,
+			store_codec, describe_codec, false },
+	[KEY_TIER] = { parse_tier_value, NULL, format_tier_value, load_bool, store_bool,
+		       describe_tier, false },
+	[KEY_SECOND_CODEC] = { parse_second_codec_value, check_codec, format_second_codec_value,
+			       load_codec, store_codec, describe_second_codec, false },
+};
+_Static_assert(ARRAY_SIZE(kind_ops) == KEY_KIND_COUNT, "every key kind needs its operations");
+
+static const struct key_kind_ops *ops_of(const struct key_info *k)
+{
+	return &kind_ops[k->kind];
+}
+
+static void format_accepted(const struct key_info *k, char *buf, size_t size)
+{
+	ops_of(k)->describe(k, buf, size);
+}
+
+static int parse_value(const struct key_info *k, const char *text, union key_value *ret_value,
+		       const char **ret_what)
+{
+	return ops_of(k)->parse(k, text, ret_value, ret_what);
+}
+
+static int check_value(const struct key_info *k, const union key_value *value,
+		       const char **ret_what)
+{
+	return ops_of(k)->check ? ops_of(k)->check(k, value, ret_what) : 0;
 }
 
 static void load_value(const struct swapdev_config *config, const struct key_info *k,
 		       union key_value *ret_value)
 {
-	const void *field = (const char *)config + k->offset;
-
-	switch (k->kind) {
-	case KEY_SIZE:
-		ret_value->size = *(const uint64_t *)field;
-		break;
-	case KEY_BOOL:
-	case KEY_TIER:
-		ret_value->flag = *(const bool *)field;
-		break;
-	case KEY_INT:
-		ret_value->number = *(const int *)field;
-		break;
-	case KEY_UINT:
-	case KEY_PERCENT:
-		ret_value->number = *(const uint32_t *)field;
-		break;
-	case KEY_PATH:
-	case KEY_GROUP:
-		ret_value->string = *(char *const *)field;
-		break;
-	case KEY_CODEC:
-		ret_value->codec = *(const struct codec_spec *)field;
-		break;
-	}
+	ops_of(k)->load((const char *)config + k->offset, ret_value);
 }
 
-/* Store a checked value. Returns 0 or -ENOMEM (the struct is then unchanged). */
 static int store_value(struct swapdev_config *config, const struct key_info *k,
 		       const union key_value *value)
 {
-	void *field = (char *)config + k->offset;
-	char *copy;
-
-	switch (k->kind) {
-	case KEY_SIZE:
-		*(uint64_t *)field = value->size;
-		break;
-	case KEY_BOOL:
-	case KEY_TIER:
-		*(bool *)field = value->flag;
-		break;
-	case KEY_INT:
-		*(int *)field = (int)value->number;
-		break;
-	case KEY_UINT:
-	case KEY_PERCENT:
-		*(uint32_t *)field = (uint32_t)value->number;
-		break;
-	case KEY_PATH:
-	case KEY_GROUP:
-		copy = strdup(value->string);
-		if (!copy)
-			return -ENOMEM;
-		free(*(char **)field);
-		*(char **)field = copy;
-		break;
-	case KEY_CODEC:
-		*(struct codec_spec *)field = value->codec;
-		break;
-	}
-	return 0;
+	return ops_of(k)->store((char *)config + k->offset, value);
 }
 
-/* Canonical text; string values are returned as they are, others are written to buf. */
 static const char *format_value(const struct key_info *k, const union key_value *value,
 				char buf[static VALUE_TEXT_MAX])
 {
-	switch (k->kind) {
-	case KEY_SIZE:
-		format_size(value->size, buf);
-		return buf;
-	case KEY_BOOL:
-		return value->flag ? "yes" : "no";
-	case KEY_TIER:
-		return value->flag ? "pool" : "disk";
-	case KEY_INT:
-	case KEY_UINT:
-		snprintf(buf, VALUE_TEXT_MAX, "%" PRId64, value->number);
-		return buf;
-	case KEY_PERCENT:
-		snprintf(buf, VALUE_TEXT_MAX, "%" PRId64 "%%", value->number);
-		return buf;
-	case KEY_PATH:
-	case KEY_GROUP:
-		return value->string ? value->string : "";
-	case KEY_CODEC:
-		codec_spec_format(&value->codec, buf);
-		return buf;
-	}
-	return "";
+	return ops_of(k)->format(k, value, buf);
 }
 
 static bool is_string_kind(enum key_kind kind)
 {
-	return kind == KEY_PATH || kind == KEY_GROUP;
+	return kind_ops[kind].owns_string;
 }
 
 /* Length of the section part of a key name ("pool" in "pool.limit"). */
@@ -704,7 +871,7 @@ static void format_section_keys(const char *section, size_t length, char *buf, s
 }
 
 /* name is what the user wrote: "foo" in a file's [pool], "pool.foo" for config_set. */
-static void unknown_key_error(struct config_error *error, const struct origin *origin,
+static void unknown_key_error(struct config_error *error, const struct ini_location *origin,
 			      const char *name, const char *section, size_t length)
 {
 	char accepted[256];
@@ -720,7 +887,7 @@ static void unknown_key_error(struct config_error *error, const struct origin *o
 		  section, accepted);
 }
 
-static void value_error(struct config_error *error, const struct origin *origin,
+static void value_error(struct config_error *error, const struct ini_location *origin,
 			const struct key_info *k, const char *what, const char *text)
 {
 	char accepted[256], shown[VALUE_SHOWN_MAX + 4];
@@ -731,7 +898,7 @@ static void value_error(struct config_error *error, const struct origin *origin,
 }
 
 static int set_key(struct swapdev_config *config, const struct key_info *k, const char *text,
-		   const struct origin *origin, struct config_error *error)
+		   const struct ini_location *origin, struct config_error *error)
 {
 	union key_value value;
 	const char *what = "invalid value";
@@ -785,6 +952,9 @@ int config_init(struct swapdev_config *config)
 	struct config_error error;
 	int r;
 
+	for (size_t i = 0; i < ARRAY_SIZE(kind_ops); i++)
+		assert(kind_ops[i].parse && kind_ops[i].format && kind_ops[i].load &&
+		       kind_ops[i].store && kind_ops[i].describe);
 	*config = (struct swapdev_config){ 0 };
 	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
 		r = set_key(config, &key_table[i], key_table[i].default_text, NULL, &error);
@@ -818,31 +988,8 @@ static int config_copy(struct swapdev_config *ret_copy, const struct swapdev_con
 	return 0;
 }
 
-static char *trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		end--;
-	*end = '\0';
-	return s;
-}
-
-/* A '#' or ';' after whitespace starts a comment; "/srv/a#b" stays a value. */
-static void strip_inline_comment(char *s)
-{
-	for (char *p = s; *p; p++)
-		if ((*p == '#' || *p == ';') && p > s && isblank((unsigned char)p[-1])) {
-			*p = '\0';
-			return;
-		}
-}
-
 /* Suggestion for a key given before any section: the section that has it, if one does. */
-static void orphan_key_error(struct config_error *error, const struct origin *origin,
+static void orphan_key_error(struct config_error *error, const struct ini_location *origin,
 			     const char *key)
 {
 	char sections[128];
@@ -863,202 +1010,64 @@ static void orphan_key_error(struct config_error *error, const struct origin *or
 			 sections);
 }
 
-/* One line, already stripped of its newline. *section is the current section or NULL. */
-static int parse_line(struct swapdev_config *config, char *line, const char **section,
-		      size_t *section_len, const struct origin *origin, struct config_error *error)
+/* What the INI reader's callbacks work on: the copy being filled, and where errors go. */
+struct file_state {
+	struct swapdev_config *config;
+	struct config_error *error;
+};
+
+static int on_section(const char *name, const struct ini_location *at, void *userdata)
 {
-	const struct key_info *k;
+	struct file_state *state = userdata;
 	char sections[128];
-	char *equals, *key, *value;
 
-	line = trim(line);
-	if (line[0] == '\0' || line[0] == '#' || line[0] == ';')
-		return 0;
-	strip_inline_comment(line);
-	line = trim(line);
-
-	if (line[0] == '[') {
-		char *close = strchr(line, ']'), *name;
-
-		/* Only a comment may follow the header: "[pool]# ..." needs no space. */
+	if (!section_first_key(name, strlen(name))) {
 		format_sections(sections, sizeof(sections));
-		if (!close || (close[1] != '\0' && close[1] != '#' && close[1] != ';')) {
-			set_error(error, origin, "malformed section header '%s' (accepted: %s)",
-				  line, sections);
-			return -EINVAL;
-		}
-		*close = '\0';
-		name = trim(line + 1);
-		k = section_first_key(name, strlen(name));
-		if (!k) {
-			set_error(error, origin, "unknown section [%s] (accepted: %s)", name,
-				  sections);
-			return -EINVAL;
-		}
-		*section = k->name;
-		*section_len = strlen(name);
-		return 0;
-	}
-
-	equals = strchr(line, '=');
-	if (!equals) {
-		set_error(error, origin,
-			  "expected 'key = value', '[section]' or a comment, got '%s'", line);
+		set_error(state->error, at,
+			  "unknown section [%s] (accepted: %s)", name, sections);
 		return -EINVAL;
 	}
-	*equals = '\0';
-	key = trim(line);
-	value = trim(equals + 1);
-	if (key[0] == '\0') {
-		set_error(error, origin, "missing key before '='");
-		return -EINVAL;
-	}
-	if (!*section) {
-		orphan_key_error(error, origin, key);
-		return -EINVAL;
-	}
-	k = find_key(*section, *section_len, key);
-	if (!k) {
-		unknown_key_error(error, origin, key, *section, *section_len);
-		return -EINVAL;
-	}
-	return set_key(config, k, value, origin, error);
-}
-
-/*
- * The next line into buf, without its newline. Returns its length,
- * -ENODATA at the end of the file, -EBADMSG at a NUL byte, -E2BIG once it
- * passes CONFIG_LINE_MAX bytes, or -errno when reading fails.
- */
-static ssize_t read_line(FILE *f, char buf[static CONFIG_LINE_MAX + 1])
-{
-	size_t length = 0;
-	int c;
-
-	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
-		if (c == '\0')
-			return -EBADMSG;
-		if (length == CONFIG_LINE_MAX)
-			return -E2BIG;
-		buf[length++] = (char)c;
-	}
-	if (c == EOF && ferror(f))
-		return errno > 0 ? -errno : -EIO;
-	if (c == EOF && length == 0)
-		return -ENODATA;
-	buf[length] = '\0';
-	return (ssize_t)length;
-}
-
-static int parse_stream(struct swapdev_config *config, FILE *f, const char *path,
-			struct config_error *error)
-{
-	static const char bom[] = "\xef\xbb\xbf";
-	char line[CONFIG_LINE_MAX + 1];
-	struct origin origin = { .path = path };
-	const char *section = NULL;
-	size_t section_len = 0;
-	ssize_t length;
-	int r;
-
-	for (;;) {
-		char *text = line;
-
-		origin.line++;
-		length = read_line(f, line);
-		if (length < 0)
-			break;
-		if (origin.line == 1 && strncmp(text, bom, strlen(bom)) == 0)
-			text += strlen(bom);
-		r = parse_line(config, text, &section, &section_len, &origin, error);
-		if (r < 0)
-			return r;
-	}
-	switch (length) {
-	case -ENODATA:
-		return 0;
-	case -EBADMSG:
-		set_error(error, &origin, "line contains a NUL byte");
-		return -EINVAL;
-	case -E2BIG:
-		set_error(error, &origin, "line longer than %d bytes", CONFIG_LINE_MAX);
-		return -EINVAL;
-	}
-	errno = (int)-length;
-	set_error(error, NULL, "%s: read failed: %m", path);
-	return (int)length;
-}
-
-static const char *file_type_name(mode_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFDIR:
-		return "a directory";
-	case S_IFIFO:
-		return "a FIFO";
-	case S_IFCHR:
-		return "a character device";
-	case S_IFBLK:
-		return "a block device";
-	case S_IFSOCK:
-		return "a socket";
-	}
-	return "of an unknown type";
-}
-
-/* Open path for reading if it is a regular file; a FIFO or a terminal never blocks it. */
-static int open_regular_file(const char *path, FILE **ret_file, struct config_error *error)
-{
-	struct stat st;
-	FILE *f;
-	int fd, r;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = -errno;
-		set_error(error, NULL, "%s: cannot open: %m", path);
-		return r;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		set_error(error, NULL, "%s: cannot stat: %m", path);
-		close(fd);
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		set_error(error, NULL, "%s: is %s, not a regular file", path,
-			  file_type_name(st.st_mode));
-		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD;
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		r = -errno;
-		set_error(error, NULL, "%s: out of memory", path);
-		close(fd);
-		return r;
-	}
-	*ret_file = f;
 	return 0;
+}
+
+static int on_key(const char *section, const char *key, const char *value,
+		  const struct ini_location *at, void *userdata)
+{
+	struct file_state *state = userdata;
+	const struct key_info *k;
+
+	if (!section) {
+		orphan_key_error(state->error, at, key);
+		return -EINVAL;
+	}
+	k = find_key(section, strlen(section), key);
+	if (!k) {
+		unknown_key_error(state->error, at, key, section, strlen(section));
+		return -EINVAL;
+	}
+	return set_key(state->config, k, value, at, state->error);
 }
 
 int config_load_file(struct swapdev_config *config, const char *path, struct config_error *error)
 {
 	struct swapdev_config copy;
-	FILE *f = NULL;
+	struct file_state state = { .config = &copy, .error = error };
+	char sections[128];
+	struct ini_handler handler = {
+		.section = on_section,
+		.key = on_key,
+		.section_names = sections,
+	};
 	int r;
 
-	r = open_regular_file(path, &f, error);
-	if (r < 0)
-		return r;
+	format_sections(sections, sizeof(sections));
 	r = config_copy(&copy, config);
 	if (r < 0) {
 		set_error(error, NULL, "%s: out of memory", path);
-		fclose(f);
 		return r;
 	}
-	r = parse_stream(&copy, f, path, error);
-	fclose(f);
+	r = ini_parse_file(path, &handler, &state, error ? error->message : NULL,
+			   error ? sizeof(error->message) : 0);
 	if (r < 0) {
 		config_done(&copy);
 		return r;
@@ -1161,27 +1170,18 @@ int config_set_runtime(struct swapdev_config *config, const char *key, const cha
 	return 0;
 }
 
-/* True when the reader reads text back unchanged: no newline, comment or blanks at its ends. */
-static bool value_survives_file(const char *text)
-{
-	char copy[PATH_MAX + 1];
-
-	if (strlen(text) >= sizeof(copy) || strpbrk(text, "\r\n"))
-		return false;
-	strcpy(copy, text);
-	strip_inline_comment(copy);
-	return strcmp(trim(copy), text) == 0;
-}
-
 int config_print(const struct swapdev_config *config, FILE *out, struct config_error *error)
 {
 	char text_buf[VALUE_TEXT_MAX];
+	const char *text;
 	union key_value value;
 
 	/* Check every value first: nothing is printed of a configuration that cannot be. */
 	for (size_t i = 0; i < ARRAY_SIZE(key_table); i++) {
 		load_value(config, &key_table[i], &value);
-		if (!value_survives_file(format_value(&key_table[i], &value, text_buf))) {
+		text = format_value(&key_table[i], &value, text_buf);
+		/* No valid value is longer than a path; a longer one was set directly. */
+		if (strlen(text) > PATH_MAX || !ini_value_survives(text)) {
 			set_error(error, NULL,
 				  "%s: the value cannot be written in swapdevd.conf syntax (a "
 				  "newline, blanks at its ends, or a blank before '#' or ';')",

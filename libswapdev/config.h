@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "codec.h"
+#include "ini.h"
 
 /* The build passes the installed path (sysconfdir); this is the default. */
 #ifndef SWAPDEV_DEFAULT_CONFIG_PATH
@@ -25,8 +26,8 @@
 /* The swap file in device.mountpoint; the configuration bounds the mountpoint by it. */
 #define SWAPDEV_FILE_NAME "swap"
 
-/* Longest line of a configuration file, its newline excluded. */
-#define CONFIG_LINE_MAX 8192
+/* Longest line of a configuration file, its newline excluded: the INI reader's. */
+#define CONFIG_LINE_MAX INI_LINE_MAX
 
 struct swapdev_config {
 	/* [device] */
@@ -44,6 +45,10 @@ struct swapdev_config {
 	uint32_t reject_threshold; /* 64..4096 */
 	bool incompressible_to_pool; /* pool.incompressible = pool|disk */
 	bool exclusive_loads;
+	struct codec_spec recompress; /* idle recompression; lz4 = "none", off */
+	uint32_t recompress_idle_seconds;
+	unsigned recompress_min_saving;	 /* percent of the object */
+	unsigned recompress_cpu_percent; /* of one CPU */
 	/* [writeback] */
 	char *backing_file;
 	unsigned high_watermark; /* percent of pool.limit, 1..100 */

@@ -218,6 +218,10 @@ const struct proto_stat_field proto_stat_fields[] = {
 	GAUGE(orig_bytes, "Bytes of data held (slots_used x 4096).",
 	      "data held (slots_used x 4096), compressed bytes in the pool"),
 	GAUGE(compr_bytes, "Compressed bytes held in the pool.", NULL),
+	GAUGE(raw_slots, "Pool slots holding an incompressible page raw.",
+	      "pool slots held raw (incompressible), and compressed with zstd"),
+	GAUGE(zstd_slots, "Pool slots compressed with zstd (the rest is lz4).", NULL),
+	GAUGE(zstd_bytes, "Compressed bytes of the zstd pool slots.", NULL),
 	GAUGE(pool_footprint_bytes, "Memory the pool occupies.",
 	      "memory the pool occupies and its hard cap"),
 	GAUGE(pool_limit_bytes, "Hard cap on pool memory.", NULL),
@@ -251,6 +255,12 @@ const struct proto_stat_field proto_stat_fields[] = {
 	COUNTER(io_errors, "Pages the disk tier failed to read or write.", NULL),
 	COUNTER(decompress_errors, "Corrupt pool objects found on read.", NULL),
 	COUNTER(compactions, "Pool compaction runs.", NULL),
+	COUNTER(recompressed, "Idle pool entries replaced by the second codec.",
+		"idle recompression: entries replaced, kept, dropped, and its CPU time"),
+	COUNTER(recompress_not_worth, "Idle pool entries recompressed but kept: too little saved.",
+		NULL),
+	COUNTER(recompress_dropped, "Recompressions dropped: the slot changed meanwhile.", NULL),
+	COUNTER(recompress_cpu_us, "CPU time spent recompressing, in microseconds.", NULL),
 	{ NULL, 0, PROTO_STAT_GAUGE, NULL, NULL },
 };
 

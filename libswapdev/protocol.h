@@ -122,7 +122,9 @@ struct proto_latency {
 struct proto_stats {
 	/* gauges */
 	uint64_t slots_total, slots_used, same_slots, pool_slots, disk_slots;
-	uint64_t orig_bytes, compr_bytes, pool_footprint_bytes, pool_limit_bytes;
+	uint64_t orig_bytes, compr_bytes;
+	uint64_t raw_slots, zstd_slots, zstd_bytes;
+	uint64_t pool_footprint_bytes, pool_limit_bytes;
 	uint64_t disk_bytes, disk_total_bytes, metadata_bytes;
 	/* counters */
 	uint64_t reads, writes, discards;
@@ -131,6 +133,7 @@ struct proto_stats {
 	uint64_t partial_writes, discarded_slots, incompressible;
 	uint64_t writeback_pages, writeback_cancelled, exclusive_releases, writethrough_pages;
 	uint64_t alloc_failures, io_errors, decompress_errors, compactions;
+	uint64_t recompressed, recompress_not_worth, recompress_dropped, recompress_cpu_us;
 
 	struct proto_latency read_latency_us, write_latency_us;
 	uint64_t uptime_seconds;

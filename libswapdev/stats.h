@@ -33,6 +33,10 @@ struct store_counters {
 	uint64_t io_errors;	    /* pages the disk tier failed to read or write */
 	uint64_t decompress_errors; /* corrupt pool objects (never expected) */
 	uint64_t compactions;	    /* objects moved by pool compaction */
+	uint64_t recompressed;	    /* idle entries replaced by the second codec */
+	uint64_t recompress_not_worth; /* recompressed, but saving too little: kept */
+	uint64_t recompress_dropped; /* recompressed, but the slot changed meanwhile */
+	uint64_t recompress_cpu_us; /* CPU time spent recompressing */
 };
 
 /* Latency histogram: log2 buckets of microseconds, 4 sub-buckets each. */

@@ -105,6 +105,7 @@ struct store {
 	/* Gauges (not monotonic), changed with relaxed atomics. */
 	int64_t same_slots, pool_slots, disk_slots;
 	int64_t compr_bytes;
+	int64_t raw_slots, zstd_slots, zstd_bytes; /* pool entries by how they are held */
 
 	struct timespec started;
 
@@ -195,6 +196,12 @@ static void store_account(struct store *store, uint64_t word, int sign)
 	case SLOT_POOL:
 		counter_add(&store->pool_slots, sign);
 		counter_add(&store->compr_bytes, sign * (int64_t)slot_pool_len(word));
+		if (slot_pool_len(word) == SWAPDEV_PAGE_SIZE) {
+			counter_add(&store->raw_slots, sign);
+		} else if (slot_pool_codec(word) == CODEC_ZSTD) {
+			counter_add(&store->zstd_slots, sign);
+			counter_add(&store->zstd_bytes, sign * (int64_t)slot_pool_len(word));
+		}
 		break;
 	case SLOT_DISK:
 		counter_add(&store->disk_slots, sign);
@@ -218,6 +225,16 @@ static void free_home(struct store *store, uint64_t word)
 		disk_release(store->disk, slot_disk_block(word));
 }
 
+static int validate_recompress(const struct store_recompress *r)
+{
+	if (!r->enabled)
+		return 0;
+	if (r->codec.kind != CODEC_ZSTD || r->min_saving_percent > 90 || r->cpu_percent == 0 ||
+	    r->cpu_percent > 100)
+		return -EINVAL;
+	return 0;
+}
+
 static int validate_config(const struct store_config *c)
 {
 	if (c->size == 0 || c->size % SWAPDEV_PAGE_SIZE != 0)
@@ -232,7 +249,7 @@ static int validate_config(const struct store_config *c)
 		return -EINVAL;
 	if (c->high_watermark > 100 || c->low_watermark >= c->high_watermark)
 		return -EINVAL;
-	return 0;
+	return validate_recompress(&c->recompress);
 }
 
 uint64_t store_backing_file_bytes(uint64_t size)
@@ -279,6 +296,7 @@ int store_new(const struct store_config *config, struct store **ret_store)
 		r = writeback_new(store, config->idle_seconds, &store->writeback);
 		if (r < 0)
 			goto fail;
+		writeback_set_recompress(store->writeback, &config->recompress);
 	}
 	if (config->background_growth) {
 		r = pool_start_grower(store->pool);
@@ -1177,6 +1195,15 @@ void store_set_idle_seconds(struct store *store, uint32_t seconds)
 		writeback_set_idle_seconds(store->writeback, seconds);
 }
 
+int store_set_recompress(struct store *store, const struct store_recompress *recompress)
+{
+	int r = validate_recompress(recompress);
+
+	if (r == 0 && store->writeback)
+		writeback_set_recompress(store->writeback, recompress);
+	return r;
+}
+
 void store_get_stats(struct store *store, struct store_stats *ret_stats)
 {
 	struct store_stats s = { 0 };
@@ -1189,6 +1216,9 @@ void store_get_stats(struct store *store, struct store_stats *ret_stats)
 	s.slots_used = s.same_slots + s.pool_slots + s.disk_slots;
 	s.orig_bytes = s.slots_used * SWAPDEV_PAGE_SIZE;
 	s.compr_bytes = store_gauge(&store->compr_bytes);
+	s.raw_slots = store_gauge(&store->raw_slots);
+	s.zstd_slots = store_gauge(&store->zstd_slots);
+	s.zstd_bytes = store_gauge(&store->zstd_bytes);
 	pool_get_stats(store->pool, &ps);
 	s.pool_footprint_bytes = ps.footprint_bytes;
 	s.pool_limit_bytes = ps.limit_bytes;
@@ -1315,6 +1345,112 @@ static bool holds_claim(uint64_t word, const struct store_wb_claim *claim)
 }
 
 /* Undo a claim: the pool copy stays the slot's home. */
+static void wb_cancel(struct store *store, const struct store_wb_claim *claim);
+
+/*
+ * Recompression of one idle pool entry, POOL -> POOL with a denser codec.
+ * The claim is writeback's (SLOT_WRITEBACK: the object is neither written
+ * back nor moved by compaction meanwhile), taken with the compressed bytes
+ * copied out under the slot lock; the work runs unlocked; the new object
+ * replaces the old only if the slot still holds the claimed version, else
+ * it is freed: a newer write or discard always wins. The caller holds the
+ * writeback batch lock, so no other claim of the slot can come and go in
+ * between and make an old handle look current.
+ */
+static int recompress_slot(struct store_worker *w, uint64_t idx,
+			   const struct store_recompress *req)
+{
+	struct store *store = w->store;
+	struct codec_spec codec = req->codec;
+	struct store_wb_claim claim;
+	enum codec_kind from;
+	struct pool_obj *obj;
+	unsigned len, bound;
+	uint64_t word, handle;
+	uint32_t stamp;
+	ssize_t n;
+	int r;
+
+	if (slot_state(slot_peek(store->words, idx)) != SLOT_POOL ||
+	    !slot_trylock(store->words, idx, &word))
+		return STORE_RECOMPRESS_SKIPPED; /* never wait for the kernel's I/O */
+	len = slot_pool_len(word);
+	from = slot_pool_codec(word);
+	obj = slot_state(word) == SLOT_POOL ? pool_map(store->pool, slot_pool_handle(word)) : NULL;
+	if (!obj || (word & (SLOT_WRITEBACK | SLOT_LOADED)) || len == SWAPDEV_PAGE_SIZE ||
+	    from == codec.kind || store_now(store) - obj->stamp < req->idle_seconds) {
+		slot_unlock(store->words, idx, word);
+		return STORE_RECOMPRESS_SKIPPED;
+	}
+	memcpy(w->base, obj->data, len);
+	stamp = obj->stamp;
+	claim = (struct store_wb_claim){ .idx = idx, .handle = slot_pool_handle(word) };
+	slot_unlock(store->words, idx, word | SLOT_WRITEBACK);
+
+	n = codec_decompress(w->codec, from, w->base, len, w->page, SWAPDEV_PAGE_SIZE);
+	if (n != SWAPDEV_PAGE_SIZE) {
+		worker_count(w, decompress_errors, 1);
+		wb_cancel(store, &claim);
+		return -EBADMSG;
+	}
+	bound = len - len * req->min_saving_percent / 100;
+	n = codec_compress(w->codec, &codec, w->page, SWAPDEV_PAGE_SIZE, w->cbuf,
+			   MIN(bound, len - 1));
+	if (n < 0) {
+		wb_cancel(store, &claim);
+		if (n != -ENOBUFS)
+			return (int)n;
+		worker_count(w, recompress_not_worth, 1);
+		return STORE_RECOMPRESS_NOT_WORTH;
+	}
+	r = pool_alloc(store->pool, sizeof(struct pool_obj) + (size_t)n, &handle);
+	if (r < 0) {
+		wb_cancel(store, &claim);
+		return r;
+	}
+	obj = pool_map(store->pool, handle);
+	__atomic_store_n(&obj->owner, (uint32_t)idx, __ATOMIC_RELAXED);
+	obj->stamp = stamp;
+	memcpy(obj->data, w->cbuf, (size_t)n);
+
+	word = slot_lock(store->words, idx);
+	if (!holds_claim(word, &claim)) {
+		slot_unlock(store->words, idx, word);
+		pool_release(store->pool, handle);
+		worker_count(w, recompress_dropped, 1);
+		return STORE_RECOMPRESS_DROPPED;
+	}
+	store_account(store, word, -1);
+	word = slot_make_pool(handle, (unsigned)n, codec.kind) |
+	       (word & (SLOT_REFERENCED | SLOT_LOADED));
+	store_account(store, word, 1);
+	slot_unlock(store->words, idx, word);
+	pool_release(store->pool, claim.handle);
+	worker_count(w, recompressed, 1);
+	return STORE_RECOMPRESS_REPLACED;
+}
+
+static uint64_t thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+int store_recompress(struct store_worker *w, uint64_t idx, const struct store_recompress *req)
+{
+	uint64_t start;
+	int r;
+
+	if (slot_state(slot_peek(w->store->words, idx)) != SLOT_POOL)
+		return STORE_RECOMPRESS_SKIPPED; /* the common case, without a clock */
+	start = thread_cpu_us();
+	r = recompress_slot(w, idx, req);
+	worker_count(w, recompress_cpu_us, thread_cpu_us() - start);
+	return r;
+}
+
 static void wb_cancel(struct store *store, const struct store_wb_claim *claim)
 {
 	uint64_t word = slot_lock(store->words, claim->idx);

@@ -23,6 +23,15 @@
 #include "disk_tier.h"
 #include "stats.h"
 
+/* Idle recompression with a second, denser codec (writeback.c runs it). */
+struct store_recompress {
+	bool enabled;
+	struct codec_spec codec;     /* the second codec, zstd */
+	uint32_t idle_seconds;	     /* entries untouched this long */
+	unsigned min_saving_percent; /* replace only if this share of the object is saved */
+	unsigned cpu_percent;	     /* of one CPU, at most */
+};
+
 struct store_config {
 	uint64_t size;		   /* device bytes, a multiple of 4 KiB */
 	uint64_t pool_limit;	   /* hard cap on pool footprint */
@@ -40,6 +49,7 @@ struct store_config {
 	/* The pool grows in a thread of its own; a write that finds no chunk
 	 * ready goes to disk (pool_start_grower). Needs backing_path. */
 	bool background_growth;
+	struct store_recompress recompress;
 };
 
 struct store;
@@ -89,12 +99,16 @@ int store_set_codec(struct store *store, const struct codec_spec *codec);
 int store_set_watermarks(struct store *store, unsigned high, unsigned low);
 void store_set_exclusive_loads(struct store *store, bool on);
 void store_set_idle_seconds(struct store *store, uint32_t seconds);
+int store_set_recompress(struct store *store, const struct store_recompress *recompress);
 
 struct store_stats {
 	uint64_t slots_total, slots_used;
 	uint64_t same_slots, pool_slots, disk_slots;
 	uint64_t orig_bytes;	    /* slots_used * 4096 */
 	uint64_t compr_bytes;	    /* compressed payload bytes in the pool */
+	/* Pool entries by how they are held: raw (incompressible), zstd; the
+	 * rest of pool_slots and compr_bytes is lz4. */
+	uint64_t raw_slots, zstd_slots, zstd_bytes;
 	uint64_t pool_footprint_bytes, pool_limit_bytes;
 	uint64_t disk_bytes;	    /* blocks in use on the disk tier * 4096 */
 	uint64_t disk_total_bytes;
@@ -166,3 +180,20 @@ int store_wb_claim(struct store_worker *w, uint64_t idx, enum store_wb_pick pick
  */
 int store_wb_write(struct store_worker *w, const struct store_wb_claim *claims,
 		   const struct iovec *pages, unsigned n);
+
+/* What store_recompress() did with a slot. */
+enum store_recompress_result {
+	STORE_RECOMPRESS_SKIPPED,   /* not an idle entry of another codec, or busy */
+	STORE_RECOMPRESS_REPLACED,  /* held with req->codec from now on */
+	STORE_RECOMPRESS_NOT_WORTH, /* saved less than req->min_saving_percent: kept */
+	STORE_RECOMPRESS_DROPPED,   /* a write or discard replaced the slot meanwhile */
+};
+/*
+ * Recompress the pool entry of slot idx with req->codec if it is idle for
+ * req->idle_seconds and not raw, loaded or claimed. The caller holds the
+ * writeback batch lock (claims exclude each other). Counts the outcome
+ * and its CPU time. Returns an enum store_recompress_result, or -EBADMSG
+ * (corrupt object, counted in decompress_errors; it stays as it was) or a
+ * pool_alloc() error (the entry stays as it was).
+ */
+int store_recompress(struct store_worker *w, uint64_t idx, const struct store_recompress *req);

@@ -21,6 +21,14 @@
  *  - flush and idle writeback: one sweep of the whole table, optionally
  *    only entries whose stamp is older than N seconds, up to a byte limit.
  *
+ * The same thread recompresses idle pool entries with a denser codec when
+ * that is on, after everything above, within a CPU budget: a credit that
+ * grows with wall time at cpu_percent and is spent by the thread's CPU
+ * time, so recompression never takes more than its share and stops at
+ * once when pressure is reported. It claims slots like writeback does, so
+ * it runs under batch_lock too, released every RECOMPRESS_STEP slots for a
+ * flush or exclusive-load batch waiting on it.
+ *
  * This module is policy only: which slots, when, how many. A batch is
  * claimed slot by slot (store_wb_claim: the page is copied out of the
  * pool, the slot marked, the pool copy stays its home), then written and
@@ -43,6 +51,7 @@
 #define WB_LOADED_DELAY_MS 20	/* wait this long for a loaded batch to fill */
 #define WB_TICK_MS 1000		/* idle wake-up: idle writeback, compaction */
 #define COMPACT_SLACK_BYTES (1u << 20) /* footprint tolerated above objects + 10% */
+#define RECOMPRESS_STEP 64	/* slots looked at per hold of batch_lock */
 
 struct writeback {
 	struct store *store;
@@ -74,6 +83,12 @@ struct writeback {
 
 	/* Tunable, read without a lock (the watermarks live in the store). */
 	uint32_t idle_seconds;
+
+	/* Idle recompression: settings under wake_lock, the rest the thread's own. */
+	struct store_recompress recompress;
+	uint64_t recompress_hand;
+	int64_t recompress_credit_us; /* CPU time it may still spend */
+	uint64_t recompress_last_ms;  /* when the credit last grew */
 };
 
 int writeback_new(struct store *store, uint32_t idle_seconds, struct writeback **ret_wb)
@@ -334,6 +349,57 @@ static void compact_if_sparse(struct writeback *wb)
 		store_compact(wb->store);
 }
 
+void writeback_set_recompress(struct writeback *wb, const struct store_recompress *recompress)
+{
+	pthread_mutex_lock(&wb->wake_lock);
+	wb->recompress = *recompress;
+	pthread_mutex_unlock(&wb->wake_lock);
+	writeback_poke(wb);
+}
+
+static uint64_t thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Recompress idle entries while the CPU credit lasts and nothing else waits. */
+static void recompress_idle(struct writeback *wb)
+{
+	uint64_t nr_slots = store_nr_slots(wb->store), now = monotonic_ms(), scanned = 0;
+	int64_t cap;
+	struct store_recompress req;
+
+	pthread_mutex_lock(&wb->wake_lock);
+	req = wb->recompress;
+	pthread_mutex_unlock(&wb->wake_lock);
+	if (!req.enabled) {
+		wb->recompress_credit_us = 0;
+		wb->recompress_last_ms = now;
+		return;
+	}
+	/* The credit grows at cpu_percent of wall time, up to one tick's worth. */
+	cap = (int64_t)WB_TICK_MS * 10 * req.cpu_percent;
+	wb->recompress_credit_us += (int64_t)((now - wb->recompress_last_ms) * 10 * req.cpu_percent);
+	wb->recompress_credit_us = MIN(wb->recompress_credit_us, cap);
+	wb->recompress_last_ms = now;
+	while (wb->recompress_credit_us > 0 && scanned < nr_slots &&
+	       !__atomic_load_n(&wb->wanted, __ATOMIC_RELAXED)) {
+		uint64_t start = thread_cpu_us();
+
+		pthread_mutex_lock(&wb->batch_lock);
+		for (unsigned i = 0; i < RECOMPRESS_STEP && scanned < nr_slots; i++, scanned++) {
+			if (wb->recompress_hand >= nr_slots)
+				wb->recompress_hand = 0;
+			store_recompress(wb->worker, wb->recompress_hand++, &req);
+		}
+		pthread_mutex_unlock(&wb->batch_lock);
+		wb->recompress_credit_us -= (int64_t)(thread_cpu_us() - start);
+	}
+}
+
 static void *writeback_thread(void *arg)
 {
 	struct writeback *wb = arg;
@@ -366,6 +432,7 @@ static void *writeback_thread(void *arg)
 		relieve_pressure(wb);
 		idle_sweep(wb);
 		compact_if_sparse(wb);
+		recompress_idle(wb);
 
 		pthread_mutex_lock(&wb->wake_lock);
 	}

@@ -17,6 +17,10 @@
 #   incompressible-disk
 #                   pool.incompressible=disk: incompressible pages go
 #                   straight to the backing file
+#   recompress      idle recompression to zstd:3 after 1 s, all the CPU it
+#                   wants: it races the workload's reads and writes
+#   recompress-small-pool
+#                   the same with a 24 MiB pool: it races writeback too
 #   exclusive-on    exclusive loads on, a pool smaller than the data
 #   exclusive-off   the same with exclusive loads off
 #   two-workloads   two workloads in two cgroups at once
@@ -114,6 +118,11 @@ zstd) daemon_args=(--set pool.compressor=zstd:3) ;;
 tiny-pool) daemon_args=(--set pool.limit=1M) ;;
 capped-pool) daemon_args=(--set pool.limit=24M) ;;
 incompressible-disk) daemon_args=(--set pool.incompressible=disk) ;;
+recompress | recompress-small-pool)
+	daemon_args=(--set pool.recompress=zstd:3 --set pool.recompress_idle_seconds=1
+		--set pool.recompress_cpu_percent=100)
+	[ "$variant" = recompress ] || daemon_args+=(--set pool.limit=24M)
+	;;
 exclusive-on) daemon_args=(--set pool.limit=48M --set pool.exclusive_loads=yes) ;;
 exclusive-off) daemon_args=(--set pool.limit=48M --set pool.exclusive_loads=no) ;;
 *) e2e_fail "unknown variant $variant" ;;
@@ -186,6 +195,11 @@ capped-pool)
 incompressible-disk)
 	check_counter_positive incompressible
 	check_counter_positive writes_disk
+	;;
+recompress | recompress-small-pool)
+	check_counter_positive recompressed
+	check_counter_positive recompress_cpu_us
+	[ "$variant" = recompress ] || check_counter_positive writeback_pages
 	;;
 exclusive-on)
 	check_counter_positive exclusive_releases

@@ -12,7 +12,7 @@
 #
 # Environment:
 #	FUZZ_SECONDS	seconds per target (60)
-#	FUZZ_TARGETS	which targets ("varlink protocol config codec")
+#	FUZZ_TARGETS	which targets ("varlink protocol config ini codec")
 #	FUZZ_WORKDIR	keep grown corpora and crash artifacts here, and start
 #			from what an earlier run left there (default: a
 #			temporary directory, removed unless something crashed)
@@ -25,7 +25,7 @@ set -euo pipefail
 srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 builddir=${1:-$srcdir/build-fuzz}
 seconds=${FUZZ_SECONDS:-60}
-read -r -a targets <<<"${FUZZ_TARGETS:-varlink protocol config codec}"
+read -r -a targets <<<"${FUZZ_TARGETS:-varlink protocol config ini codec}"
 read -r -a extra <<<"${FUZZ_ARGS:-}"
 
 die()

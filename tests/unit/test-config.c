@@ -26,7 +26,7 @@
 #define GiB (UINT64_C(1) << 30)
 #define TiB (UINT64_C(1) << 40)
 #define PAGE_MASK (~(uint64_t)(SWAPDEV_PAGE_SIZE - 1))
-#define KEY_COUNT 19
+#define KEY_COUNT 23
 #define MAX_FILES 32
 
 static char tmpdir[64];
@@ -308,6 +308,13 @@ static const struct key_case key_cases[] = {
 	{ "pool.reject_threshold", "4K", -EINVAL, NULL },
 	{ "pool.reject_threshold", "-64", -EINVAL, NULL },
 	{ "pool.incompressible", "disk", 0, "disk" },
+	{ "pool.recompress", "none", 0, "none" },
+	{ "pool.recompress", "zstd", 0, "zstd:3" },
+	{ "pool.recompress", "zstd:9", 0, "zstd:9" },
+	{ "pool.recompress", "lz4", -EINVAL, NULL },
+	{ "pool.recompress", "zstd:99", -EINVAL, NULL },
+	{ "pool.recompress_min_saving", "95", -EINVAL, NULL },
+	{ "pool.recompress_cpu_percent", "0", -EINVAL, NULL },
 	{ "pool.incompressible", "pool", 0, "pool" },
 	{ "pool.incompressible", "ram", -EINVAL, NULL },
 	{ "pool.incompressible", "", -EINVAL, NULL },
@@ -548,7 +555,8 @@ Test(keys, messages)
 	cr_assert_eq(config_set(&config, "pool.nope", "1", &error), -ENOENT);
 	cr_expect_str_eq(error.message,
 			 "unknown key 'pool.nope' (keys in [pool]: limit, compressor, same_filled, "
-			 "reject_threshold, incompressible, exclusive_loads)");
+			 "reject_threshold, incompressible, exclusive_loads, recompress, "
+			 "recompress_idle_seconds, recompress_min_saving, recompress_cpu_percent)");
 
 	cr_assert_eq(config_set(&config, "disk.size", "1", &error), -ENOENT);
 	cr_expect_str_eq(error.message, "unknown key 'disk.size' (accepted sections: device, pool, "
@@ -677,6 +685,10 @@ Test(defaults, embedded)
 		{ "pool.same_filled", "yes" },
 		{ "pool.reject_threshold", "3584" },
 		{ "pool.incompressible", "pool" },
+		{ "pool.recompress", "none" },
+		{ "pool.recompress_idle_seconds", "300" },
+		{ "pool.recompress_min_saving", "10%" },
+		{ "pool.recompress_cpu_percent", "10%" },
 		{ "writeback.backing_file", "/var/lib/swapdev/backing" },
 		{ "writeback.high_watermark", "90%" },
 		{ "writeback.low_watermark", "80%" },
@@ -716,13 +728,17 @@ Test(defaults, key_list_and_runtime)
 		"device.priority",	  "device.discard",	      "device.io_uring",
 		"device.refuse_conflicts", "pool.limit",
 		"pool.compressor",	  "pool.same_filled",	      "pool.reject_threshold",
-		"pool.incompressible",	  "pool.exclusive_loads",     "writeback.backing_file",
+		"pool.incompressible",	  "pool.exclusive_loads",     "pool.recompress",
+		"pool.recompress_idle_seconds", "pool.recompress_min_saving",
+		"pool.recompress_cpu_percent", "writeback.backing_file",
 		"writeback.high_watermark", "writeback.low_watermark", "writeback.idle_seconds",
 		"control.socket",	  "control.group",
 	};
 	static const char *const runtime[] = {
 		"pool.limit",		    "writeback.high_watermark", "writeback.low_watermark",
 		"pool.compressor",	    "pool.exclusive_loads",	"writeback.idle_seconds",
+		"pool.recompress",	    "pool.recompress_idle_seconds",
+		"pool.recompress_min_saving", "pool.recompress_cpu_percent",
 	};
 	size_t n = 0, runtime_count = 0;
 
@@ -940,7 +956,8 @@ Test(file, errors_name_file_and_line)
 		{ "[]\n", 0, 1, "unknown section [] (accepted: device, pool, writeback, control)" },
 		{ "[pool]\n\n# comment\nlimitt = 1G\n", 0, 4,
 		  "unknown key 'limitt' (keys in [pool]: limit, compressor, same_filled, "
-		  "reject_threshold, incompressible, exclusive_loads)" },
+		  "reject_threshold, incompressible, exclusive_loads, recompress, "
+			 "recompress_idle_seconds, recompress_min_saving, recompress_cpu_percent)" },
 		{ "[pool]\nLimit = 1G\n", 0, 2, NULL },
 		{ "[pool]\nsize = 1G\n", 0, 2, NULL },
 		{ "size = 1G\n", 0, 1,

@@ -387,6 +387,134 @@ Test(store, pressure_writes_incompressible_pages_back_first, .init = make_backin
 	store_free(s);
 }
 
+static const struct store_recompress zstd_recompress = {
+	.enabled = true,
+	.codec = { .kind = CODEC_ZSTD, .level = 3 },
+	.min_saving_percent = 10,
+	.cpu_percent = 100,
+};
+
+/* Idle lz4 entries become zstd ones, smaller, and read back the same. */
+Test(store, recompress_replaces_idle_entries)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	unsigned char page[4096], back[4096];
+	struct store_stats before, after;
+	struct store_recompress req = zstd_recompress;
+	unsigned replaced = 0;
+	struct store_worker *w;
+	struct store *s;
+
+	s = new_store(&c);
+	w = new_worker(s);
+	for (uint64_t i = 0; i < 256; i++) {
+		pagegen_fill_kind(page, 4096, i % 8 ? PAGE_RECORDS : PAGE_RANDOM, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+	}
+	store_get_stats(s, &before);
+	/* Nothing is idle for an hour yet. */
+	req.idle_seconds = 3600;
+	for (uint64_t i = 0; i < 256; i++)
+		cr_assert_eq(store_recompress(w, i, &req), STORE_RECOMPRESS_SKIPPED);
+	req.idle_seconds = 0;
+	for (uint64_t i = 0; i < 256; i++) {
+		int r = store_recompress(w, i, &req);
+
+		cr_assert(r == STORE_RECOMPRESS_REPLACED || r == STORE_RECOMPRESS_NOT_WORTH ||
+			  (i % 8 == 0 && r == STORE_RECOMPRESS_SKIPPED), "slot %" PRIu64 ": %d", i, r);
+		replaced += r == STORE_RECOMPRESS_REPLACED;
+		/* Once zstd, an entry is left alone. */
+		cr_assert_eq(store_recompress(w, i, &req), STORE_RECOMPRESS_SKIPPED);
+	}
+	store_get_stats(s, &after);
+	cr_log_info("recompressed %u of 224: %" PRIu64 " -> %" PRIu64 " bytes", replaced,
+		    before.compr_bytes, after.compr_bytes);
+	cr_assert_gt(replaced, 100);
+	cr_assert_eq(after.ops.recompressed, replaced);
+	cr_assert_eq(after.zstd_slots, replaced);
+	cr_assert_eq(after.raw_slots, 32);
+	cr_assert_lt(after.compr_bytes, before.compr_bytes);
+	cr_assert_eq(after.pool_slots, before.pool_slots);
+	for (uint64_t i = 0; i < 256; i++) {
+		pagegen_fill_kind(page, 4096, i % 8 ? PAGE_RECORDS : PAGE_RANDOM, i);
+		cr_assert_eq(store_read(w, back, 4096, i * 4096), 4096);
+		cr_assert_arr_eq(back, page, 4096, "slot %" PRIu64, i);
+	}
+	store_free(s);
+}
+
+/* A saving below min_saving_percent keeps the entry as it is. */
+Test(store, recompress_keeps_entries_not_worth_it)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct store_recompress req = zstd_recompress;
+	unsigned char page[4096];
+	struct store_stats before, after;
+	struct store_worker *w;
+	struct store *s;
+
+	s = new_store(&c);
+	w = new_worker(s);
+	for (uint64_t i = 0; i < 64; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_RECORDS, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+	}
+	store_get_stats(s, &before);
+	req.min_saving_percent = 90;
+	for (uint64_t i = 0; i < 64; i++)
+		cr_assert_eq(store_recompress(w, i, &req), STORE_RECOMPRESS_NOT_WORTH);
+	store_get_stats(s, &after);
+	cr_assert_eq(after.ops.recompress_not_worth, 64);
+	cr_assert_eq(after.compr_bytes, before.compr_bytes);
+	cr_assert_eq(after.zstd_slots, 0);
+	store_free(s);
+}
+
+/* The background pass: on, it recompresses while the data stays right. */
+Test(store, recompress_in_the_background, .init = make_backing, .fini = remove_backing,
+     .timeout = 60)
+{
+	struct store_config c = base_config(16 * MiB, 16 * MiB);
+	unsigned char page[4096], back[4096];
+	struct store_stats st;
+	struct store_worker *w;
+	struct store *s;
+
+	c.backing_path = backing_path;
+	s = new_store(&c);
+	w = new_worker(s);
+	cr_assert_eq(store_start_writeback(s), 0);
+	for (uint64_t i = 0; i < 1024; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_RECORDS, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+	}
+	cr_assert_eq(store_set_recompress(s, &zstd_recompress), 0);
+	for (int i = 0; i < 300; i++) {
+		store_get_stats(s, &st);
+		if (st.zstd_slots + st.ops.recompress_not_worth >= 1024)
+			break;
+		usleep(10 * 1000);
+	}
+	cr_log_info("background: %" PRIu64 " recompressed, %" PRIu64 " us of CPU",
+		    st.ops.recompressed, st.ops.recompress_cpu_us);
+	cr_assert_gt(st.ops.recompressed, 512);
+	cr_assert_gt(st.ops.recompress_cpu_us, 0);
+	for (uint64_t i = 0; i < 1024; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_RECORDS, i);
+		cr_assert_eq(store_read(w, back, 4096, i * 4096), 4096);
+		cr_assert_arr_eq(back, page, 4096, "slot %" PRIu64, i);
+	}
+	/* Bad settings are refused. */
+	struct store_recompress bad = zstd_recompress;
+
+	bad.codec.kind = CODEC_LZ4;
+	cr_assert_eq(store_set_recompress(s, &bad), -EINVAL);
+	bad = zstd_recompress;
+	bad.cpu_percent = 0;
+	cr_assert_eq(store_set_recompress(s, &bad), -EINVAL);
+	store_free(s);
+}
+
 Test(store, flush_limits_and_idle, .init = make_backing, .fini = remove_backing)
 {
 	struct store_config c = base_config(4 * MiB, 4 * MiB);
