@@ -122,7 +122,8 @@ struct proto_latency {
 struct proto_stats {
 	/* gauges */
 	uint64_t slots_total, slots_used, same_slots, pool_slots, disk_slots;
-	uint64_t orig_bytes, compr_bytes, raw_slots, zstd_slots, zstd_bytes;
+	uint64_t orig_bytes, compr_bytes;
+	uint64_t raw_slots, zstd_slots, zstd_bytes;
 	uint64_t pool_footprint_bytes, pool_limit_bytes;
 	uint64_t disk_bytes, disk_total_bytes, metadata_bytes;
 	/* counters */
