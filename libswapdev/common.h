@@ -65,6 +65,15 @@ static inline uint64_t monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* CPU time the calling thread has used, in microseconds. */
+static inline uint64_t thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* Relaxed atomic counters: exact totals, no ordering implied. */
 #define counter_add(p, n) __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
 #define counter_read(p) __atomic_load_n((p), __ATOMIC_RELAXED)

@@ -1433,14 +1433,6 @@ static int recompress_slot(struct store_worker *w, uint64_t idx,
 	return STORE_RECOMPRESS_REPLACED;
 }
 
-static uint64_t thread_cpu_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 int store_recompress(struct store_worker *w, uint64_t idx, const struct store_recompress *req)
 {
 	uint64_t start;

@@ -357,14 +357,6 @@ void writeback_set_recompress(struct writeback *wb, const struct store_recompres
 	writeback_poke(wb);
 }
 
-static uint64_t thread_cpu_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* Recompress idle entries while the CPU credit lasts and nothing else waits. */
 static void recompress_idle(struct writeback *wb)
 {
