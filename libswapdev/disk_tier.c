@@ -49,10 +49,18 @@
  *
  * The allocator. One bit per block (1 = in use) in an array of 64-bit
  * words; bits past the last block are set once, so that scans stop there
- * without a bounds check. disk_alloc() looks for one run of `want` free
- * blocks, next-fit: the scan starts where the previous allocation ended
- * and wraps once, so consecutive writeback batches land next to each other
- * and the file is written sequentially. Free and used bits are found a
+ * without a bounds check. With homes reserved (the store does), the page
+ * of slot i goes to block i whenever that block is free
+ * (disk_alloc_home()): the kernel reads neighbouring slots together (swap
+ * readahead), and with neighbouring blocks that is one read, as from a
+ * swap file, where blocks handed out in allocation order scattered a
+ * readahead window over the file. A home is in use only while the slot's
+ * previous copy there is still referenced (a write replaces it only once
+ * the new copy is on disk, and a read in flight may pin it), so such a
+ * write takes a spare block past the homes, found by disk_alloc(): it
+ * looks for one run of `want` free blocks among the spares, next-fit: the
+ * scan starts where the previous allocation ended and wraps once. Only
+ * when every spare is in use does it take a free home. Free and used bits are found a
  * word at a time with ctz. When no run of `want` exists the longest run
  * seen is taken (the first of equals in scan order): the caller writes the
  * rest of its batch with another call. The scan is O(words) in the common
@@ -84,7 +92,8 @@ struct disk_tier {
 	const struct disk_ops *ops;
 	int fd;
 	uint64_t nr_blocks;
-	uint64_t used; /* blocks allocated; written under lock, read relaxed */
+	uint64_t nr_homes; /* blocks [0, nr_homes) are slot homes (disk_reserve_homes) */
+	uint64_t used;	   /* blocks allocated; written under lock, read relaxed */
 
 	pthread_mutex_t lock;
 	uint64_t hint;	/* next-fit: where the next scan starts (lock) */
@@ -320,13 +329,14 @@ void disk_tier_close(struct disk_tier *disk)
 }
 
 /*
- * Find the run to allocate: the first run of want free blocks from the
- * hint (wrapping once), else the longest run seen. Caller holds disk->lock
- * and has checked that a block is free. Returns the run's length.
+ * Find the run to allocate in blocks [lo, hi): the first run of want free
+ * blocks from hint (wrapping once to lo), else the longest run seen.
+ * Caller holds disk->lock. Returns the run's length, 0 when none is free.
  */
-static uint64_t disk_find_run(const struct disk_tier *disk, uint64_t want, uint64_t *ret_start)
+static uint64_t disk_find_run(const struct disk_tier *disk, uint64_t lo, uint64_t hi,
+			      uint64_t hint, uint64_t want, uint64_t *ret_start)
 {
-	uint64_t pos = disk->hint, limit = disk->nr_blocks;
+	uint64_t pos = hint, limit = hi;
 	uint64_t best_start = 0, best_len = 0;
 
 	for (int pass = 0; pass < 2; pass++) {
@@ -337,8 +347,7 @@ static uint64_t disk_find_run(const struct disk_tier *disk, uint64_t want, uint6
 			if (start == limit)
 				break;
 			/* In the wrapped pass a run may extend past the hint. */
-			end = bitmap_find(disk->bitmap, start, MIN(start + want, disk->nr_blocks),
-					  true);
+			end = bitmap_find(disk->bitmap, start, MIN(start + want, hi), true);
 			if (end - start > best_len) {
 				best_start = start;
 				best_len = end - start;
@@ -347,12 +356,22 @@ static uint64_t disk_find_run(const struct disk_tier *disk, uint64_t want, uint6
 			}
 			pos = end;
 		}
-		pos = 0;
-		limit = disk->hint;
+		pos = lo;
+		limit = hint;
 	}
 out:
 	*ret_start = best_start;
 	return best_len;
+}
+
+void disk_reserve_homes(struct disk_tier *disk, uint64_t nr_homes)
+{
+	assert(nr_homes <= disk->nr_blocks);
+
+	pthread_mutex_lock(&disk->lock);
+	disk->nr_homes = nr_homes;
+	disk->hint = MAX(disk->hint, nr_homes);
+	pthread_mutex_unlock(&disk->lock);
 }
 
 int disk_alloc(struct disk_tier *disk, unsigned want, uint64_t *ret_first)
@@ -368,15 +387,57 @@ int disk_alloc(struct disk_tier *disk, unsigned want, uint64_t *ret_first)
 		return -ENOSPC;
 	}
 	/* If all free blocks are in one run, that run is the answer: stop at it. */
-	len = disk_find_run(disk, MIN((uint64_t)want, free_blocks), &start);
+	want = (unsigned)MIN((uint64_t)want, free_blocks);
+	len = disk_find_run(disk, disk->nr_homes, disk->nr_blocks, disk->hint, want, &start);
+	if (len > 0)
+		disk->hint = start + len == disk->nr_blocks ? disk->nr_homes : start + len;
+	else /* every spare block is in use: take a home that is free */
+		len = disk_find_run(disk, 0, disk->nr_homes, 0, want, &start);
 	assert(len > 0);
 	bitmap_set_range(disk->bitmap, start, len);
 	counter_add(&disk->used, len);
-	disk->hint = start + len == disk->nr_blocks ? 0 : start + len;
 	pthread_mutex_unlock(&disk->lock);
 
 	*ret_first = start;
 	return (int)len;
+}
+
+int disk_alloc_home(struct disk_tier *disk, uint64_t home, unsigned want, uint64_t *ret_first)
+{
+	uint64_t len = 0;
+
+	assert(want > 0 && want <= INT_MAX);
+
+	pthread_mutex_lock(&disk->lock);
+	if (home < disk->nr_homes)
+		len = bitmap_find(disk->bitmap, home, MIN(home + want, disk->nr_homes), true) -
+		      home;
+	if (len > 0) {
+		bitmap_set_range(disk->bitmap, home, len);
+		counter_add(&disk->used, len);
+	}
+	pthread_mutex_unlock(&disk->lock);
+	if (len == 0) /* the home is still in use, or a spare took it: any block */
+		return disk_alloc(disk, 1, ret_first);
+	*ret_first = home;
+	return (int)len;
+}
+
+bool disk_claim(struct disk_tier *disk, uint64_t first, unsigned count)
+{
+	bool free_run;
+
+	assert(count > 0);
+
+	pthread_mutex_lock(&disk->lock);
+	free_run = first < disk->nr_homes && count <= disk->nr_homes - first &&
+		   bitmap_find(disk->bitmap, first, first + count, true) == first + count;
+	if (free_run) {
+		bitmap_set_range(disk->bitmap, first, count);
+		counter_add(&disk->used, count);
+	}
+	pthread_mutex_unlock(&disk->lock);
+	return free_run;
 }
 
 void disk_release(struct disk_tier *disk, uint64_t block)

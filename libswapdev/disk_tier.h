@@ -19,6 +19,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -50,9 +51,29 @@ void disk_tier_close(struct disk_tier *disk); /* accepts NULL */
 /*
  * Allocate up to want blocks, preferring one contiguous run. Returns the
  * number allocated (1..want) with the first in *ret_first (the run is
- * contiguous), or -ENOSPC when no block is free.
+ * contiguous), or -ENOSPC when no block is free. Spare blocks (past the
+ * homes) are taken first; a home only when no spare block is free.
  */
 int disk_alloc(struct disk_tier *disk, unsigned want, uint64_t *ret_first);
+
+/*
+ * Make blocks [0, nr_homes) homes: block i is where the page of slot i
+ * goes when it is free (disk_alloc_home), so that neighbouring slots are
+ * neighbouring blocks and one read serves a readahead window, as in a
+ * swap file. The blocks past them are spares for a slot whose home is
+ * still in use (its previous copy not yet released).
+ */
+void disk_reserve_homes(struct disk_tier *disk, uint64_t nr_homes);
+
+/*
+ * Allocate blocks for the slots home, home + 1, ...: the run of free homes
+ * from home, up to want blocks; when home itself is in use, one other
+ * block (disk_alloc). Returns the count and the first block as disk_alloc.
+ */
+int disk_alloc_home(struct disk_tier *disk, uint64_t home, unsigned want, uint64_t *ret_first);
+
+/* Allocate blocks [first, first + count) of the homes if every one is free. */
+bool disk_claim(struct disk_tier *disk, uint64_t first, unsigned count);
 void disk_release(struct disk_tier *disk, uint64_t block);
 
 /* Read one block. Returns 0, -EIO (also for a short read), other -errno. */

@@ -60,6 +60,15 @@
 
 /* Disk pages of one write (or read) that go together: 64 KiB in one pwritev (preadv). */
 #define STORE_DISK_BATCH 16
+/*
+ * Blocks between two pages of one disk read or write that the I/O may
+ * cover too, so that it stays one system call: a read reads them into
+ * store->gap_page and drops them, a write writes that page to them while
+ * it holds them allocated (only free blocks). Homes put neighbouring slots
+ * in neighbouring blocks, but a request's slots in the pool leave holes.
+ */
+#define STORE_DISK_GAP 3
+#define STORE_DISK_SPAN (STORE_DISK_BATCH * (STORE_DISK_GAP + 1)) /* blocks per I/O, at most */
 
 struct store_worker {
 	struct store *store;
@@ -77,12 +86,14 @@ struct store_worker {
 	unsigned char *batch_pages; /* aligned copies of data that was not */
 	/*
 	 * Whole-page DISK slots of the read in progress whose blocks follow
-	 * each other, pinned until one preadv reads them all.
+	 * each other (up to STORE_DISK_GAP blocks apart), pinned until one
+	 * preadv of run_blocks blocks from run_first reads them all.
 	 */
-	unsigned nr_run;
+	unsigned nr_run, run_blocks;
 	uint64_t run_first; /* block of run_idx[0] */
-	uint64_t run_idx[STORE_DISK_BATCH];
-	struct iovec run_iov[STORE_DISK_BATCH];
+	uint64_t run_idx[STORE_DISK_BATCH], run_block[STORE_DISK_BATCH];
+	struct iovec run_iov[STORE_DISK_SPAN];
+	struct iovec span_iov[STORE_DISK_SPAN]; /* disk_write_runs() */
 	unsigned char *base; /* patch_slot(): the pool object the patch started from */
 	struct store_counters counters;
 	struct latency_hist read_latency, write_latency;
@@ -97,6 +108,7 @@ struct store {
 	struct pool *pool;
 	struct same_values *same_values;
 	struct disk_tier *disk; /* NULL without a disk tier */
+	void *gap_page;		/* aligned; what fills the gaps of disk I/O (STORE_DISK_GAP) */
 
 	/* Runtime tunables, read on every write without a lock. */
 	uint32_t codec_packed; /* kind << 16 | (level + 128) */
@@ -153,13 +165,28 @@ static struct codec_spec codec_unpack(uint32_t packed)
 				    .level = (int)(packed & 0xffff) - 128 };
 }
 
+/*
+ * In pool_obj.stamp beside the time: idle recompression found the entry
+ * not worth replacing (or unreadable). It is not tried again until a read
+ * or write stamps it anew: without the mark every pass would spend its CPU
+ * budget compressing the same entries again, for ever.
+ */
+#define STAMP_KEPT (UINT32_C(1) << 31)
+
 /* Seconds since the store started, the unit of pool_obj.stamp. */
 static uint32_t store_now(const struct store *store)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	return (uint32_t)(now.tv_sec - store->started.tv_sec);
+	return (uint32_t)(now.tv_sec - store->started.tv_sec) & ~STAMP_KEPT;
+}
+
+
+/* Seconds since a read or write last touched obj. */
+static uint32_t obj_idle_seconds(const struct store *store, const struct pool_obj *obj)
+{
+	return store_now(store) - (obj->stamp & ~STAMP_KEPT);
 }
 
 static uint64_t usec_since(const struct timespec *start)
@@ -293,6 +320,13 @@ int store_new(const struct store_config *config, struct store **ret_store)
 				   config->disk_ops, &store->disk);
 		if (r < 0)
 			goto fail;
+		disk_reserve_homes(store->disk, store->nr_slots);
+		store->gap_page = aligned_alloc(SWAPDEV_PAGE_SIZE, SWAPDEV_PAGE_SIZE);
+		if (!store->gap_page) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		memset(store->gap_page, 0, SWAPDEV_PAGE_SIZE);
 		r = writeback_new(store, config->idle_seconds, &store->writeback);
 		if (r < 0)
 			goto fail;
@@ -333,6 +367,7 @@ void store_free(struct store *store)
 		worker_destroy(w);
 	}
 	disk_tier_close(store->disk);
+	free(store->gap_page);
 	pool_free(store->pool);
 	same_values_free(store->same_values);
 	slot_table_free(store->table);
@@ -450,8 +485,9 @@ void store_worker_free(struct store_worker *worker)
 	worker_destroy(worker);
 }
 
-/* Write one page to a fresh disk block; on success *ret_word is its home. */
-static int encode_disk(struct store_worker *w, const void *page, uint64_t *ret_word)
+/* Write the page of slot idx to a fresh disk block; on success *ret_word is its home. */
+static int encode_disk(struct store_worker *w, uint64_t idx, const void *page,
+		       uint64_t *ret_word)
 {
 	struct store *store = w->store;
 	struct iovec iov;
@@ -460,7 +496,7 @@ static int encode_disk(struct store_worker *w, const void *page, uint64_t *ret_w
 
 	if (!store->disk)
 		return -ENOSPC;
-	r = disk_alloc(store->disk, 1, &block);
+	r = disk_alloc_home(store->disk, idx, 1, &block);
 	if (r < 0)
 		return r;
 	if ((uintptr_t)page % SWAPDEV_PAGE_SIZE != 0) {
@@ -570,7 +606,7 @@ static int encode_page_now(struct store_worker *w, uint64_t idx, const void *pag
 
 	if (r <= 0)
 		return r;
-	r = encode_disk(w, page, ret_word);
+	r = encode_disk(w, idx, page, ret_word);
 	if (r < 0)
 		return r;
 	if (to_disk == TO_DISK_WRITETHROUGH)
@@ -781,7 +817,7 @@ static int read_slot(struct store_worker *w, uint64_t idx, void *dst)
 static void disk_run_unpin(struct store_worker *w)
 {
 	for (unsigned i = 0; i < w->nr_run; i++)
-		unpin(w->store, w->run_idx[i], w->run_first + i);
+		unpin(w->store, w->run_idx[i], w->run_block[i]);
 	w->nr_run = 0;
 }
 
@@ -793,7 +829,7 @@ static int disk_run_flush(struct store_worker *w)
 
 	if (n == 0)
 		return 0;
-	r = disk_readv(w->store->disk, w->run_first, w->run_iov, n);
+	r = disk_readv(w->store->disk, w->run_first, w->run_iov, w->run_blocks);
 	disk_run_unpin(w);
 	if (r < 0)
 		worker_count(w, io_errors, n);
@@ -804,7 +840,8 @@ static int disk_run_flush(struct store_worker *w)
 
 /*
  * A whole-page read into page-aligned dst. A DISK slot whose block follows
- * the run's last joins the run, pinned, until disk_run_flush().
+ * the run's last (with at most STORE_DISK_GAP blocks between) joins the
+ * run, pinned, until disk_run_flush().
  */
 static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 {
@@ -821,41 +858,118 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 	if (slot_state(word) != SLOT_DISK)
 		return read_locked(w, idx, word, dst);
 	block = slot_disk_block(word);
-	if (w->nr_run > 0 &&
-	    (block != w->run_first + w->nr_run || w->nr_run == STORE_DISK_BATCH)) {
-		r = disk_run_flush(w);
-		if (r < 0) {
-			unpin(store, idx, block);
-			return r;
+	if (w->nr_run > 0) {
+		uint64_t next = w->run_first + w->run_blocks;
+
+		if (block < next || block - next > STORE_DISK_GAP ||
+		    w->nr_run == STORE_DISK_BATCH) {
+			r = disk_run_flush(w);
+			if (r < 0) {
+				unpin(store, idx, block);
+				return r;
+			}
 		}
 	}
-	if (w->nr_run == 0)
+	if (w->nr_run == 0) {
 		w->run_first = block;
+		w->run_blocks = 0;
+	}
+	while (w->run_first + w->run_blocks < block)
+		w->run_iov[w->run_blocks++] = (struct iovec){ .iov_base = store->gap_page,
+							      .iov_len = SWAPDEV_PAGE_SIZE };
+	w->run_iov[w->run_blocks++] = (struct iovec){ .iov_base = dst,
+						      .iov_len = SWAPDEV_PAGE_SIZE };
 	i = w->nr_run++;
 	w->run_idx[i] = idx;
-	w->run_iov[i] = (struct iovec){ .iov_base = dst, .iov_len = SWAPDEV_PAGE_SIZE };
+	w->run_block[i] = block;
 	return 0;
 }
 
 /*
- * Write n pages to one run of fresh disk blocks after another (one pwritev
- * each; the allocator may hand out shorter runs than asked) and call
- * install(w, ctx, i, block) for each page i written, in order. On failure
- * the failed run's blocks are given back, io_errors counts the pages not
- * written, and *ret_done says how many were installed.
+ * How many of the n slots from slots[0] on one write can cover: ascending,
+ * at most STORE_DISK_GAP apart; *ret_blocks is the span of their homes.
  */
-static int disk_write_runs(struct store_worker *w, const struct iovec *pages, unsigned n,
+static unsigned span_of(const uint64_t *slots, unsigned n, unsigned *ret_blocks)
+{
+	unsigned count = 1;
+
+	while (count < n && slots[count] > slots[count - 1] &&
+	       slots[count] - slots[count - 1] <= STORE_DISK_GAP + 1 &&
+	       slots[count] - slots[0] < STORE_DISK_SPAN)
+		count++;
+	*ret_blocks = (unsigned)(slots[count - 1] - slots[0] + 1);
+	return count;
+}
+
+/*
+ * Write the count pages (page i for slot slots[i]) whose homes span blocks
+ * from slots[0] with one pwritev, the free blocks between them written
+ * with the gap page and freed again. Returns count, or 0 when a block of
+ * the span is in use, or -errno (then the blocks are freed).
+ */
+static int disk_write_span(struct store_worker *w, const struct iovec *pages,
+			   const uint64_t *slots, unsigned count, unsigned blocks)
+{
+	struct store *store = w->store;
+	int r;
+
+	if (!disk_claim(store->disk, slots[0], blocks))
+		return 0;
+	for (unsigned b = 0, i = 0; b < blocks; b++) {
+		if (slots[i] == slots[0] + b)
+			w->span_iov[b] = pages[i++];
+		else
+			w->span_iov[b] = (struct iovec){ .iov_base = store->gap_page,
+							 .iov_len = SWAPDEV_PAGE_SIZE };
+	}
+	r = disk_write(store->disk, slots[0], w->span_iov, blocks);
+	for (unsigned b = 0, i = 0; b < blocks; b++) {
+		bool page = slots[i] == slots[0] + b;
+
+		i += page;
+		if (r < 0 || !page)
+			disk_release(store->disk, slots[0] + b);
+	}
+	return r < 0 ? r : (int)count;
+}
+
+/*
+ * Write n pages, page i for slot slots[i], to disk blocks with as few
+ * pwritev calls as the homes allow (spans with gaps, runs of neighbours,
+ * else one block at a time) and call install(w, ctx, i, block) for each
+ * page i written, in order. On failure the failed call's blocks are given
+ * back, io_errors counts the pages not written, and *ret_done says how
+ * many were installed.
+ */
+static int disk_write_runs(struct store_worker *w, const struct iovec *pages,
+			   const uint64_t *slots, unsigned n,
 			   void (*install)(struct store_worker *w, const void *ctx, unsigned i,
 					   uint64_t block),
 			   const void *ctx, unsigned *ret_done)
 {
 	struct disk_tier *disk = w->store->disk;
-	unsigned done = 0;
+	unsigned done = 0, neighbours, span, blocks;
 	uint64_t first;
 	int r = 0, got;
 
 	while (done < n) {
-		got = disk_alloc(disk, n - done, &first);
+		span = span_of(&slots[done], n - done, &blocks);
+		if (span > 1 && blocks > span) {
+			got = disk_write_span(w, &pages[done], &slots[done], span, blocks);
+			if (got < 0) {
+				r = got;
+				worker_count(w, io_errors, n - done);
+				break;
+			}
+			for (int i = 0; i < got; i++, done++)
+				install(w, ctx, done, slots[done]);
+			if (got > 0)
+				continue;
+		}
+		for (neighbours = 1; done + neighbours < n; neighbours++)
+			if (slots[done + neighbours] != slots[done] + neighbours)
+				break;
+		got = disk_alloc_home(disk, slots[done], neighbours, &first);
 		if (got < 0) {
 			r = got;
 			break;
@@ -897,7 +1011,7 @@ static int disk_batch_flush(struct store_worker *w)
 	unsigned n = w->nr_batch, done;
 
 	w->nr_batch = 0;
-	return disk_write_runs(w, w->batch_iov, n, install_batched, NULL, &done);
+	return disk_write_runs(w, w->batch_iov, w->batch_idx, n, install_batched, NULL, &done);
 }
 
 /* Queue a whole page of slot idx for the disk; data stays valid until the flush. */
@@ -1315,7 +1429,7 @@ int store_wb_claim(struct store_worker *w, uint64_t idx, enum store_wb_pick pick
 	if (pick == STORE_WB_RAW && slot_pool_len(word) != SWAPDEV_PAGE_SIZE)
 		goto out_unlock;
 	obj = pool_map(store->pool, slot_pool_handle(word));
-	if (min_idle && store_now(store) - obj->stamp < min_idle)
+	if (min_idle && obj_idle_seconds(store, obj) < min_idle)
 		goto out_unlock;
 	if ((pick == STORE_WB_COLD || pick == STORE_WB_RAW) && !(word & SLOT_LOADED) &&
 	    (word & SLOT_REFERENCED)) {
@@ -1360,6 +1474,20 @@ static void wb_cancel(struct store *store, const struct store_wb_claim *claim);
  * writeback batch lock, so no other claim of the slot can come and go in
  * between and make an old handle look current.
  */
+/* Give up a recompression claim and mark the entry STAMP_KEPT if it is still the claimed one. */
+static void recompress_keep(struct store *store, const struct store_wb_claim *claim)
+{
+	uint64_t word = slot_lock(store->words, claim->idx);
+
+	if (holds_claim(word, claim)) {
+		struct pool_obj *obj = pool_map(store->pool, claim->handle);
+
+		obj->stamp |= STAMP_KEPT;
+		word &= ~SLOT_WRITEBACK;
+	}
+	slot_unlock(store->words, claim->idx, word);
+}
+
 static int recompress_slot(struct store_worker *w, uint64_t idx,
 			   const struct store_recompress *req)
 {
@@ -1381,7 +1509,8 @@ static int recompress_slot(struct store_worker *w, uint64_t idx,
 	from = slot_pool_codec(word);
 	obj = slot_state(word) == SLOT_POOL ? pool_map(store->pool, slot_pool_handle(word)) : NULL;
 	if (!obj || (word & (SLOT_WRITEBACK | SLOT_LOADED)) || len == SWAPDEV_PAGE_SIZE ||
-	    from == codec.kind || store_now(store) - obj->stamp < req->idle_seconds) {
+	    from == codec.kind || (obj->stamp & STAMP_KEPT) ||
+	    obj_idle_seconds(store, obj) < req->idle_seconds) {
 		slot_unlock(store->words, idx, word);
 		return STORE_RECOMPRESS_SKIPPED;
 	}
@@ -1393,16 +1522,18 @@ static int recompress_slot(struct store_worker *w, uint64_t idx,
 	n = codec_decompress(w->codec, from, w->base, len, w->page, SWAPDEV_PAGE_SIZE);
 	if (n != SWAPDEV_PAGE_SIZE) {
 		worker_count(w, decompress_errors, 1);
-		wb_cancel(store, &claim);
+		recompress_keep(store, &claim);
 		return -EBADMSG;
 	}
 	bound = len - len * req->min_saving_percent / 100;
 	n = codec_compress(w->codec, &codec, w->page, SWAPDEV_PAGE_SIZE, w->cbuf,
 			   MIN(bound, len - 1));
 	if (n < 0) {
-		wb_cancel(store, &claim);
-		if (n != -ENOBUFS)
+		if (n != -ENOBUFS) {
+			wb_cancel(store, &claim);
 			return (int)n;
+		}
+		recompress_keep(store, &claim);
 		worker_count(w, recompress_not_worth, 1);
 		return STORE_RECOMPRESS_NOT_WORTH;
 	}
@@ -1477,10 +1608,14 @@ static void wb_commit(struct store_worker *w, const void *ctx, unsigned i, uint6
 int store_wb_write(struct store_worker *w, const struct store_wb_claim *claims,
 		   const struct iovec *pages, unsigned n)
 {
+	uint64_t slots[STORE_WB_BATCH_MAX] = { 0 };
 	unsigned done;
 	int r;
 
-	r = disk_write_runs(w, pages, n, wb_commit, claims, &done);
+	assert(n <= STORE_WB_BATCH_MAX);
+	for (unsigned i = 0; i < n; i++)
+		slots[i] = claims[i].idx;
+	r = disk_write_runs(w, pages, slots, n, wb_commit, claims, &done);
 	for (unsigned i = done; i < n; i++)
 		wb_cancel(w->store, &claims[i]);
 	return r < 0 ? r : (int)n;

@@ -171,6 +171,9 @@ void store_get_pressure(struct store *store, struct store_pressure *ret_pressure
  */
 int store_wb_claim(struct store_worker *w, uint64_t idx, enum store_wb_pick pick,
 		   uint32_t min_idle, void *page, struct store_wb_claim *ret_claim);
+/* The most claims one store_wb_write() takes. */
+#define STORE_WB_BATCH_MAX 64
+
 /*
  * Write the n claimed pages (pages[i] holds claims[i]'s page) to the disk
  * tier and make each block its slot's home, unless a write or discard

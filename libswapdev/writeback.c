@@ -46,7 +46,7 @@
 #include "common.h"
 #include "writeback.h"
 
-#define WB_BATCH 64		/* pages per batch: 256 KiB of sequential I/O */
+#define WB_BATCH STORE_WB_BATCH_MAX /* pages per batch: up to 256 KiB of I/O */
 #define WB_LOADED_QUEUE 4096	/* loaded slots remembered before a sweep is needed */
 #define WB_LOADED_DELAY_MS 20	/* wait this long for a loaded batch to fill */
 #define WB_TICK_MS 1000		/* idle wake-up: idle writeback, compaction */

@@ -33,6 +33,12 @@
 #   swapdev-zstd-quarter
 #                  the same with pool.limit at one half or one quarter of
 #                  the RAM zram-lz4 spends on the same data (the budget)
+#   swapdev-lz4-recompress
+#                  swapdev-lz4 with idle recompression: pool.recompress=
+#                  $BENCH_RECOMPRESS after $BENCH_RECOMPRESS_IDLE seconds
+#                  untouched, the rest at its defaults. Its hold step waits,
+#                  after the fill, until one recompression pass is over
+#                  (below) before it reads the RAM held
 #   swapdev-lz4-devfuse
 #                  swapdev-lz4 with device.io_uring=no: requests read from
 #                  /dev/fuse, to measure FUSE over io_uring in the same run
@@ -64,6 +70,12 @@
 #      what its SIGTERM runs, as `systemctl stop` does (a swapoff from
 #      outside would make the daemon's own one fail at stop): the time from
 #      SIGTERM until the loop device leaves /proc/swaps.
+#      With recompression on, the RAM is read once a pass is over: after
+#      the idle time, when the entries recompressed, kept and dropped have
+#      stopped growing for 5 s and the pool is compacted (its footprint
+#      within 10% of its objects, as the daemon compacts it). RAM for
+#      compressible pages is the footprint less 4096 bytes per raw
+#      (incompressible) entry, which no codec can shrink.
 # Other swap areas would share the load: with any active, the benchmark
 # reports SKIP (exit 77), as without root, FUSE, loop devices or cgroups.
 # Repetition r uses seed BENCH_SEED + r for every configuration, and the
@@ -89,6 +101,10 @@
 #   BENCH_PASSES   sequential passes of the workload (2)
 #   BENCH_SEED     first seed (1)
 #   BENCH_ZSTD     compressor of the swapdev-zstd configurations (zstd:1)
+#   BENCH_RECOMPRESS  second codec of swapdev-lz4-recompress (zstd)
+#   BENCH_RECOMPRESS_IDLE  its pool.recompress_idle_seconds (10: entries are
+#                  recompressed during the workload, as under a real load
+#                  with a longer idle time on a longer time scale)
 #   BENCH_SKEW     the workload's skewed phase, ACCESS:HOT percentages
 #                  (80:40); empty: no skewed phase
 #   BENCH_BUDGET   zram's RAM for the data, for the capped configurations
@@ -148,6 +164,8 @@ reps=${BENCH_REPS:-3}
 passes=${BENCH_PASSES:-2}
 seed0=${BENCH_SEED:-1}
 zstd=${BENCH_ZSTD:-zstd:1}
+recompress=${BENCH_RECOMPRESS:-zstd}
+recompress_idle=${BENCH_RECOMPRESS_IDLE:-10}
 timeout_s=${BENCH_TIMEOUT:-1800}
 plot=${BENCH_PLOT-$E2E_SRCDIR/docs/bench-e2e.png}
 curve_plot=${BENCH_CURVE_PLOT-$E2E_SRCDIR/docs/bench-e2e-curve.png}
@@ -161,10 +179,12 @@ for kv in "${swapdev_set[@]}"; do
 done
 default_configs="zram-lz4 zswap-capped disk null-fuse swapdev-lz4 swapdev-zstd"
 default_configs+=" swapdev-lz4-half swapdev-lz4-quarter swapdev-zstd-half swapdev-zstd-quarter"
+default_configs+=" swapdev-lz4-recompress"
 read -r -a configs <<<"${BENCH_CONFIGS:-$default_configs}"
-for n in "$reps" "$passes" "$seed0" "$timeout_s"; do
+for n in "$reps" "$passes" "$seed0" "$timeout_s" "$recompress_idle"; do
 	[[ "$n" =~ ^[0-9]+$ ]] ||
-		e2e_fail "BENCH_REPS, BENCH_PASSES, BENCH_SEED and BENCH_TIMEOUT take numbers"
+		e2e_fail "BENCH_REPS, BENCH_PASSES, BENCH_SEED, BENCH_TIMEOUT and" \
+			"BENCH_RECOMPRESS_IDLE take numbers"
 done
 [ "$reps" -ge 1 ] || e2e_fail "BENCH_REPS must be at least 1"
 [ "$ws" -gt "$limit" ] || e2e_fail "BENCH_WS must exceed BENCH_LIMIT, or nothing swaps"
@@ -173,6 +193,7 @@ done
 for c in "${configs[@]}"; do
 	case "$c" in
 	swapdev-lz4 | swapdev-zstd | swapdev-lz4-devfuse | zram-lz4 | zswap-lzo-rle | disk) ;;
+	swapdev-lz4-recompress) ;;
 	swapdev-lz4-half | swapdev-lz4-quarter | swapdev-zstd-half | swapdev-zstd-quarter) ;;
 	zswap-capped | null-fuse) ;;
 	*) e2e_fail "unknown configuration '$c' in BENCH_CONFIGS" ;;
@@ -547,6 +568,9 @@ area_up()
 		esac
 		args+=("${swapdev_args[@]}")
 		[ "$1" != swapdev-lz4-devfuse ] || args+=(--set device.io_uring=no)
+		[ "$1" != swapdev-lz4-recompress ] ||
+			args+=(--set pool.recompress="$recompress"
+				--set pool.recompress_idle_seconds="$recompress_idle")
 		swapdevd_start "${args[@]}"
 		area=$SD_LOOP
 		sd_idle_rss=$(vmrss_bytes "$SD_PID")
@@ -696,12 +720,17 @@ record_memory()
 		local key v
 
 		for key in pool_footprint_bytes compr_bytes pool_slots same_slots disk_slots \
-			orig_bytes; do
+			orig_bytes raw_slots zstd_slots zstd_bytes recompressed recompress_not_worth \
+			recompress_dropped recompress_cpu_us; do
 			v=$(stat_value "$key")
 			[ -n "$v" ] || e2e_fail "stats have no $key"
 			record mem "$c" "$r" "$key" "$v"
 			[ "$key" != pool_footprint_bytes ] || record mem "$c" "$r" held "$v"
 		done
+		# No codec shrinks an incompressible page: count those apart.
+		record mem "$c" "$r" held_compressible \
+			$(($(value_of mem "$c" "$r" pool_footprint_bytes) -
+				$(value_of mem "$c" "$r" raw_slots) * 4096))
 		record mem "$c" "$r" rss_growth $(($(vmrss_bytes "$SD_PID") - sd_idle_rss))
 		;;
 	zram-lz4)
@@ -758,7 +787,8 @@ swapdev_summary()
 
 	j=$("$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json | tr -d '\n')
 	for key in reads reads_pool reads_disk reads_same writes writes_pool writes_disk \
-		writeback_pages writethrough_pages incompressible compactions alloc_failures; do
+		writeback_pages writethrough_pages incompressible compactions alloc_failures \
+		recompressed recompress_cpu_us; do
 		record diag "$1" "$2" "$key" "$(json_int "$j" "$key")"
 	done
 	record diag "$1" "$2" read_p50_p99 "$(json_p50_p99 "$j" read_latency_us)"
@@ -845,6 +875,52 @@ run_workload()
 	area_down "$c"
 }
 
+# recompress_seen : entries the recompression pass has dealt with so far.
+recompress_seen()
+{
+	local j
+
+	j=$("$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json | tr -d '\n')
+	echo $(($(json_int "$j" recompressed) + $(json_int "$j" recompress_not_worth) +
+		$(json_int "$j" recompress_dropped)))
+}
+
+# pool_compacted : the pool's footprint is within 10% (+ 1 MiB) of its objects.
+pool_compacted()
+{
+	local j
+
+	j=$("$SWAPDEVCTL" --socket "$SD_SOCKET" stats --json | tr -d '\n')
+	[ "$(json_int "$j" pool_footprint_bytes)" -le \
+		$(($(json_int "$j" compr_bytes) * 11 / 10 + (1 << 20))) ]
+}
+
+# wait_recompress_pass CONFIG REP : wait until one idle recompression pass
+# over the held data is over, its wall time recorded.
+wait_recompress_pass()
+{
+	local t0=$EPOCHREALTIME prev=-1 cur stable=0 i
+
+	sleep "$recompress_idle"
+	for ((i = 0; i < timeout_s && stable < 5; i++)); do
+		sleep 1
+		cur=$(recompress_seen)
+		if [ "$cur" = "$prev" ] && [ "$cur" -gt 0 ]; then
+			stable=$((stable + 1))
+		else
+			stable=0
+		fi
+		prev=$cur
+	done
+	[ "$stable" -ge 5 ] || e2e_fail "no recompression pass ended within ${timeout_s}s on $1"
+	for ((i = 0; i < 60; i++)); do
+		pool_compacted && break
+		sleep 1
+	done
+	record time "$1" "$2" recompress_wait \
+		"$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }')"
+}
+
 # run_hold CONFIG REP SEED : memory held and swapoff time, on a fresh area.
 run_hold()
 {
@@ -866,6 +942,7 @@ run_hold()
 	done
 	grep -q '^hold: ready' "$out" || e2e_fail "hold not filled after ${timeout_s}s on $c"
 	area_settle
+	[ "$c" != swapdev-lz4-recompress ] || wait_recompress_pass "$c" "$r"
 	record_memory "$c" "$r"
 	# swapoff brings every page back: let the cgroup take them.
 	cgroup_unlimit "$cg"
@@ -1065,6 +1142,8 @@ memory_detail()
 			"pool ratio $(ratio "$pool_bytes" "$(med mem "$c" compr_bytes)");" \
 			"slots pool/disk/same $(med mem "$c" pool_slots)/$(
 				med mem "$c" disk_slots)/$(med mem "$c" same_slots);" \
+			"raw $(med mem "$c" raw_slots), zstd $(med mem "$c" zstd_slots);" \
+			"for compressible pages $(mib "$(med mem "$c" held_compressible)") MiB;" \
 			"pool after the workload exited" \
 			"$(mib "$(med mem "$c" residual_footprint)") MiB"
 		;;
@@ -1162,6 +1241,33 @@ print_targets_15()
 			"$(rel uniform swapdev-zstd swapdev-lz4)" 1.2
 	fi
 	return 0
+}
+
+print_targets_18()
+{
+	local rc=swapdev-lz4-recompress
+
+	has_config swapdev-lz4 && has_config $rc || return 0
+	printf '\nIssue 18 targets (ratios of medians; %s: pool.recompress=%s after %s s idle)\n\n' \
+		$rc "$recompress" "$recompress_idle"
+	target "$rc RAM for compressible pages / swapdev-lz4's <= 0.65" \
+		"$(ratio "$(med mem $rc held_compressible)" \
+			"$(med mem swapdev-lz4 held_compressible)")" 0.65
+	target "$rc total / swapdev-lz4 total <= 1.05" "$(rel total $rc swapdev-lz4)" 1.05
+	printf '  recompression: during the workload %s entries, %s ms of CPU in a %s s run;\n' \
+		"$(med diag $rc recompressed)" \
+		"$(awk -v u="$(med diag $rc recompress_cpu_us)" 'BEGIN {
+			if (u == "-") print "-"; else printf "%.0f", u / 1000 }')" \
+		"$(med time $rc total)"
+	printf '  after hold: %s replaced, %s kept, %s ms of CPU, pass over %s s after' \
+		"$(med mem $rc recompressed)" "$(med mem $rc recompress_not_worth)" \
+		"$(awk -v u="$(med mem $rc recompress_cpu_us)" 'BEGIN {
+			if (u == "-") print "-"; else printf "%.0f", u / 1000 }')" \
+		"$(med time $rc recompress_wait)"
+	printf ' the fill; pool slots lz4/zstd/raw %s/%s/%s\n' \
+		"$(awk -v p="$(med mem $rc pool_slots)" -v z="$(med mem $rc zstd_slots)" \
+			-v r="$(med mem $rc raw_slots)" 'BEGIN { print p - z - r }')" \
+		"$(med mem $rc zstd_slots)" "$(med mem $rc raw_slots)"
 }
 
 print_targets()
@@ -1298,6 +1404,7 @@ print_curve
 print_servers
 print_targets
 print_targets_15
+print_targets_18
 echo
 make_plot
 make_curve_plot

@@ -864,3 +864,38 @@ Test(disk_tier, alloc_threads_never_share_a_block)
 	expect_alloc(mt_disk, MT_BLOCKS, MT_BLOCKS, 0);
 	disk_tier_close(mt_disk);
 }
+
+/*
+ * Homes: slot i's block is i when free, runs of free homes go together,
+ * a busy home sends the page to a spare block, and a home is handed out
+ * by disk_alloc() only when every spare is in use.
+ */
+Test(disk_tier, homes_then_spares)
+{
+	struct disk_tier *disk = open_disk(16 + 4);
+	uint64_t first;
+
+	disk_reserve_homes(disk, 16);
+	cr_assert_eq(disk_alloc_home(disk, 3, 2, &first), 2);
+	cr_assert_eq(first, 3);
+	/* Home 3 is in use (the slot's previous copy): a spare. */
+	cr_assert_eq(disk_alloc_home(disk, 3, 1, &first), 1);
+	cr_assert_geq(first, 16);
+	/* The run stops at the first home in use. */
+	cr_assert_eq(disk_alloc_home(disk, 1, 4, &first), 2);
+	cr_assert_eq(first, 1);
+	/* A span of free homes, all or nothing. */
+	cr_assert(!disk_claim(disk, 4, 3), "home 4 is in use");
+	cr_assert(disk_claim(disk, 5, 3));
+	cr_assert(!disk_claim(disk, 15, 2), "past the homes");
+	cr_assert_eq(disk_blocks_used(disk), 2 + 1 + 2 + 3);
+	/* The three other spares, then homes that are free. */
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(disk_alloc(disk, 1, &first), 1);
+		cr_assert_geq(first, 16);
+	}
+	cr_assert_eq(disk_alloc(disk, 1, &first), 1);
+	cr_assert_lt(first, 16);
+	cr_assert(first == 0 || first >= 8, "block %" PRIu64 " was in use", first);
+	disk_tier_close(disk);
+}
