@@ -60,8 +60,8 @@
  * write takes a spare block past the homes, found by disk_alloc(): it
  * looks for one run of `want` free blocks among the spares, next-fit: the
  * scan starts where the previous allocation ended and wraps once. Only
- * when every spare is in use does it take a free home. Free and used bits are found a
- * word at a time with ctz. When no run of `want` exists the longest run
+ * when every spare is in use does it take a free home. Free and used bits
+ * are found a word at a time with ctz. When no run of `want` exists the longest run
  * seen is taken (the first of equals in scan order): the caller writes the
  * rest of its batch with another call. The scan is O(words) in the common
  * case (16 GiB of blocks = 64 Ki words, tens of microseconds) but O(runs)

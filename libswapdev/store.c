@@ -62,10 +62,11 @@
 #define STORE_DISK_BATCH 16
 /*
  * Blocks between two pages of one disk read or write that the I/O may
- * cover too, so that it stays one system call: a read reads them into
- * store->gap_page and drops them, a write writes that page to them while
- * it holds them allocated (only free blocks). Homes put neighbouring slots
- * in neighbouring blocks, but a request's slots in the pool leave holes.
+ * cover too, so that it stays one system call: a read reads them into the
+ * worker's gap_page and drops them; a write writes store->gap_page (zeros,
+ * never written to, so shared) to them while it holds them allocated (free
+ * blocks only). Homes put neighbouring slots in neighbouring blocks, but a
+ * request's slots in the pool leave holes.
  */
 #define STORE_DISK_GAP 3
 #define STORE_DISK_SPAN (STORE_DISK_BATCH * (STORE_DISK_GAP + 1)) /* blocks per I/O, at most */
@@ -74,6 +75,7 @@ struct store_worker {
 	struct store *store;
 	struct codec_ctx *codec;
 	unsigned char *page;  /* aligned scratch page: read-modify-write, disk I/O */
+	unsigned char *gap_page; /* aligned: where disk reads drop the blocks in their gaps */
 	unsigned char *cbuf;  /* compression output */
 	/*
 	 * Whole pages of the write in progress that go to the disk tier,
@@ -108,7 +110,7 @@ struct store {
 	struct pool *pool;
 	struct same_values *same_values;
 	struct disk_tier *disk; /* NULL without a disk tier */
-	void *gap_page;		/* aligned; what fills the gaps of disk I/O (STORE_DISK_GAP) */
+	void *gap_page;		/* aligned zeros: what disk writes put in gaps (STORE_DISK_GAP) */
 
 	/* Runtime tunables, read on every write without a lock. */
 	uint32_t codec_packed; /* kind << 16 | (level + 128) */
@@ -349,6 +351,7 @@ static void worker_destroy(struct store_worker *w)
 {
 	codec_ctx_free(w->codec);
 	free(w->page);
+	free(w->gap_page);
 	free(w->cbuf);
 	free(w->base);
 	free(w->batch_pages);
@@ -433,11 +436,12 @@ int store_worker_new(struct store *store, struct store_worker **ret_worker)
 		return -ENOMEM;
 	w->store = store;
 	w->page = aligned_alloc(SWAPDEV_PAGE_SIZE, SWAPDEV_PAGE_SIZE);
+	w->gap_page = aligned_alloc(SWAPDEV_PAGE_SIZE, SWAPDEV_PAGE_SIZE);
 	w->cbuf = malloc(SWAPDEV_PAGE_SIZE);
 	w->base = malloc(SWAPDEV_PAGE_SIZE);
 	w->batch_pages = aligned_alloc(SWAPDEV_PAGE_SIZE, STORE_DISK_BATCH * SWAPDEV_PAGE_SIZE);
 	r = codec_ctx_new(&w->codec);
-	if (r == 0 && (!w->page || !w->cbuf || !w->base || !w->batch_pages))
+	if (r == 0 && (!w->page || !w->gap_page || !w->cbuf || !w->base || !w->batch_pages))
 		r = -ENOMEM;
 	if (r == 0)
 		r = reserve_released(store);
@@ -875,7 +879,7 @@ static int read_slot_run(struct store_worker *w, uint64_t idx, void *dst)
 		w->run_blocks = 0;
 	}
 	while (w->run_first + w->run_blocks < block)
-		w->run_iov[w->run_blocks++] = (struct iovec){ .iov_base = store->gap_page,
+		w->run_iov[w->run_blocks++] = (struct iovec){ .iov_base = w->gap_page,
 							      .iov_len = SWAPDEV_PAGE_SIZE };
 	w->run_iov[w->run_blocks++] = (struct iovec){ .iov_base = dst,
 						      .iov_len = SWAPDEV_PAGE_SIZE };
