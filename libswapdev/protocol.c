@@ -876,8 +876,7 @@ int proto_build_recompress_result(const struct proto_recompress_reply *result, c
 	struct json_object *object = json_object_new_object();
 	int r = object ? 0 : -ENOMEM;
 
-	if (r >= 0)
-		r = add_u64(object, "done_entries", result->done_entries);
+	/* recompressed first: a reader that looks at the first key tells the result. */
 	if (r >= 0)
 		r = add_u64(object, "recompressed", result->recompressed);
 	if (r >= 0)
@@ -886,6 +885,8 @@ int proto_build_recompress_result(const struct proto_recompress_reply *result, c
 		r = add_u64(object, "dropped", result->dropped);
 	if (r >= 0)
 		r = add_u64(object, "cpu_us", result->cpu_us);
+	if (r >= 0)
+		r = add_u64(object, "done_entries", result->done_entries);
 	if (r < 0) {
 		json_object_put(object);
 		return r;
