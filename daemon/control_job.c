@@ -149,17 +149,23 @@ static int build_result(const struct control_job *job, char **ret_msg, size_t *r
 
 int control_job_finish(struct control_job *job, char **ret_msg, size_t *ret_size)
 {
+	const char *what = job->kind == CONTROL_JOB_FLUSH ? "flush" : "recompression pass";
 	int r = (int)job->result;
 
 	pthread_join(job->thread, NULL);
 	job->running = false;
 	if (job->result >= 0)
 		return build_result(job, ret_msg, ret_size);
-	log_error_errno(r, "%s failed", job->kind == CONTROL_JOB_FLUSH ? "flush" : "recompression pass");
-	if (r == -ENODEV)
+	/* Refusals are the caller's business, not the daemon's failures. */
+	if (r == -ENODEV) {
+		log_notice("%s refused: there is no disk tier", what);
 		return varlink_build_error(PROTO_ERROR_NO_DISK_TIER, NULL, ret_msg, ret_size);
-	if (r == -EOPNOTSUPP)
+	}
+	if (r == -EOPNOTSUPP) {
+		log_notice("%s refused: pool.recompress is none", what);
 		return varlink_build_error(PROTO_ERROR_NO_SECOND_CODEC, NULL, ret_msg, ret_size);
+	}
+	log_error_errno(r, "%s failed", what);
 	return proto_build_failed(strerror(-r), ret_msg, ret_size);
 }
 
