@@ -4,7 +4,7 @@
 _swapdevctl()
 {
 	local cur prev words cword command i
-	local commands="list stats status flush config"
+	local commands="list stats status flush recompress config"
 	local columns="NAME ALGORITHM DISKSIZE DATA COMPR TOTAL DISK STREAMS MOUNTPOINT PID SOCKET"
 
 	cur=${COMP_WORDS[COMP_CWORD]}
@@ -48,6 +48,9 @@ _swapdevctl()
 		;;
 	flush)
 		mapfile -t COMPREPLY < <(compgen -W "--idle --limit --wait --help" -- "$cur")
+		;;
+	recompress)
+		mapfile -t COMPREPLY < <(compgen -W "--idle --wait --help" -- "$cur")
 		;;
 	config)
 		if [ "$prev" = get ] || [ "$prev" = set ]; then

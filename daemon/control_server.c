@@ -22,13 +22,10 @@
  * anyone who can connect may ask for GetInfo/GetInterfaceDescription.
  * The socket itself is 0660 root:control.group (0600 without the group).
  *
- * Flush runs in its own thread (a flush writes gigabytes); it publishes
- * progress in atomics and wakes this thread through an eventfd, and this
- * thread alone talks to the waiting client. A client that disappears does
- * not stop the flush: the pages it moved are safely on disk either way.
- * Shutdown does: the progress callback cancels it at its next batch. Calls
- * a client pipelines behind its Flush wait, unread past one buffer, and are
- * answered in order once the Flush reply is queued; a oneway Flush gets no
+ * Flush and Recompress run in threads of their own (control_job.c); this
+ * thread alone talks to the client that waits for one. Calls a client
+ * pipelines behind such a call wait, unread past one buffer, and are
+ * answered in order once its final reply is queued; a oneway call gets no
  * reply and holds nothing up.
  */
 #include <assert.h>
@@ -45,6 +42,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "control_job.h"
 #include "control_server.h"
 #include "runtime_keys.h"
 #include "log.h"
@@ -70,29 +68,15 @@ struct client {
 	size_t tx_len, tx_cap;
 	uint64_t last_progress_ms;
 	bool close_after_send;
-	bool waits_flush;    /* a Flush reply is owed to this client */
-	bool flush_more;     /* ... and it accepts progress replies */
+	bool waits_job;	     /* a Flush or Recompress reply is owed to this client */
+	bool job_more;	     /* ... and it accepts progress replies */
 	uint64_t last_reported;
-};
-
-struct flush_job {
-	pthread_t thread;
-	bool running;		/* a flush thread exists (join pending) */
-	uint64_t client_id;	/* who asked; 0 when nobody waits */
-	struct store *store;
-	struct store_flush_request request;
-	int wake_fd;
-	const bool *server_stopping; /* the flush gives up at its next batch once true */
-	/* Published by the flush thread. */
-	uint64_t done_pages, total_pages;
-	int64_t result;
-	bool finished;
 };
 
 struct control_server {
 	struct control_server_config config;
 	int listen_fd;
-	int wake_fd; /* eventfd: stop request or flush progress */
+	int wake_fd; /* eventfd: stop request or job progress */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	pthread_t thread;
 	bool bound; /* the socket file is ours to unlink */
@@ -105,7 +89,7 @@ struct control_server {
 	uint64_t next_client_id;
 	uint64_t refused, refused_logged; /* connections closed for want of a slot */
 	uint64_t refused_log_ms;
-	struct flush_job flush;
+	struct control_job jobs[_CONTROL_JOB_MAX];
 };
 
 static void wake(int fd)
@@ -135,8 +119,9 @@ static bool peer_in_group(int fd, const struct ucred *cred, gid_t gid)
 
 static void client_close(struct control_server *srv, struct client *c)
 {
-	if (srv->flush.client_id == c->id)
-		srv->flush.client_id = 0;
+	for (unsigned k = 0; k < _CONTROL_JOB_MAX; k++)
+		if (srv->jobs[k].client_id == c->id)
+			srv->jobs[k].client_id = 0;
 	close(c->fd);
 	free(c->rx);
 	free(c->tx);
@@ -183,112 +168,58 @@ static int client_send(struct client *c)
 	return 0;
 }
 
-static void *flush_thread(void *arg);
 static bool client_handle_buffered(struct control_server *srv, struct client *c);
 
-static bool flush_progress(void *opaque, uint64_t done, uint64_t total)
+static int start_job(struct control_server *srv, struct client *c, const struct proto_request *req,
+		     char **msg, size_t *size)
 {
-	struct flush_job *job = opaque;
-
-	__atomic_store_n(&job->done_pages, done, __ATOMIC_RELAXED);
-	__atomic_store_n(&job->total_pages, total, __ATOMIC_RELAXED);
-	wake(job->wake_fd);
-	/* Shutdown must not wait for gigabytes: what was written stays on disk. */
-	return !__atomic_load_n(job->server_stopping, __ATOMIC_ACQUIRE);
-}
-
-static void *flush_thread(void *arg)
-{
-	struct flush_job *job = arg;
-	int64_t r = store_flush(job->store, &job->request);
-
-	__atomic_store_n(&job->result, r, __ATOMIC_RELAXED);
-	__atomic_store_n(&job->finished, true, __ATOMIC_RELEASE);
-	wake(job->wake_fd);
-	return NULL;
-}
-
-static int start_flush(struct control_server *srv, struct client *c,
-		       const struct proto_request *req, char **msg, size_t *size)
-{
-	struct flush_job *job = &srv->flush;
-	int r;
+	enum control_job_kind kind = control_job_kind_of(req->method);
+	struct control_job *job = &srv->jobs[kind];
 
 	if (job->running)
-		return proto_build_failed("a flush is already running; wait for it to finish", msg,
-					  size);
-	*job = (struct flush_job){
-		.store = srv->config.store,
-		.wake_fd = srv->wake_fd,
-		.server_stopping = &srv->stop,
-		.client_id = req->oneway ? 0 : c->id,
-		.request = { .idle_seconds = req->flush.idle_seconds,
-			     .limit_bytes = req->flush.limit_bytes,
-			     .progress = flush_progress },
-	};
-	job->request.opaque = job;
-	r = -pthread_create(&job->thread, NULL, flush_thread, job);
-	if (r < 0)
-		return proto_build_failed("cannot start the flush thread", msg, size);
-	job->running = true;
-	*msg = NULL; /* replies come from poll_flush() */
+		return proto_build_failed(control_job_busy_message(kind), msg, size);
+	if (control_job_start(job, req, srv->config.store, srv->wake_fd, &srv->stop,
+			      req->oneway ? 0 : c->id) < 0)
+		return proto_build_failed("cannot start a thread for the call", msg, size);
+	*msg = NULL; /* replies come from poll_job() */
 	/* A oneway caller gets no reply, not even the result, and its next call goes on now. */
 	if (req->oneway)
 		return 0;
-	c->waits_flush = true;
-	c->flush_more = req->more;
+	c->waits_job = true;
+	c->job_more = req->more;
 	c->last_reported = UINT64_MAX;
 	return 0;
 }
 
-/* Send progress and the final result of a running flush to its client. */
-static void poll_flush(struct control_server *srv)
+/* Send progress and the final reply of a running job to its client. */
+static void poll_job(struct control_server *srv, struct control_job *job)
 {
-	struct flush_job *job = &srv->flush;
 	struct client *c = NULL;
 	bool finished;
 	char *msg = NULL;
 	size_t size = 0;
-	int64_t result;
 
 	if (!job->running)
 		return;
 	for (unsigned i = 0; i < MAX_CLIENTS && job->client_id; i++)
 		if (srv->clients[i].fd >= 0 && srv->clients[i].id == job->client_id)
 			c = &srv->clients[i];
-	finished = __atomic_load_n(&job->finished, __ATOMIC_ACQUIRE);
-	if (c && c->flush_more && !finished) {
-		uint64_t done = __atomic_load_n(&job->done_pages, __ATOMIC_RELAXED);
-
-		if (done != c->last_reported &&
-		    proto_build_flush_progress(done, __atomic_load_n(&job->total_pages,
-								     __ATOMIC_RELAXED),
-					       &msg, &size) == 0) {
-			c->last_reported = done;
-			if (!client_queue(srv, c, msg, size))
-				client_close(srv, c), c = NULL;
-		}
+	finished = control_job_finished(job);
+	if (c && c->job_more && !finished &&
+	    control_job_build_progress(job, &c->last_reported, &msg, &size) > 0 &&
+	    !client_queue(srv, c, msg, size)) {
+		client_close(srv, c);
+		c = NULL;
 	}
 	if (!finished)
 		return;
-	pthread_join(job->thread, NULL);
-	job->running = false;
-	result = job->result;
-	if (result >= 0)
-		log_info("flush wrote %" PRId64 " pages back to disk", result);
-	else
-		log_error_errno((int)result, "flush failed");
+	msg = NULL;
+	control_job_finish(job, &msg, &size);
 	if (!c)
 		return;
-	c->waits_flush = false;
+	c->waits_job = false;
 	c->last_progress_ms = monotonic_ms();
-	if (result >= 0)
-		proto_build_flush_result((uint64_t)result, &msg, &size);
-	else if (result == -ENODEV)
-		varlink_build_error(PROTO_ERROR_NO_DISK_TIER, NULL, &msg, &size);
-	else
-		proto_build_failed(strerror((int)-result), &msg, &size);
-	/* Calls pipelined behind the Flush are answered now, not when more bytes come. */
+	/* Calls pipelined behind the job are answered now, not when more bytes come. */
 	if (!client_queue(srv, c, msg, size) || !client_handle_buffered(srv, c))
 		client_close(srv, c);
 }
@@ -466,7 +397,8 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 		r = set_config(srv, &req, &msg, &size);
 		break;
 	case PROTO_METHOD_FLUSH:
-		r = start_flush(srv, c, &req, &msg, &size);
+	case PROTO_METHOD_RECOMPRESS:
+		r = start_job(srv, c, &req, &msg, &size);
 		break;
 	default:
 		r = proto_build_failed("method not implemented", &msg, &size);
@@ -490,8 +422,8 @@ static bool client_handle_buffered(struct control_server *srv, struct client *c)
 	int r;
 
 	for (;;) {
-		/* One call at a time while a flush reply is owed: keep the rest queued. */
-		if (c->waits_flush)
+		/* One call at a time while a job's reply is owed: keep the rest queued. */
+		if (c->waits_job)
 			return true;
 		r = varlink_frame(c->rx, c->rx_len, &msg_len);
 		if (r != 1)
@@ -515,8 +447,8 @@ static bool client_handle_buffered(struct control_server *srv, struct client *c)
 }
 
 /*
- * A full buffer holds calls queued behind a Flush; it is not polled for
- * input then (client_wants_input), as a zero-byte recv would read as EOF.
+ * A full buffer holds calls queued behind a Flush or Recompress; it is not
+ * polled for input then, as a zero-byte recv would read as EOF.
  */
 static bool client_wants_input(const struct client *c)
 {
@@ -609,8 +541,9 @@ static void *server_thread(void *arg)
 						  (c->tx_len ? POLLOUT : 0)),
 			};
 		}
-		if (srv->flush.running)
-			timeout = PROGRESS_INTERVAL_MS;
+		for (unsigned k = 0; k < _CONTROL_JOB_MAX; k++)
+			if (srv->jobs[k].running)
+				timeout = PROGRESS_INTERVAL_MS;
 		r = poll(fds, n, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
@@ -648,14 +581,15 @@ static void *server_thread(void *arg)
 			if (keep && c->close_after_send && c->tx_len == 0)
 				keep = false;
 			/* Handling a message moves last_progress_ms past now. */
-			if (keep && !c->waits_flush && now > c->last_progress_ms &&
+			if (keep && !c->waits_job && now > c->last_progress_ms &&
 			    now - c->last_progress_ms > CLIENT_TIMEOUT_MS)
 				keep = false;
 			if (!keep)
 				client_close(srv, c);
 		}
-		poll_flush(srv);
-		/* Replies queued by poll_flush go out now rather than at the next wake-up. */
+		for (unsigned k = 0; k < _CONTROL_JOB_MAX; k++)
+			poll_job(srv, &srv->jobs[k]);
+		/* Replies queued by poll_job go out now rather than at the next wake-up. */
 		for (unsigned i = 0; i < MAX_CLIENTS; i++)
 			if (srv->clients[i].fd >= 0 && srv->clients[i].tx_len &&
 			    client_send(&srv->clients[i]) < 0)
@@ -802,9 +736,9 @@ void control_server_stop(struct control_server *srv)
 	}
 	if (srv->bound)
 		unlink(srv->path);
-	/* A flush in progress finishes its batch and stops at the next progress call. */
-	if (srv->flush.running)
-		pthread_join(srv->flush.thread, NULL);
+	/* A job in progress finishes its step and stops at the next progress call. */
+	for (unsigned k = 0; k < _CONTROL_JOB_MAX; k++)
+		control_job_join(&srv->jobs[k]);
 	for (unsigned i = 0; i < MAX_CLIENTS; i++)
 		if (srv->clients[i].fd >= 0)
 			client_close(srv, &srv->clients[i]);

@@ -279,7 +279,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size = (size_t)MIN((uint64_t)MIN(size, (size_t)MAX_REQUEST), dev_size - (uint64_t)off);
 	count_size(ex->read_sizes, size);
 	r = store_read(t->worker, t->buf, size, (uint64_t)off);
-	if (r < 0)
+	/* A corrupt pool object is, to a reader of a block device, an I/O error. */
+	if (r == -EBADMSG)
+		fuse_reply_err(req, EIO);
+	else if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
 		fuse_reply_buf(req, (const char *)t->buf, size);

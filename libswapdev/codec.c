@@ -5,10 +5,15 @@
  * Each codec_ctx carries what one thread needs for every page: an lz4
  * state (so LZ4_compress_fast_extState never allocates), a zstd
  * compression and a decompression context. The zstd frames are written
- * without checksum, dictionary id or content size: a slot already knows
- * its length and that it holds one 4 KiB page, and every byte saved is
- * pool memory. The compression level is set on the context only when
- * it changes, so the common case is one call into the library.
+ * without dictionary id or content size: a slot already knows its length
+ * and that it holds one 4 KiB page, and every byte saved is pool memory.
+ * They do carry zstd's content checksum (4 bytes, XXH64, checked by the
+ * decoder): zstd entries are the ones that sit in the pool longest (idle
+ * recompression makes them), and without it a damaged literal decodes to
+ * a page of the right length and wrong bytes, handed out as good data.
+ * lz4's block format has no such field; its entries are unchecked. The
+ * compression level is set on the context only when it changes, so the
+ * common case is one call into the library.
  *
  * Library errors become errno here and nowhere else: output that does not
  * fit the caller's limit is -ENOBUFS (incompressible), input that does not
@@ -104,7 +109,7 @@ int codec_ctx_new(struct codec_ctx **ret_ctx)
 	if (!ctx->zstd_c || !ctx->zstd_d || !ctx->lz4_state)
 		goto fail;
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(ctx->zstd_c, ZSTD_c_contentSizeFlag, 0)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(ctx->zstd_c, ZSTD_c_checksumFlag, 0)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(ctx->zstd_c, ZSTD_c_checksumFlag, 1)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(ctx->zstd_c, ZSTD_c_dictIDFlag, 0)))
 		goto fail;
 	*ret_ctx = ctx;

@@ -62,6 +62,7 @@ enum param_type {
 	PARAM_STRING, /* const char * */
 	PARAM_U32,    /* uint32_t, a JSON integer 0..UINT32_MAX */
 	PARAM_U64,    /* uint64_t, a JSON integer 0..INT64_MAX (Varlink's int is signed) */
+	PARAM_OPT_U32, /* struct proto_optional_u32: as PARAM_U32, and whether it was sent */
 };
 
 struct param_desc {
@@ -91,6 +92,15 @@ static const struct idl_field flush_reply[] = {
 	{ "done_pages", "?int" },
 	{ "total_pages", "?int" },
 	{ "written_pages", "?int" },
+	{ NULL },
+};
+static const struct idl_field recompress_reply[] = {
+	{ "done_entries", "?int" },
+	{ "total_entries", "?int" },
+	{ "recompressed", "?int" },
+	{ "not_worth", "?int" },
+	{ "dropped", "?int" },
+	{ "cpu_us", "?int" },
 	{ NULL },
 };
 /* GetStats replies proto_stat_fields[] first, then these. */
@@ -180,6 +190,25 @@ static const struct method_desc {
 		       "the daemon stops.",
 		.reply = flush_reply,
 	},
+	[PROTO_METHOD_RECOMPRESS] = {
+		.name = "io.swapdev.Recompress",
+		.changes_state = true,
+		.params = {
+			{ "idle_seconds", PARAM_OPT_U32, false,
+			  offsetof(struct proto_request, recompress.idle_seconds) },
+		},
+		.doc = "Recompress pool entries with the second codec (pool.recompress) now:\n"
+		       "those idle for at least idle_seconds (0: every one; left out:\n"
+		       "pool.recompress_idle_seconds), at full speed rather than within\n"
+		       "pool.recompress_cpu_percent, pausing while writeback relieves a full\n"
+		       "pool. With \"more\", the replies carry done_entries and total_entries,\n"
+		       "pool entries examined, as the pass advances; the last carries\n"
+		       "done_entries, the entries recompressed, those kept because the saving\n"
+		       "was below pool.recompress_min_saving (not_worth), those dropped because\n"
+		       "a write replaced them meanwhile, and the CPU time of the pass. Like a\n"
+		       "flush, it runs to its end even when the caller disconnects.",
+		.reply = recompress_reply,
+	},
 };
 
 /* The errors of io.swapdev, in the order the IDL lists them. */
@@ -197,7 +226,9 @@ static const struct error_desc {
 	{ PROTO_ERROR_NOT_RUNTIME_TUNABLE,
 	  "The key is valid but only takes effect when swapdevd starts.",
 	  { { "key", "string" } } },
-	{ PROTO_ERROR_NO_DISK_TIER, "Flush needs a disk tier (writeback.backing_file)." },
+	{ PROTO_ERROR_NO_DISK_TIER,
+	  "Flush and Recompress need a disk tier (writeback.backing_file)." },
+	{ PROTO_ERROR_NO_SECOND_CODEC, "Recompress needs a second codec (pool.recompress)." },
 	{ PROTO_ERROR_FAILED, "The operation failed; message says why.",
 	  { { "message", "string" } } },
 };
@@ -327,6 +358,7 @@ static int store_param(const struct param_desc *p, struct json_object *value,
 		return 0;
 	case PARAM_U32:
 	case PARAM_U64:
+	case PARAM_OPT_U32:
 		if (!json_object_is_type(value, json_type_int))
 			return varlink_refuse_parameter(error, p->name);
 		/*
@@ -336,10 +368,14 @@ static int store_param(const struct param_desc *p, struct json_object *value,
 		number = json_object_get_int64(value);
 		if (number < 0 || json_object_get_uint64(value) > (uint64_t)INT64_MAX)
 			return varlink_refuse_parameter(error, p->name);
-		if (p->type == PARAM_U32) {
+		if (p->type == PARAM_U32 || p->type == PARAM_OPT_U32) {
 			if (number > UINT32_MAX)
 				return varlink_refuse_parameter(error, p->name);
-			*(uint32_t *)slot = (uint32_t)number;
+			if (p->type == PARAM_OPT_U32)
+				*(struct proto_optional_u32 *)slot =
+					(struct proto_optional_u32){ true, (uint32_t)number };
+			else
+				*(uint32_t *)slot = (uint32_t)number;
 		} else {
 			*(uint64_t *)slot = (uint64_t)number;
 		}
@@ -587,8 +623,8 @@ static void io_swapdev_idl_write(void)
 
 	idl_comment(idl, "",
 		    "Control interface of swapdevd, a compressed swap tier served from user space.\n"
-		    "Reading needs root or the control group (control.group); SetConfig and\n"
-		    "Flush need root.");
+		    "Reading needs root or the control group (control.group); SetConfig,\n"
+		    "Flush and Recompress need root.");
 	idl_printf(idl, "interface %s\n", PROTO_INTERFACE);
 	idl_printf(idl, "\n");
 	idl_comment(idl, "", "Latency percentiles in microseconds.");
@@ -817,7 +853,46 @@ int proto_build_flush_result(uint64_t written_pages, char **ret_msg, size_t *ret
 	return build(NULL, object, false, ret_msg, ret_size);
 }
 
+int proto_build_recompress_progress(uint64_t done_entries, uint64_t total_entries,
+				    char **ret_msg, size_t *ret_size)
+{
+	struct json_object *object = json_object_new_object();
+	int r = object ? 0 : -ENOMEM;
 
+	if (r >= 0)
+		r = add_u64(object, "done_entries", done_entries);
+	if (r >= 0)
+		r = add_u64(object, "total_entries", total_entries);
+	if (r < 0) {
+		json_object_put(object);
+		return r;
+	}
+	return build(NULL, object, true, ret_msg, ret_size);
+}
+
+int proto_build_recompress_result(const struct proto_recompress_reply *result, char **ret_msg,
+				  size_t *ret_size)
+{
+	struct json_object *object = json_object_new_object();
+	int r = object ? 0 : -ENOMEM;
+
+	/* recompressed first: a reader that looks at the first key tells the result. */
+	if (r >= 0)
+		r = add_u64(object, "recompressed", result->recompressed);
+	if (r >= 0)
+		r = add_u64(object, "not_worth", result->not_worth);
+	if (r >= 0)
+		r = add_u64(object, "dropped", result->dropped);
+	if (r >= 0)
+		r = add_u64(object, "cpu_us", result->cpu_us);
+	if (r >= 0)
+		r = add_u64(object, "done_entries", result->done_entries);
+	if (r < 0) {
+		json_object_put(object);
+		return r;
+	}
+	return build(NULL, object, false, ret_msg, ret_size);
+}
 
 int proto_build_call(const struct proto_request *request, char **ret_msg, size_t *ret_size)
 {
@@ -850,6 +925,11 @@ int proto_build_call(const struct proto_request *request, char **ret_msg, size_t
 			number = p->type == PARAM_U32 ? *(const uint32_t *)slot : *(const uint64_t *)slot;
 			if (number || p->required)
 				r = add_u64(parameters, p->name, number);
+			break;
+		case PARAM_OPT_U32:
+			if (((const struct proto_optional_u32 *)slot)->given)
+				r = add_u64(parameters, p->name,
+					    ((const struct proto_optional_u32 *)slot)->value);
 			break;
 		}
 	}
@@ -929,6 +1009,19 @@ void proto_read_flush(struct json_object *parameters, struct proto_flush_reply *
 		.done_pages = read_u64(parameters, "done_pages"),
 		.total_pages = read_u64(parameters, "total_pages"),
 		.written_pages = read_u64(parameters, "written_pages"),
+	};
+}
+
+void proto_read_recompress(struct json_object *parameters,
+			   struct proto_recompress_reply *ret_recompress)
+{
+	*ret_recompress = (struct proto_recompress_reply){
+		.done_entries = read_u64(parameters, "done_entries"),
+		.total_entries = read_u64(parameters, "total_entries"),
+		.recompressed = read_u64(parameters, "recompressed"),
+		.not_worth = read_u64(parameters, "not_worth"),
+		.dropped = read_u64(parameters, "dropped"),
+		.cpu_us = read_u64(parameters, "cpu_us"),
 	};
 }
 

@@ -34,6 +34,7 @@ struct json_object;
 #define PROTO_ERROR_INVALID_PARAMETER "io.swapdev.InvalidParameter"
 #define PROTO_ERROR_NOT_RUNTIME_TUNABLE "io.swapdev.NotRuntimeTunable"
 #define PROTO_ERROR_NO_DISK_TIER "io.swapdev.NoDiskTier"
+#define PROTO_ERROR_NO_SECOND_CODEC "io.swapdev.NoSecondCodec"
 #define PROTO_ERROR_FAILED "io.swapdev.Failed"
 
 enum proto_method {
@@ -44,6 +45,7 @@ enum proto_method {
 	PROTO_METHOD_GET_CONFIG,
 	PROTO_METHOD_SET_CONFIG,
 	PROTO_METHOD_FLUSH,
+	PROTO_METHOD_RECOMPRESS,
 	_PROTO_METHOD_MAX,
 };
 
@@ -51,6 +53,12 @@ enum proto_method {
 const char *proto_method_name(enum proto_method method);
 /* True for methods that change the daemon (root only); the rest only read. */
 bool proto_method_changes_state(enum proto_method method);
+
+/* An optional integer whose absence means something other than 0. */
+struct proto_optional_u32 {
+	bool given;
+	uint32_t value;
+};
 
 /* A call: parsed by the daemon (proto_parse_request; the strings then point
  * into message and live as long as it) or filled by a client for
@@ -75,6 +83,10 @@ struct proto_request {
 			uint32_t idle_seconds; /* 0: every entry */
 			uint64_t limit_bytes;  /* 0: no limit */
 		} flush;
+		struct {
+			/* 0: every entry; not given: pool.recompress_idle_seconds */
+			struct proto_optional_u32 idle_seconds;
+		} recompress;
 	};
 };
 
@@ -173,6 +185,17 @@ int proto_build_flush_progress(uint64_t done_pages, uint64_t total_pages, char *
 			       size_t *ret_size);
 int proto_build_flush_result(uint64_t written_pages, char **ret_msg, size_t *ret_size);
 
+/* Recompress replies: progress (continues) while more was asked, then the
+ * result, which also carries done_entries (the pool entries examined). */
+struct proto_recompress_reply {
+	uint64_t done_entries, total_entries;
+	uint64_t recompressed, not_worth, dropped, cpu_us;
+};
+int proto_build_recompress_progress(uint64_t done_entries, uint64_t total_entries,
+				    char **ret_msg, size_t *ret_size);
+int proto_build_recompress_result(const struct proto_recompress_reply *result, char **ret_msg,
+				  size_t *ret_size);
+
 /* Counters and gauges of GetStats: the uint64_t members of struct proto_stats. */
 enum proto_stat_kind {
 	PROTO_STAT_GAUGE,   /* a level that goes up and down */
@@ -219,6 +242,11 @@ struct proto_flush_reply {
 	uint64_t done_pages, total_pages, written_pages;
 };
 void proto_read_flush(struct json_object *parameters, struct proto_flush_reply *ret_flush);
+
+/* Recompress replies: done_entries and total_entries while they continue,
+ * then done_entries and the counts. */
+void proto_read_recompress(struct json_object *parameters,
+			   struct proto_recompress_reply *ret_recompress);
 
 /* GetConfig reply: the {key: value} configuration in parameters, or NULL. */
 struct json_object *proto_read_config(struct json_object *parameters);

@@ -735,6 +735,8 @@ static int decode_locked(struct store_worker *w, uint64_t *word, void *dst)
 			n = codec_decompress(w->codec, slot_pool_codec(*word), obj->data,
 					     slot_pool_len(*word), dst, SWAPDEV_PAGE_SIZE);
 			if (n < 0) {
+				/* What the decoder wrote before it gave up is nobody's data. */
+				memset(dst, 0, SWAPDEV_PAGE_SIZE);
 				worker_count(w, decompress_errors, 1);
 				return (int)n;
 			}
@@ -1270,6 +1272,14 @@ int64_t store_flush(struct store *store, const struct store_flush_request *reque
 	return writeback_flush(store->writeback, request);
 }
 
+int store_recompress_all(struct store *store, const struct store_recompress_request *request,
+			 struct store_recompress_totals *ret_totals)
+{
+	if (!store->writeback)
+		return -ENODEV;
+	return writeback_recompress(store->writeback, request, ret_totals);
+}
+
 int store_set_pool_limit(struct store *store, uint64_t bytes)
 {
 	int r = pool_set_limit(store->pool, bytes);
@@ -1574,7 +1584,7 @@ int store_recompress(struct store_worker *w, uint64_t idx, const struct store_re
 	int r;
 
 	if (slot_state(slot_peek(w->store->words, idx)) != SLOT_POOL)
-		return STORE_RECOMPRESS_SKIPPED; /* the common case, without a clock */
+		return STORE_RECOMPRESS_NOT_POOL; /* the common case, without a clock */
 	start = thread_cpu_us();
 	r = recompress_slot(w, idx, req);
 	worker_count(w, recompress_cpu_us, thread_cpu_us() - start);
@@ -1646,6 +1656,22 @@ static bool move_object(void *opaque, uint32_t owner, uint64_t from, uint64_t to
 	word = (word & ~SLOT_POOL_HANDLE_MASK) | (to & SLOT_POOL_HANDLE_MASK);
 	slot_unlock(store->words, owner, word);
 	return true;
+}
+
+int store_pool_entry(struct store *store, uint64_t idx, void **ret_data, unsigned *ret_len,
+		     enum codec_kind *ret_codec)
+{
+	uint64_t word;
+
+	if (idx >= store->nr_slots)
+		return -ENOENT;
+	word = slot_peek(store->words, idx);
+	if (slot_state(word) != SLOT_POOL)
+		return -ENOENT;
+	*ret_data = pool_map(store->pool, slot_pool_handle(word))->data;
+	*ret_len = slot_pool_len(word);
+	*ret_codec = slot_pool_codec(word);
+	return 0;
 }
 
 uint64_t store_compact(struct store *store)

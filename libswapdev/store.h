@@ -93,6 +93,34 @@ struct store_flush_request {
  * -ECANCELED when progress() cancelled, -EIO. */
 int64_t store_flush(struct store *store, const struct store_flush_request *request);
 
+/* A recompression pass by hand: every pool entry once, with the second codec. */
+struct store_recompress_request {
+	bool idle_given;       /* else the configured recompress idle_seconds */
+	uint32_t idle_seconds; /* only entries idle at least this long; 0 = all */
+	/* Called as the pass advances with the pool entries examined and how
+	 * many there were when it began; return false to cancel. May be NULL. */
+	bool (*progress)(void *opaque, uint64_t done_entries, uint64_t total_entries);
+	void *opaque;
+};
+/* What one pass did. */
+struct store_recompress_totals {
+	uint64_t examined;     /* pool entries looked at */
+	uint64_t recompressed; /* replaced by the second codec */
+	uint64_t not_worth;    /* recompressed but kept: saved too little */
+	uint64_t dropped;      /* a write or discard replaced the slot meanwhile */
+	uint64_t cpu_us;       /* CPU time of the pass */
+};
+/*
+ * Run a pass in the calling thread, at full speed (not within
+ * recompress cpu_percent), pausing while the pool is past its high
+ * watermark until writeback has had a round. Returns 0 with *ret_totals,
+ * -ENODEV without a disk tier (recompression belongs to the writeback
+ * engine), -EOPNOTSUPP when no second codec is configured, -ECANCELED
+ * when progress() cancelled.
+ */
+int store_recompress_all(struct store *store, const struct store_recompress_request *request,
+			 struct store_recompress_totals *ret_totals);
+
 /* Runtime tunables; each returns 0 or -EINVAL. */
 int store_set_pool_limit(struct store *store, uint64_t bytes);
 int store_set_codec(struct store *store, const struct codec_spec *codec);
@@ -124,6 +152,14 @@ void store_get_counters(struct store *store, struct store_counters *ret_counters
 /* Latency histograms of store_read/store_write, summed over workers. */
 void store_get_latency(struct store *store, struct latency_hist *ret_read,
 		       struct latency_hist *ret_write);
+
+/*
+ * For tests that damage a pool object: where slot idx's pool entry keeps
+ * its compressed bytes, their length and codec. Returns 0, or -ENOENT when
+ * the slot's data is not in the pool. Nothing may use the slot meanwhile.
+ */
+int store_pool_entry(struct store *store, uint64_t idx, void **ret_data, unsigned *ret_len,
+		     enum codec_kind *ret_codec);
 
 /* Compact the pool now; returns the number of chunks given back. */
 uint64_t store_compact(struct store *store);
@@ -186,7 +222,9 @@ int store_wb_write(struct store_worker *w, const struct store_wb_claim *claims,
 
 /* What store_recompress() did with a slot. */
 enum store_recompress_result {
-	STORE_RECOMPRESS_SKIPPED,   /* not an idle entry of another codec, or busy */
+	STORE_RECOMPRESS_NOT_POOL,  /* the slot's data is not in the pool */
+	STORE_RECOMPRESS_SKIPPED,   /* a pool entry not idle, raw, loaded, claimed or
+				       already dense, or busy */
 	STORE_RECOMPRESS_REPLACED,  /* held with req->codec from now on */
 	STORE_RECOMPRESS_NOT_WORTH, /* saved less than req->min_saving_percent: kept */
 	STORE_RECOMPRESS_DROPPED,   /* a write or discard replaced the slot meanwhile */

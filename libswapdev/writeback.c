@@ -29,6 +29,15 @@
  * it runs under batch_lock too, released every RECOMPRESS_STEP slots for a
  * flush or exclusive-load batch waiting on it.
  *
+ * A recompression pass by hand (store_recompress_all, swapdevctl
+ * recompress) runs in its caller's thread, one sweep of the table under
+ * batch_lock RECOMPRESS_STEP slots at a time, without the CPU budget: an
+ * administrator asked for it and waits for it, and the budget exists for
+ * work nobody asked for. It still gives way to writeback: while the pool
+ * is past its high watermark it pokes the thread and waits for a round of
+ * it to end (the thread counts its rounds), so a full pool is relieved
+ * first, at the cost of a pause in the pass.
+ *
  * This module is policy only: which slots, when, how many. A batch is
  * claimed slot by slot (store_wb_claim: the page is copied out of the
  * pool, the slot marked, the pool copy stays its home), then written and
@@ -52,6 +61,7 @@
 #define WB_TICK_MS 1000		/* idle wake-up: idle writeback, compaction */
 #define COMPACT_SLACK_BYTES (1u << 20) /* footprint tolerated above objects + 10% */
 #define RECOMPRESS_STEP 64	/* slots looked at per hold of batch_lock */
+#define YIELD_CHECK_MS 100	/* a pass waiting for writeback checks for cancellation */
 
 struct writeback {
 	struct store *store;
@@ -62,6 +72,8 @@ struct writeback {
 	pthread_cond_t wake;
 	bool stop;
 	bool wanted;	   /* pressure reported since the thread last looked */
+	uint64_t rounds;   /* rounds of the thread's loop ended */
+	pthread_cond_t round_done; /* broadcast when rounds grows, and when the thread stops */
 	uint64_t loaded[WB_LOADED_QUEUE];
 	unsigned loaded_count;
 	bool loaded_overflow;
@@ -108,6 +120,7 @@ int writeback_new(struct store *store, uint32_t idle_seconds, struct writeback *
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&wb->wake, &attr);
+	pthread_cond_init(&wb->round_done, &attr);
 	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&wb->batch_lock, NULL);
 	wb->buffers = aligned_alloc(SWAPDEV_PAGE_SIZE, (size_t)WB_BATCH * SWAPDEV_PAGE_SIZE);
@@ -139,6 +152,7 @@ void writeback_free(struct writeback *wb)
 	store_worker_free(wb->worker);
 	free(wb->buffers);
 	pthread_mutex_destroy(&wb->batch_lock);
+	pthread_cond_destroy(&wb->round_done);
 	pthread_cond_destroy(&wb->wake);
 	pthread_mutex_destroy(&wb->wake_lock);
 	free(wb);
@@ -392,6 +406,96 @@ static void recompress_idle(struct writeback *wb)
 	}
 }
 
+static bool pass_progress(const struct store_recompress_request *request,
+			  const struct store_recompress_totals *totals, uint64_t total)
+{
+	return !request->progress || request->progress(request->opaque, totals->examined, total);
+}
+
+/*
+ * Give way to writeback while the pool is past its high watermark: poke
+ * the thread and wait until a round that began after the poke has ended
+ * (the round under way may have looked before the pool filled). Returns
+ * false when the pass was cancelled meanwhile.
+ */
+static bool yield_to_writeback(struct writeback *wb, const struct store_recompress_request *request,
+			       const struct store_recompress_totals *totals, uint64_t total)
+{
+	struct store_pressure p;
+	struct timespec deadline;
+	uint64_t target;
+	bool go_on = true;
+
+	store_get_pressure(wb->store, &p);
+	if (!wb->running || p.footprint_bytes * 100 <= p.limit_bytes * p.high_watermark)
+		return true;
+	pthread_mutex_lock(&wb->wake_lock);
+	target = wb->rounds + 2;
+	__atomic_store_n(&wb->wanted, true, __ATOMIC_RELAXED);
+	pthread_cond_signal(&wb->wake);
+	while (go_on && wb->rounds < target && !wb->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_nsec += YIELD_CHECK_MS * 1000000L;
+		deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+		deadline.tv_nsec %= 1000000000L;
+		if (pthread_cond_timedwait(&wb->round_done, &wb->wake_lock, &deadline) == 0)
+			continue;
+		pthread_mutex_unlock(&wb->wake_lock);
+		go_on = pass_progress(request, totals, total);
+		pthread_mutex_lock(&wb->wake_lock);
+	}
+	pthread_mutex_unlock(&wb->wake_lock);
+	return go_on;
+}
+
+static void count_outcome(struct store_recompress_totals *totals, int r)
+{
+	if (r == STORE_RECOMPRESS_NOT_POOL)
+		return;
+	/* Errors (a corrupt object, a full pool) leave the entry as it was and
+	 * show in the statistics; the pass goes on. */
+	totals->examined++;
+	totals->recompressed += r == STORE_RECOMPRESS_REPLACED;
+	totals->not_worth += r == STORE_RECOMPRESS_NOT_WORTH;
+	totals->dropped += r == STORE_RECOMPRESS_DROPPED;
+}
+
+int writeback_recompress(struct writeback *wb, const struct store_recompress_request *request,
+			 struct store_recompress_totals *ret_totals)
+{
+	uint64_t cursor = 0, nr_slots = store_nr_slots(wb->store), total, start = thread_cpu_us();
+	struct store_recompress_totals totals = { 0 };
+	struct store_recompress req;
+
+	pthread_mutex_lock(&wb->wake_lock);
+	req = wb->recompress;
+	pthread_mutex_unlock(&wb->wake_lock);
+	if (!req.enabled)
+		return -EOPNOTSUPP;
+	if (request->idle_given)
+		req.idle_seconds = request->idle_seconds;
+	total = store_pool_slots(wb->store);
+	if (!pass_progress(request, &totals, total))
+		return -ECANCELED;
+	while (cursor < nr_slots) {
+		if (!yield_to_writeback(wb, request, &totals, total))
+			return -ECANCELED;
+		pthread_mutex_lock(&wb->batch_lock);
+		for (unsigned i = 0; i < RECOMPRESS_STEP && cursor < nr_slots; i++)
+			count_outcome(&totals, store_recompress(wb->worker, cursor++, &req));
+		pthread_mutex_unlock(&wb->batch_lock);
+		/* Entries written during the pass are examined too. */
+		total = MAX(total, totals.examined);
+		if (!pass_progress(request, &totals, total))
+			return -ECANCELED;
+	}
+	/* The replaced objects leave holes in the pool's chunks. */
+	compact_if_sparse(wb);
+	totals.cpu_us = thread_cpu_us() - start;
+	*ret_totals = totals;
+	return 0;
+}
+
 static void *writeback_thread(void *arg)
 {
 	struct writeback *wb = arg;
@@ -427,7 +531,10 @@ static void *writeback_thread(void *arg)
 		recompress_idle(wb);
 
 		pthread_mutex_lock(&wb->wake_lock);
+		wb->rounds++;
+		pthread_cond_broadcast(&wb->round_done);
 	}
+	pthread_cond_broadcast(&wb->round_done);
 	pthread_mutex_unlock(&wb->wake_lock);
 	return NULL;
 }

@@ -30,5 +30,8 @@ void writeback_note_loaded(struct writeback *wb, uint64_t idx);
 /* See store_flush(). */
 int64_t writeback_flush(struct writeback *wb, const struct store_flush_request *request);
 void writeback_set_idle_seconds(struct writeback *wb, uint32_t seconds);
+/* See store_recompress_all(). */
+int writeback_recompress(struct writeback *wb, const struct store_recompress_request *request,
+			 struct store_recompress_totals *ret_totals);
 /* Idle recompression's settings (store_set_recompress() validated them). */
 void writeback_set_recompress(struct writeback *wb, const struct store_recompress *recompress);

@@ -249,6 +249,10 @@ static void print_reply_error(const struct ctl_conn *conn, const struct varlink_
 	} else if (strcmp(error, PROTO_ERROR_NO_DISK_TIER) == 0) {
 		ctl_error("swapdevd has no disk tier (set writeback.backing_file in %s)",
 			  SWAPDEV_DEFAULT_CONFIG_PATH);
+	} else if (strcmp(error, PROTO_ERROR_NO_SECOND_CODEC) == 0) {
+		ctl_error("no second codec is configured for recompression (pool.recompress is "
+			  "none); set one with '%s config set pool.recompress zstd'",
+			  PROG_NAME);
 	} else if (strcmp(error, PROTO_ERROR_FAILED) == 0) {
 		ctl_error("%s failed: %s", method, message ?: "no reason given");
 	} else if (strcmp(error, VARLINK_ERROR_METHOD_NOT_FOUND) == 0 ||

@@ -44,6 +44,7 @@ int ctl_list(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_stats(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_status(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_flush(const struct ctl_options *options, int argc, char *argv[]);
+int ctl_recompress(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_config(const struct ctl_options *options, int argc, char *argv[]);
 
 /* ---- transport (ctl-transport.c) ---- */

@@ -26,6 +26,7 @@ static const struct {
 	{ "stats", ctl_stats, "show statistics (a table, --json or --prometheus)" },
 	{ "status", ctl_status, "show the daemon's state and its swap device" },
 	{ "flush", ctl_flush, "write pool entries back to the disk tier" },
+	{ "recompress", ctl_recompress, "recompress idle pool entries with the second codec now" },
 	{ "config", ctl_config, "show or change the configuration at run time" },
 };
 
@@ -39,7 +40,7 @@ static void usage(FILE *out)
 		"Commands:\n",
 		PROG_NAME);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(out, "  %-8s  %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-10s  %s\n", commands[i].name, commands[i].summary);
 	fprintf(out,
 		"\n"
 		"Options:\n"

@@ -23,7 +23,9 @@
  *		then GetInfo), behind-flush (Flush, then GetInfo) or
  *		behind-flush-full (Flush, then more GetInfo calls than the
  *		daemon buffers, sent in one go: prints "sent BYTES bytes"
- *		first).
+ *		first), recompress-more (Recompress of every entry with
+ *		"more", then GetInfo: progress replies print done_entries, the
+ *		result recompressed).
  *	control-client concurrent SOCKET N SECONDS
  *		Connect N clients at once, then send io.swapdev.GetStats on each
  *		and wait for every reply, hanging up each client once it has its
@@ -523,6 +525,8 @@ static const char call_status[] = "{\"method\":\"io.swapdev.GetStatus\"}";
 static const char call_stats[] = "{\"method\":\"io.swapdev.GetStats\"}";
 static const char call_flush[] = "{\"method\":\"io.swapdev.Flush\"}";
 static const char call_flush_oneway[] = "{\"method\":\"io.swapdev.Flush\",\"oneway\":true}";
+static const char call_recompress_more[] =
+	"{\"method\":\"io.swapdev.Recompress\",\"parameters\":{\"idle_seconds\":0},\"more\":true}";
 
 /* Fill buf with reproducible noise (xorshift64*), NUL bytes included. */
 static void fill_random(unsigned char *buf, size_t len)
@@ -591,6 +595,10 @@ static int cmd_probe(const char *path, const char *name)
 		memcpy(buf, call_flush_oneway, sizeof(call_flush_oneway));
 		memcpy(buf + sizeof(call_flush_oneway), call_info, sizeof(call_info));
 		len = sizeof(call_flush_oneway) + sizeof(call_info);
+	} else if (strcmp(name, "recompress-more") == 0) {
+		memcpy(buf, call_recompress_more, sizeof(call_recompress_more));
+		memcpy(buf + sizeof(call_recompress_more), call_info, sizeof(call_info));
+		len = sizeof(call_recompress_more) + sizeof(call_info);
 	} else if (strcmp(name, "behind-flush") == 0 || strcmp(name, "behind-flush-full") == 0) {
 		size_t calls = strcmp(name, "behind-flush") == 0
 				       ? 1

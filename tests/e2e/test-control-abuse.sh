@@ -6,7 +6,7 @@
 # client) sends what swapdevctl never would:
 #
 #   - a non-root member of control.group (nobody, in nogroup): reads work,
-#     SetConfig and Flush get io.swapdev.PermissionDenied and change
+#     SetConfig, Flush and Recompress get io.swapdev.PermissionDenied and change
 #     nothing; a user outside the group cannot connect (socket 0660), and
 #     if the socket were opened to everyone the daemon still refuses it
 #     everything but GetInfo (SO_PEERCRED)
@@ -113,7 +113,8 @@ out=$(as_user nobody "$fault_client" call "$SD_SOCKET" '{"method":"io.swapdev.Ge
 	e2e_fail "GetStats as nobody (group $reader_group): $out"
 expect_reply "$out" '"slots_total"' "GetStats as a member of control.group"
 for call in '{"method":"io.swapdev.SetConfig","parameters":{"key":"pool.limit","value":"1M"}}' \
-	'{"method":"io.swapdev.Flush","more":true}' '{"method":"io.swapdev.Flush"}'; do
+	'{"method":"io.swapdev.Flush","more":true}' '{"method":"io.swapdev.Flush"}' \
+	'{"method":"io.swapdev.Recompress","more":true}'; do
 	out=$(as_user nobody "$fault_client" call "$SD_SOCKET" "$call") || true
 	expect_reply "$out" '"error":"io.swapdev.PermissionDenied"' "$call as nobody"
 done
@@ -126,8 +127,13 @@ status=0
 out=$(as_user nobody "$SWAPDEVCTL" --socket "$SD_SOCKET" flush --wait 2>&1) || status=$?
 [ "$status" -eq 1 ] && grep -qi 'permission denied' <<<"$out" ||
 	e2e_fail "swapdevctl flush as nobody: status $status: $out"
+status=0
+out=$(as_user nobody "$SWAPDEVCTL" --socket "$SD_SOCKET" recompress --idle 0 --wait 2>&1) ||
+	status=$?
+[ "$status" -eq 1 ] && grep -qi 'permission denied' <<<"$out" ||
+	e2e_fail "swapdevctl recompress as nobody: status $status: $out"
 [ "$(get_limit)" = "$limit_before" ] || e2e_fail "pool.limit changed: $limit_before -> $(get_limit)"
-e2e_log "nobody (group $reader_group) reads; SetConfig and Flush are refused"
+e2e_log "nobody (group $reader_group) reads; SetConfig, Flush and Recompress are refused"
 
 status=0
 out=$(as_user "$outsider" "$fault_client" call "$SD_SOCKET" '{"method":"io.swapdev.GetStats"}') ||
@@ -138,7 +144,7 @@ out=$(as_user "$outsider" "$fault_client" call "$SD_SOCKET" '{"method":"io.swapd
 chmod 0666 "$SD_SOCKET"
 for call in '{"method":"io.swapdev.GetStats"}' '{"method":"io.swapdev.GetConfig"}' \
 	'{"method":"io.swapdev.SetConfig","parameters":{"key":"pool.limit","value":"1M"}}' \
-	'{"method":"io.swapdev.Flush"}'; do
+	'{"method":"io.swapdev.Flush"}' '{"method":"io.swapdev.Recompress"}'; do
 	out=$(as_user "$outsider" "$fault_client" call "$SD_SOCKET" "$call") || true
 	expect_reply "$out" '"error":"io.swapdev.PermissionDenied"' "$call as $outsider"
 done

@@ -16,6 +16,11 @@
 #   config      runtime keys change and show in stats (the compressor too,
 #               under load); a start-only key, an invalid value, an unknown
 #               key are refused by name and change nothing
+#   recompress  refused while pool.recompress is none (naming the key) and
+#               for bad --idle values; with zstd, --idle 0 --wait over a
+#               paused workload recompresses entries (zstd_slots > 0, counts
+#               match the statistics); on the wire, progress replies, the
+#               result, then a call pipelined behind it
 #   flush       --wait moves the pool to disk (workload paused with SIGSTOP
 #               so the tiers hold still); a swapdevctl SIGKILLed during
 #               flush --wait leaves the daemon serving, and the next
@@ -463,6 +468,63 @@ expect_ok cfg-restore
 grep -q 'configuration changed: pool.limit=64M' "$SD_LOG" ||
 	e2e_fail "the daemon did not log the change of pool.limit"
 e2e_log "config: runtime keys change, refusals name the key and change nothing"
+
+# ---------------------------------------------------------------- recompress
+
+# pool.recompress = none (the default): refused with the key to set.
+ctl rc-none recompress --wait
+expect_refused rc-none 1 'pool\.recompress' "config set pool\.recompress zstd"
+grep -q 'recompression pass: ' "$SD_LOG" && e2e_fail "a refused recompression pass ran"
+# Bad --idle values are usage errors, refused before any call.
+for bad in -1 abc 1.5 4294967296 ''; do
+	ctl rc-bad recompress --idle "$bad"
+	expect_refused rc-bad 2 "--idle takes whole seconds"
+done
+ctl rc-arg recompress now
+expect_refused rc-arg 2 "unexpected argument 'now'"
+
+# Paused workload: a pass over every entry (--idle 0; the configured idle
+# time, 300 s, would leave them all) recompresses the pool with zstd, and
+# its counts agree with the statistics.
+ctl rc-on config set pool.recompress zstd
+expect_ok rc-on
+wait_stat pool_slots 4096 120
+freeze_workload
+sample "$T/r0"
+ctl rc recompress --idle 0 --wait
+expect_ok rc
+sample "$T/r1"
+thaw_workload
+line=$(cat "$T/rc.out")
+re='^Examined ([0-9]+) pool entries: recompressed ([0-9]+), kept ([0-9]+) \(saving too little\), dropped ([0-9]+) \(rewritten meanwhile\); [0-9.]+ (us|ms|s) of CPU\.$'
+[[ "$line" =~ $re ]] || e2e_fail "recompress --wait did not say what it did: $line"
+examined=${BASH_REMATCH[1]} recompressed=${BASH_REMATCH[2]} kept=${BASH_REMATCH[3]}
+e2e_log "recompress: $line; zstd_slots $(number "$T/r0" zstd_slots) -> $(number "$T/r1" zstd_slots)"
+[ "$examined" -ge "$(number "$T/r0" pool_slots)" ] ||
+	e2e_fail "the pass examined $examined of $(number "$T/r0" pool_slots) pool entries"
+[ "$recompressed" -gt 0 ] || e2e_fail "the pass recompressed nothing of $examined entries"
+[ "$(number "$T/r1" zstd_slots)" -ge "$recompressed" ] ||
+	e2e_fail "zstd_slots is $(number "$T/r1" zstd_slots) after $recompressed recompressed"
+[ $(($(number "$T/r1" recompressed) - $(number "$T/r0" recompressed))) -ge "$recompressed" ] ||
+	e2e_fail "the recompressed counter did not rise by $recompressed"
+[ $(($(number "$T/r1" recompress_not_worth) - $(number "$T/r0" recompress_not_worth))) -ge \
+	"$kept" ] || e2e_fail "recompress_not_worth did not rise by $kept"
+check_counters "$T/r0" "$T/r1"
+grep -q "recompression pass: $examined pool entries examined, $recompressed recompressed" \
+	"$SD_LOG" || e2e_fail "the daemon did not log the pass"
+
+# Progress on the wire: replies with done_entries while the pass goes on,
+# then the result, then the call pipelined behind it.
+wait_stat pool_slots 1024 120
+out=$(with_timeout 60 "$client" probe "$SD_SOCKET" recompress-more) ||
+	e2e_fail "probe recompress-more: control-client failed: $out"
+progress=$(grep -c '^reply done_entries$' <<<"$out") || true
+[ "$progress" -ge 1 ] && [ "$(tail -n 3 <<<"$out" | tr '\n' ' ')" = \
+	'reply recompressed reply vendor open ' ] ||
+	e2e_fail "probe recompress-more: $(tr '\n' ' ' <<<"$out")"
+e2e_log "probe recompress-more: $progress progress replies, the result, then GetInfo's"
+ctl rc-restore config set pool.recompress none
+expect_ok rc-restore
 
 # ---------------------------------------------------------------- flush
 

@@ -98,6 +98,25 @@ Test(protocol, parse_typed_parameters)
 	cr_assert_eq(request.flush.limit_bytes, 0);
 	proto_request_done(&request);
 
+	/* Recompress tells idle_seconds 0 (every entry) from left out (the configured time). */
+	cr_assert_eq(parse("{\"method\":\"io.swapdev.Recompress\"}", &request, &error), 0);
+	cr_assert_not(request.recompress.idle_seconds.given);
+	proto_request_done(&request);
+	cr_assert_eq(parse("{\"method\":\"io.swapdev.Recompress\",\"parameters\":"
+			   "{\"idle_seconds\":null}}", &request, &error), 0);
+	cr_assert_not(request.recompress.idle_seconds.given);
+	proto_request_done(&request);
+	cr_assert_eq(parse("{\"method\":\"io.swapdev.Recompress\",\"parameters\":"
+			   "{\"idle_seconds\":0}}", &request, &error), 0);
+	cr_assert(request.recompress.idle_seconds.given);
+	cr_assert_eq(request.recompress.idle_seconds.value, 0);
+	proto_request_done(&request);
+	cr_assert_eq(parse("{\"method\":\"io.swapdev.Recompress\",\"parameters\":"
+			   "{\"idle_seconds\":4294967295}}", &request, &error), 0);
+	cr_assert(request.recompress.idle_seconds.given);
+	cr_assert_eq(request.recompress.idle_seconds.value, UINT32_MAX);
+	proto_request_done(&request);
+
 	cr_assert_eq(parse("{\"method\":\"io.swapdev.GetConfig\"}", &request, &error), 0);
 	cr_assert_null(request.get_config.key);
 	proto_request_done(&request);
@@ -252,6 +271,15 @@ Test(protocol, parse_refusals)
 		  "{\"limit_bytes\":18446744073709551615}}",
 		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "limit_bytes" },
 		{ "{\"method\":\"io.swapdev.Flush\",\"parameters\":{\"limit_bytes\":1e30}}",
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "limit_bytes" },
+		{ "{\"method\":\"io.swapdev.Recompress\",\"parameters\":{\"idle_seconds\":-1}}",
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "idle_seconds" },
+		{ "{\"method\":\"io.swapdev.Recompress\",\"parameters\":"
+		  "{\"idle_seconds\":4294967296}}",
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "idle_seconds" },
+		{ "{\"method\":\"io.swapdev.Recompress\",\"parameters\":{\"idle_seconds\":\"1\"}}",
+		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "idle_seconds" },
+		{ "{\"method\":\"io.swapdev.Recompress\",\"parameters\":{\"limit_bytes\":1}}",
 		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "limit_bytes" },
 		{ "{\"method\":\"org.varlink.service.GetInterfaceDescription\"}",
 		  VARLINK_ERROR_INVALID_PARAMETER, "parameter", "interface" },
@@ -512,6 +540,38 @@ Test(protocol, flush_replies)
 	reparse(msg, size, &reply);
 	cr_assert_not(reply.continues);
 	cr_assert_eq(get_u64(reply.parameters, "written_pages"), UINT64_MAX);
+	varlink_reply_done(&reply);
+}
+
+Test(protocol, recompress_replies)
+{
+	struct proto_recompress_reply result = { .done_entries = 700, .recompressed = 500,
+						 .not_worth = 150, .dropped = 2, .cpu_us = 123456 };
+	struct proto_recompress_reply got;
+	struct varlink_reply reply;
+	size_t size;
+	char *msg;
+
+	cr_assert_eq(proto_build_recompress_progress(64, 700, &msg, &size), 0);
+	reparse(msg, size, &reply);
+	cr_assert(reply.continues);
+	proto_read_recompress(reply.parameters, &got);
+	cr_assert_eq(got.done_entries, 64);
+	cr_assert_eq(got.total_entries, 700);
+	cr_assert_eq(got.recompressed, 0);
+	varlink_reply_done(&reply);
+
+	cr_assert_eq(proto_build_recompress_result(&result, &msg, &size), 0);
+	reparse(msg, size, &reply);
+	cr_assert_not(reply.continues);
+	cr_assert_eq(get_u64(reply.parameters, "recompressed"), 500);
+	proto_read_recompress(reply.parameters, &got);
+	cr_assert_eq(got.done_entries, 700);
+	cr_assert_eq(got.total_entries, 0);
+	cr_assert_eq(got.recompressed, 500);
+	cr_assert_eq(got.not_worth, 150);
+	cr_assert_eq(got.dropped, 2);
+	cr_assert_eq(got.cpu_us, 123456);
 	varlink_reply_done(&reply);
 }
 
@@ -814,6 +874,9 @@ Test(protocol, typed_calls_round_trip)
 		{ .method = PROTO_METHOD_SET_CONFIG, .set_config = { "pool.limit", "25%" } },
 		{ .method = PROTO_METHOD_FLUSH, .more = true },
 		{ .method = PROTO_METHOD_FLUSH, .flush = { 60, 1 << 20 }, .oneway = true },
+		{ .method = PROTO_METHOD_RECOMPRESS, .more = true },
+		{ .method = PROTO_METHOD_RECOMPRESS, .recompress.idle_seconds = { true, 0 } },
+		{ .method = PROTO_METHOD_RECOMPRESS, .recompress.idle_seconds = { true, 600 } },
 		{ .method = PROTO_METHOD_GET_INTERFACE_DESCRIPTION,
 		  .describe.interface = "io.swapdev" },
 	};
@@ -841,6 +904,12 @@ Test(protocol, typed_calls_round_trip)
 		case PROTO_METHOD_FLUSH:
 			cr_assert_eq(got.flush.idle_seconds, want->flush.idle_seconds);
 			cr_assert_eq(got.flush.limit_bytes, want->flush.limit_bytes);
+			break;
+		case PROTO_METHOD_RECOMPRESS:
+			cr_assert_eq(got.recompress.idle_seconds.given,
+				     want->recompress.idle_seconds.given, "%s", msg);
+			cr_assert_eq(got.recompress.idle_seconds.value,
+				     want->recompress.idle_seconds.value, "%s", msg);
 			break;
 		default:
 			break;

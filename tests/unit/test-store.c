@@ -525,6 +525,184 @@ Test(store, recompress_in_the_background, .init = make_backing, .fini = remove_b
 	store_free(s);
 }
 
+/* A store of 64 record pages, every one recompressed to zstd. */
+static struct store *zstd_store(struct store_worker **ret_w)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct store_recompress req = zstd_recompress;
+	unsigned char page[4096];
+	struct store *s = new_store(&c);
+	struct store_worker *w = new_worker(s);
+
+	for (uint64_t i = 0; i < 64; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_RECORDS, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+		cr_assert_eq(store_recompress(w, i, &req), STORE_RECOMPRESS_REPLACED);
+	}
+	*ret_w = w;
+	return s;
+}
+
+/*
+ * Read slot idx, which holds a damaged object: the read fails with
+ * -EBADMSG (the FUSE layer answers EIO), decompress_errors counts it, and
+ * nothing of the page is left in the buffer.
+ */
+static void assert_read_refused(struct store *s, struct store_worker *w, uint64_t idx,
+				const char *what)
+{
+	unsigned char page[4096], back[4096], zeros[4096] = { 0 };
+	struct store_stats before, after;
+	size_t untouched = 0;
+
+	pagegen_fill_kind(page, 4096, PAGE_RECORDS, idx);
+	store_get_stats(s, &before);
+	memcpy(back, page, sizeof(back));
+	cr_assert_eq(store_read(w, back, 4096, idx * 4096), -EBADMSG, "%s: read", what);
+	store_get_stats(s, &after);
+	cr_assert_eq(after.ops.decompress_errors, before.ops.decompress_errors + 1, "%s", what);
+	cr_assert_eq(after.ops.reads_pool, before.ops.reads_pool, "%s", what);
+	cr_assert_arr_eq(back, zeros, 4096, "%s: the failed read left data in the buffer", what);
+	/* A sector read decodes into scratch: the caller's buffer stays untouched. */
+	memset(back, 0xee, 512);
+	cr_assert_eq(store_read(w, back, 512, idx * 4096 + 512), -EBADMSG, "%s: sector", what);
+	for (size_t i = 0; i < 512; i++)
+		untouched += back[i] == 0xee;
+	cr_assert_eq(untouched, 512, "%s: a failed sector read wrote the buffer", what);
+}
+
+/*
+ * Every single byte of a zstd object flipped in turn: the read is refused
+ * and counted, or (a flip the data does not depend on, such as a larger
+ * window in the frame header) it returns the page exactly. Never a wrong
+ * page: the frame's checksum covers the content.
+ */
+Test(store, corrupt_recompressed_byte_is_detected)
+{
+	unsigned char page[4096], back[4096];
+	unsigned refused = 0, harmless = 0;
+	struct store_stats before, after;
+	struct store_worker *w;
+	struct store *s = zstd_store(&w);
+	enum codec_kind codec;
+	unsigned char *data;
+	unsigned len;
+
+	cr_assert_eq(store_pool_entry(s, 7, (void **)&data, &len, &codec), 0);
+	cr_assert_eq(codec, CODEC_ZSTD);
+	cr_assert_lt(len, 4096);
+	pagegen_fill_kind(page, 4096, PAGE_RECORDS, 7);
+	for (unsigned i = 0; i < len; i++) {
+		char what[64];
+		ssize_t r;
+
+		snprintf(what, sizeof(what), "byte %u of %u flipped", i, len);
+		data[i] ^= 0x5a;
+		store_get_stats(s, &before);
+		r = store_read(w, back, 4096, 7 * 4096);
+		store_get_stats(s, &after);
+		if (r == 4096) {
+			cr_assert_arr_eq(back, page, 4096, "%s: a wrong page was returned", what);
+			cr_assert_eq(after.ops.decompress_errors, before.ops.decompress_errors);
+			harmless++;
+		} else {
+			cr_assert_eq(r, -EBADMSG, "%s", what);
+			cr_assert_eq(after.ops.decompress_errors, before.ops.decompress_errors + 1);
+			cr_assert(all_zero(back, 4096), "%s: the failed read left data", what);
+			refused++;
+		}
+		data[i] ^= 0x5a;
+	}
+	cr_log_info("%u of %u flips refused, %u harmless", refused, len, harmless);
+	/* Only the frame header has bytes the content does not depend on. */
+	cr_assert_leq(harmless, 8);
+	/* Restored, the entry reads back; its neighbours were never hurt. */
+	for (uint64_t i = 6; i <= 8; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_RECORDS, i);
+		cr_assert_eq(store_read(w, back, 4096, i * 4096), 4096);
+		cr_assert_arr_eq(back, page, 4096, "slot %" PRIu64, i);
+	}
+	store_get_stats(s, &after);
+	cr_assert_eq(after.ops.decompress_errors, refused);
+	store_free(s);
+}
+
+/*
+ * A well-formed zstd frame of the wrong size in place of the object,
+ * padded to its length with a skippable frame: zstd decodes it without
+ * complaint, and the store refuses anything but exactly one page.
+ */
+Test(store, recompressed_object_of_another_size_is_refused)
+{
+	static const size_t sizes[] = { 1, 2048, 4095, 4097, 8192 };
+	unsigned char src[8192], frame[4096], saved[4096];
+	struct codec_spec spec = zstd_recompress.codec;
+	struct codec_ctx *ctx;
+	struct store_worker *w;
+	struct store *s = zstd_store(&w);
+	enum codec_kind codec;
+	unsigned char *data;
+	unsigned len;
+
+	cr_assert_eq(codec_ctx_new(&ctx), 0);
+	cr_assert_eq(store_pool_entry(s, 9, (void **)&data, &len, &codec), 0);
+	cr_assert_eq(codec, CODEC_ZSTD);
+	memcpy(saved, data, len);
+	/* Zeros: a frame of any of the sizes fits in the object. */
+	memset(src, 0, sizeof(src));
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		ssize_t n = codec_compress(ctx, &spec, src, sizes[k], frame, sizeof(frame));
+		char what[64];
+
+		cr_assert_gt(n, 0);
+		cr_assert_leq((size_t)n + 8, len, "frame of %zu bytes does not fit", sizes[k]);
+		memcpy(data, frame, (size_t)n);
+		/* Skippable frame: magic 0x184D2A50, then the length of what follows. */
+		data[n] = 0x50, data[n + 1] = 0x2a, data[n + 2] = 0x4d, data[n + 3] = 0x18;
+		for (int b = 0; b < 4; b++)
+			data[n + 4 + b] = (unsigned char)((len - (size_t)n - 8) >> (8 * b));
+		memset(data + n + 8, 0, len - (size_t)n - 8);
+		snprintf(what, sizeof(what), "a frame of %zu bytes", sizes[k]);
+		assert_read_refused(s, w, 9, what);
+	}
+	/* Truncated: the first half of the real frame, the rest zeros. */
+	memcpy(data, saved, len);
+	memset(data + len / 2, 0, len - len / 2);
+	assert_read_refused(s, w, 9, "the frame's second half zeroed");
+	codec_ctx_free(ctx);
+	store_free(s);
+}
+
+/* A corrupt lz4 entry is not laundered into a valid zstd one by recompression. */
+Test(store, corrupt_entry_is_not_recompressed)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct store_recompress req = zstd_recompress;
+	unsigned char page[4096];
+	struct store_worker *w;
+	struct store_stats st;
+	struct store *s;
+	enum codec_kind codec;
+	unsigned char *data;
+	unsigned len;
+
+	s = new_store(&c);
+	w = new_worker(s);
+	pagegen_fill_kind(page, 4096, PAGE_RECORDS, 3);
+	cr_assert_eq(store_write(w, page, 4096, 3 * 4096), 4096);
+	cr_assert_eq(store_pool_entry(s, 3, (void **)&data, &len, &codec), 0);
+	cr_assert_eq(codec, CODEC_LZ4);
+	memset(data, 0xa5, len);
+	cr_assert_eq(store_recompress(w, 3, &req), -EBADMSG);
+	cr_assert_eq(store_pool_entry(s, 3, (void **)&data, &len, &codec), 0);
+	cr_assert_eq(codec, CODEC_LZ4, "the corrupt entry was replaced");
+	store_get_stats(s, &st);
+	cr_assert_eq(st.ops.recompressed, 0);
+	cr_assert_eq(st.ops.decompress_errors, 1);
+	assert_read_refused(s, w, 3, "the corrupt lz4 entry");
+	store_free(s);
+}
+
 Test(store, flush_limits_and_idle, .init = make_backing, .fini = remove_backing)
 {
 	struct store_config c = base_config(4 * MiB, 4 * MiB);
@@ -1330,5 +1508,86 @@ Test(store, runtime_tunables)
 	cr_assert_eq(store_set_pool_limit(s, 8 * MiB), 0);
 	store_get_stats(s, &st);
 	cr_assert_eq(st.pool_limit_bytes, 8 * MiB);
+	store_free(s);
+}
+
+static bool count_progress(void *opaque, uint64_t done, uint64_t total)
+{
+	uint64_t *last = opaque;
+
+	cr_assert_geq(done, last[0], "progress went backwards");
+	cr_assert_leq(done, total);
+	last[0] = done;
+	last[1]++;
+	return true;
+}
+
+/* A pass by hand: every idle pool entry once, with counts and progress. */
+Test(store, recompress_pass_by_hand, .init = make_backing, .fini = remove_backing)
+{
+	struct store_config c = base_config(4 * MiB, 4 * MiB);
+	struct store_recompress_request req = { .idle_given = true };
+	struct store_recompress_totals totals;
+	unsigned char page[4096], back[4096];
+	uint64_t progress[2] = { 0, 0 };
+	struct store_worker *w;
+	struct store_stats st;
+	struct store *s;
+
+	c.backing_path = backing_path;
+	c.incompressible_to_pool = true;
+	s = new_store(&c);
+	w = new_worker(s);
+	for (uint64_t i = 0; i < 512; i++) {
+		pagegen_fill_kind(page, 4096, i % 8 ? PAGE_RECORDS : PAGE_RANDOM, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+	}
+	/* Recompression off: refused. */
+	cr_assert_eq(store_recompress_all(s, &req, &totals), -EOPNOTSUPP);
+	c.recompress = zstd_recompress;
+	c.recompress.idle_seconds = 3600;
+	cr_assert_eq(store_set_recompress(s, &c.recompress), 0);
+	/* The configured idle time: nothing is an hour old. */
+	cr_assert_eq(store_recompress_all(s, &(struct store_recompress_request){ 0 }, &totals), 0);
+	cr_assert_eq(totals.examined, 512);
+	cr_assert_eq(totals.recompressed + totals.not_worth + totals.dropped, 0);
+	/* idle 0: every entry. */
+	req.progress = count_progress;
+	req.opaque = progress;
+	cr_assert_eq(store_recompress_all(s, &req, &totals), 0);
+	store_get_stats(s, &st);
+	cr_log_info("pass: %" PRIu64 " examined, %" PRIu64 " recompressed, %" PRIu64
+		    " not worth it, %" PRIu64 " us", totals.examined, totals.recompressed,
+		    totals.not_worth, totals.cpu_us);
+	cr_assert_eq(totals.examined, 512);
+	cr_assert_gt(totals.recompressed, 256);
+	cr_assert_eq(totals.recompressed + totals.not_worth, 448, "the 64 raw pages are skipped");
+	cr_assert_eq(st.zstd_slots, totals.recompressed);
+	cr_assert_eq(st.ops.recompressed, totals.recompressed);
+	cr_assert_gt(progress[1], 1);
+	cr_assert_eq(progress[0], 512);
+	for (uint64_t i = 0; i < 512; i++) {
+		pagegen_fill_kind(page, 4096, i % 8 ? PAGE_RECORDS : PAGE_RANDOM, i);
+		cr_assert_eq(store_read(w, back, 4096, i * 4096), 4096);
+		cr_assert_arr_eq(back, page, 4096, "slot %" PRIu64, i);
+	}
+	/* A second pass finds nothing left to do. */
+	progress[0] = 0;
+	cr_assert_eq(store_recompress_all(s, &req, &totals), 0);
+	cr_assert_eq(totals.recompressed, 0);
+	/* Cancelled by its progress callback. */
+	int calls = 0;
+
+	req.progress = cancel_after_first;
+	req.opaque = &calls;
+	cr_assert_eq(store_recompress_all(s, &req, &totals), -ECANCELED);
+	cr_assert_eq(calls, 1);
+	store_free(s);
+
+	/* Without a disk tier there is no writeback engine to run it. */
+	c = base_config(4 * MiB, 4 * MiB);
+	c.recompress = zstd_recompress;
+	s = new_store(&c);
+	cr_assert_eq(store_recompress_all(s, &req, &totals), -ENODEV);
 	store_free(s);
 }
