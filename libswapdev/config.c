@@ -124,9 +124,9 @@ enum key_flags {
 	X("pool.incompressible", TIER, incompressible_to_pool, 0, 1, NULL, 0, "pool")             \
 	X("pool.exclusive_loads", BOOL, exclusive_loads, 0, 1, NULL, KEY_RUNTIME,                 \
 	  SWAPDEV_DEFAULT_EXCLUSIVE_LOADS ? "yes" : "no")                                          \
-	X("pool.recompress", SECOND_CODEC, recompress, 0, 0, NULL, KEY_RUNTIME, "none")          \
+	X("pool.recompress", SECOND_CODEC, recompress, 0, 0, NULL, KEY_RUNTIME, "zstd")          \
 	X("pool.recompress_idle_seconds", UINT, recompress_idle_seconds, 1, 30 * 86400,          \
-	  "seconds", KEY_RUNTIME, "300")                                                           \
+	  "seconds", KEY_RUNTIME, "60")                                                            \
 	X("pool.recompress_min_saving", PERCENT, recompress_min_saving, 0, 90, NULL, KEY_RUNTIME, \
 	  "10%")                                                                                   \
 	X("pool.recompress_cpu_percent", PERCENT, recompress_cpu_percent, 1, 100, NULL,          \

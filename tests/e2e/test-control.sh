@@ -471,7 +471,9 @@ e2e_log "config: runtime keys change, refusals name the key and change nothing"
 
 # ---------------------------------------------------------------- recompress
 
-# pool.recompress = none (the default): refused with the key to set.
+# pool.recompress = none: refused with the key to set.
+ctl rc-off config set pool.recompress none
+expect_ok rc-off
 ctl rc-none recompress --wait
 expect_refused rc-none 1 'pool\.recompress' "config set pool\.recompress zstd"
 grep -q 'recompression pass: ' "$SD_LOG" && e2e_fail "a refused recompression pass ran"
@@ -484,7 +486,7 @@ ctl rc-arg recompress now
 expect_refused rc-arg 2 "unexpected argument 'now'"
 
 # Paused workload: a pass over every entry (--idle 0; the configured idle
-# time, 300 s, would leave them all) recompresses the pool with zstd, and
+# time, 60 s, would leave them all) recompresses the pool with zstd, and
 # its counts agree with the statistics.
 ctl rc-on config set pool.recompress zstd
 expect_ok rc-on
