@@ -3,27 +3,19 @@
  * ctl-flush.c - "swapdevctl flush": write pool entries back to the disk
  * tier (io.swapdev.Flush).
  *
- * The call always asks for progress ("more"). swapdevd answers the first
- * time as soon as the flush has started, which is what "accepted" means
- * here: without --wait, swapdevctl reports how many pages are queued and
- * disconnects, and the flush runs to its end in the daemon (a flush is a
- * job of the daemon, not of the connection; the interface promises that
- * disconnecting does not cancel it). Refusals (no disk tier, not root)
- * come back as that first reply, so they still reach the user. With
- * --wait, swapdevctl reads the progress replies until the result, drawing
- * a bar on stderr when it is a terminal, and prints the result.
+ * A job of the daemon, followed as ctl-job.c says: without --wait,
+ * swapdevctl reports how many pages are queued and leaves the flush to
+ * run to its end in the daemon. Refusals (no disk tier, not root) come
+ * back as the first reply.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
-#include <unistd.h>
 
 #include "common.h"
 #include "config.h"
 #include "ctl.h"
-
-#define PROGRESS_WIDTH 40
 
 static void flush_usage(FILE *out)
 {
@@ -43,16 +35,6 @@ static void flush_usage(FILE *out)
 		"Without --wait, %s returns once swapdevd has started the flush, which\n"
 		"then runs to its end in the daemon.\n",
 		PROG_NAME, PROG_NAME);
-}
-
-static void draw_progress(uint64_t done, uint64_t total)
-{
-	double fraction = total ? (double)MIN(done, total) / (double)total : 1.0;
-	int filled = (int)(fraction * PROGRESS_WIDTH);
-
-	fprintf(stderr, "\rflush [%.*s%*s] %3d%%  %" PRIu64 "/%" PRIu64 " pages", filled,
-		"########################################", PROGRESS_WIDTH - filled, "",
-		(int)(fraction * 100), MIN(done, total), total);
 }
 
 /* Parse the options into the Flush parameters. Returns an exit status, or -1 to go on. */
@@ -103,65 +85,62 @@ static int parse_options(int argc, char *argv[], struct proto_request *call, boo
 	return -1;
 }
 
-/* Follow the call from its first reply to the end (or the start, without wait). */
-static int follow(struct ctl_conn *conn, struct varlink_reply *reply, bool wait)
+static void flush_progress(struct json_object *parameters, uint64_t *ret_done,
+			   uint64_t *ret_total)
 {
-	bool bar = wait && isatty(STDERR_FILENO);
-	char size[CTL_UNIT_MAX];
-
 	struct proto_flush_reply flush;
 
-	while (reply->continues) {
-		uint64_t done, total;
-
-		proto_read_flush(reply->parameters, &flush);
-		done = flush.done_pages;
-		total = flush.total_pages;
-
-		if (!wait) {
-			/* A first reply may come before swapdevd has counted the pages. */
-			if (total)
-				printf("Flush started: %" PRIu64 " pages (%s) to write back.\n",
-				       total, ctl_format_bytes(total * SWAPDEV_PAGE_SIZE, size));
-			else
-				printf("Flush started.\n");
-			varlink_reply_done(reply);
-			return CTL_EXIT_OK;
-		}
-		if (bar)
-			draw_progress(done, total);
-		varlink_reply_done(reply);
-		if (ctl_next_reply(conn, reply) < 0) {
-			if (bar)
-				fputc('\n', stderr);
-			return CTL_EXIT_FAILURE;
-		}
-	}
-	proto_read_flush(reply->parameters, &flush);
-	if (bar) {
-		draw_progress(flush.written_pages, flush.written_pages);
-		fputc('\n', stderr);
-	}
-	printf("Wrote %" PRIu64 " pages (%s) back to the disk tier.\n", flush.written_pages,
-	       ctl_format_bytes(flush.written_pages * SWAPDEV_PAGE_SIZE, size));
-	varlink_reply_done(reply);
-	return CTL_EXIT_OK;
+	proto_read_flush(parameters, &flush);
+	*ret_done = flush.done_pages;
+	*ret_total = flush.total_pages;
 }
+
+static void flush_started(struct json_object *parameters)
+{
+	struct proto_flush_reply flush;
+	char size[CTL_UNIT_MAX];
+
+	proto_read_flush(parameters, &flush);
+	/* A first reply may come before swapdevd has counted the pages. */
+	if (flush.total_pages)
+		printf("Flush started: %" PRIu64 " pages (%s) to write back.\n", flush.total_pages,
+		       ctl_format_bytes(flush.total_pages * SWAPDEV_PAGE_SIZE, size));
+	else
+		printf("Flush started.\n");
+}
+
+static uint64_t flush_done(struct json_object *parameters)
+{
+	struct proto_flush_reply flush;
+
+	proto_read_flush(parameters, &flush);
+	return flush.written_pages;
+}
+
+static void flush_print_result(struct json_object *parameters)
+{
+	uint64_t written = flush_done(parameters);
+	char size[CTL_UNIT_MAX];
+
+	printf("Wrote %" PRIu64 " pages (%s) back to the disk tier.\n", written,
+	       ctl_format_bytes(written * SWAPDEV_PAGE_SIZE, size));
+}
+
+static const struct ctl_job flush_job = {
+	.name = "flush",
+	.unit = "pages",
+	.progress = flush_progress,
+	.started = flush_started,
+	.done = flush_done,
+	.print_result = flush_print_result,
+};
 
 int ctl_flush(const struct ctl_options *options, int argc, char *argv[])
 {
 	struct proto_request call = { .method = PROTO_METHOD_FLUSH, .more = true };
-	struct varlink_reply reply;
-	struct ctl_conn *conn = NULL;
 	bool wait = false;
 	int status;
 
 	status = parse_options(argc, argv, &call, &wait);
-	if (status < 0) {
-		status = CTL_EXIT_FAILURE;
-		if (ctl_connect(options->socket, &conn) >= 0 && ctl_call(conn, &call, &reply) >= 0)
-			status = follow(conn, &reply, wait);
-		ctl_disconnect(conn);
-	}
-	return status;
+	return status >= 0 ? status : ctl_run_job(options, &call, wait, &flush_job);
 }

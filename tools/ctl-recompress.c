@@ -3,23 +3,16 @@
  * ctl-recompress.c - "swapdevctl recompress": a pass of idle
  * recompression now (io.swapdev.Recompress).
  *
- * It works as "swapdevctl flush" does: the call always asks for progress,
- * the first reply says the pass has started (or carries the refusal: no
- * second codec, no disk tier, not root), and without --wait swapdevctl
- * stops there while the pass runs to its end in the daemon. With --wait
- * it follows the progress, drawing a bar on stderr when that is a
- * terminal, and prints what the pass did.
+ * A job of the daemon, followed as ctl-job.c says, like a flush. Refusals
+ * (no second codec, no disk tier, not root) come back as the first reply.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
-#include <unistd.h>
 
 #include "common.h"
 #include "ctl.h"
-
-#define PROGRESS_WIDTH 40
 
 static void recompress_usage(FILE *out)
 {
@@ -39,16 +32,6 @@ static void recompress_usage(FILE *out)
 		"and pauses while writeback relieves a full pool. Without --wait, %s\n"
 		"returns once swapdevd has started it, and it runs to its end in the daemon.\n",
 		PROG_NAME, PROG_NAME);
-}
-
-static void draw_progress(uint64_t done, uint64_t total)
-{
-	double fraction = total ? (double)MIN(done, total) / (double)total : 1.0;
-	int filled = (int)(fraction * PROGRESS_WIDTH);
-
-	fprintf(stderr, "\rrecompress [%.*s%*s] %3d%%  %" PRIu64 "/%" PRIu64 " entries", filled,
-		"########################################", PROGRESS_WIDTH - filled, "",
-		(int)(fraction * 100), MIN(done, total), total);
 }
 
 /* Parse the options into the Recompress parameters. Returns an exit status, or -1 to go on. */
@@ -89,57 +72,60 @@ static int parse_options(int argc, char *argv[], struct proto_request *call, boo
 	return -1;
 }
 
-/* Follow the call from its first reply to the end (or the start, without wait). */
-static int follow(struct ctl_conn *conn, struct varlink_reply *reply, bool wait)
+static void recompress_progress(struct json_object *parameters, uint64_t *ret_done,
+				uint64_t *ret_total)
 {
-	bool bar = wait && isatty(STDERR_FILENO);
+	struct proto_recompress_reply pass;
+
+	proto_read_recompress(parameters, &pass);
+	*ret_done = pass.done_entries;
+	*ret_total = pass.total_entries;
+}
+
+static void recompress_started(struct json_object *parameters)
+{
+	struct proto_recompress_reply pass;
+
+	proto_read_recompress(parameters, &pass);
+	printf("Recompression started: %" PRIu64 " pool entries to examine.\n",
+	       pass.total_entries);
+}
+
+static uint64_t recompress_done(struct json_object *parameters)
+{
+	struct proto_recompress_reply pass;
+
+	proto_read_recompress(parameters, &pass);
+	return pass.done_entries;
+}
+
+static void recompress_print_result(struct json_object *parameters)
+{
 	struct proto_recompress_reply pass;
 	char cpu[CTL_UNIT_MAX];
 
-	while (reply->continues) {
-		proto_read_recompress(reply->parameters, &pass);
-		if (!wait) {
-			printf("Recompression started: %" PRIu64 " pool entries to examine.\n",
-			       pass.total_entries);
-			varlink_reply_done(reply);
-			return CTL_EXIT_OK;
-		}
-		if (bar)
-			draw_progress(pass.done_entries, pass.total_entries);
-		varlink_reply_done(reply);
-		if (ctl_next_reply(conn, reply) < 0) {
-			if (bar)
-				fputc('\n', stderr);
-			return CTL_EXIT_FAILURE;
-		}
-	}
-	proto_read_recompress(reply->parameters, &pass);
-	if (bar) {
-		draw_progress(pass.done_entries, pass.done_entries);
-		fputc('\n', stderr);
-	}
+	proto_read_recompress(parameters, &pass);
 	printf("Examined %" PRIu64 " pool entries: recompressed %" PRIu64 ", kept %" PRIu64
 	       " (saving too little), dropped %" PRIu64 " (rewritten meanwhile); %s of CPU.\n",
 	       pass.done_entries, pass.recompressed, pass.not_worth, pass.dropped,
 	       ctl_format_usec(pass.cpu_us, cpu));
-	varlink_reply_done(reply);
-	return CTL_EXIT_OK;
 }
+
+static const struct ctl_job recompress_job = {
+	.name = "recompress",
+	.unit = "entries",
+	.progress = recompress_progress,
+	.started = recompress_started,
+	.done = recompress_done,
+	.print_result = recompress_print_result,
+};
 
 int ctl_recompress(const struct ctl_options *options, int argc, char *argv[])
 {
 	struct proto_request call = { .method = PROTO_METHOD_RECOMPRESS, .more = true };
-	struct varlink_reply reply;
-	struct ctl_conn *conn = NULL;
 	bool wait = false;
 	int status;
 
 	status = parse_options(argc, argv, &call, &wait);
-	if (status < 0) {
-		status = CTL_EXIT_FAILURE;
-		if (ctl_connect(options->socket, &conn) >= 0 && ctl_call(conn, &call, &reply) >= 0)
-			status = follow(conn, &reply, wait);
-		ctl_disconnect(conn);
-	}
-	return status;
+	return status >= 0 ? status : ctl_run_job(options, &call, wait, &recompress_job);
 }

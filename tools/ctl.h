@@ -68,6 +68,28 @@ int ctl_call(struct ctl_conn *conn, const struct proto_request *call,
 /* The next reply of a call whose last reply had "continues". As ctl_call. */
 int ctl_next_reply(struct ctl_conn *conn, struct varlink_reply *ret_reply);
 
+/* ---- jobs of the daemon: Flush, Recompress (ctl-job.c) ---- */
+
+struct ctl_job {
+	const char *name; /* in the progress bar */
+	const char *unit; /* what the bar counts */
+	/* A progress reply's count done and count in all. */
+	void (*progress)(struct json_object *parameters, uint64_t *ret_done, uint64_t *ret_total);
+	/* Say that the job started, from its first reply (without --wait). */
+	void (*started)(struct json_object *parameters);
+	/* The result's count, where the bar ends, and the result for the user. */
+	uint64_t (*done)(struct json_object *parameters);
+	void (*print_result)(struct json_object *parameters);
+};
+
+/*
+ * Make call (a method with progress, call->more set) and follow it: to its
+ * result with wait, else until the daemon said it started. Returns an
+ * exit status; errors are reported.
+ */
+int ctl_run_job(const struct ctl_options *options, const struct proto_request *call, bool wait,
+		const struct ctl_job *job);
+
 /* ---- output and parsing helpers (ctl-format.c) ---- */
 
 /* "swapdevctl: " + message + newline, on stderr. */
