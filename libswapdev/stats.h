@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Operation counters, one set per worker; each is monotonic. */
@@ -44,9 +45,19 @@ struct store_counters {
 
 struct latency_hist {
 	uint64_t count[LATENCY_BUCKETS];
+	uint64_t sum_us; /* of every sample, for a mean (Prometheus _sum) */
 };
 
 void latency_record(struct latency_hist *hist, uint64_t usec);
+/*
+ * Samples below usec, exactly when usec is where a bucket starts
+ * (latency_is_bucket_start()); otherwise the bucket holding usec is left
+ * out, so the count may be short by that bucket.
+ */
+uint64_t latency_count_below(const struct latency_hist *hist, uint64_t usec);
+bool latency_is_bucket_start(uint64_t usec);
+/* Every sample recorded. */
+uint64_t latency_count(const struct latency_hist *hist);
 /* Value below which the fraction q (0..1) of the samples fall, in usec. */
 uint64_t latency_percentile(const struct latency_hist *hist, double q);
 void latency_merge(struct latency_hist *into, const struct latency_hist *from);
