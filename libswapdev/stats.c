@@ -103,3 +103,9 @@ uint64_t latency_percentile(const struct latency_hist *hist, double q)
 	}
 	return latency_bucket_limit(LATENCY_BUCKETS - 1);
 }
+
+uint64_t latency_export_bound_us(unsigned i)
+{
+	/* 10 << i is 5 << (i + 1): the first value of a bucket. */
+	return UINT64_C(10) << i;
+}

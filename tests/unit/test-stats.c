@@ -101,3 +101,18 @@ Test(stats, merge_adds_sums)
 	/* The last bucket is open-ended: no bound below it counts it. */
 	cr_assert_eq(latency_count_below(&a, UINT64_MAX), 3);
 }
+
+/* Exported bounds: ascending bucket starts from 10 us to about 10 s. */
+Test(stats, export_bounds_are_bucket_starts)
+{
+	for (unsigned i = 0; i < LATENCY_EXPORT_BOUNDS; i++) {
+		uint64_t bound = latency_export_bound_us(i);
+
+		cr_assert(latency_is_bucket_start(bound), "%" PRIu64, bound);
+		if (i > 0)
+			cr_assert_gt(bound, latency_export_bound_us(i - 1));
+	}
+	cr_assert_eq(latency_export_bound_us(0), 10);
+	cr_assert_geq(latency_export_bound_us(LATENCY_EXPORT_BOUNDS - 1), 10000000);
+	cr_assert_lt(latency_export_bound_us(LATENCY_EXPORT_BOUNDS - 1), 20000000);
+}
