@@ -33,10 +33,11 @@ static const struct {
 	const char *field;
 	const char *metric; /* without swapdev_ and _total */
 	bool microseconds;  /* printed in seconds */
+	const char *help;   /* NULL: the field's */
 } renamed[] = {
 	{ "slots_total", "device_slots" }, /* a level must not look like a counter */
 	{ "compactions", "compaction_moved_objects" },
-	{ "recompress_cpu_us", "recompress_cpu_seconds", true },
+	{ "recompress_cpu_us", "recompress_cpu_seconds", true, "CPU time spent recompressing." },
 };
 
 struct family_member {
@@ -160,7 +161,7 @@ static void print_fields(const struct proto_stats *s)
 {
 	for (const struct proto_stat_field *f = proto_stat_fields; f->name; f++) {
 		bool counter = f->kind == PROTO_STAT_COUNTER, microseconds = false;
-		const char *name = f->name;
+		const char *name = f->name, *help = f->help;
 		char metric[96];
 
 		if (in_a_family(f->offset))
@@ -169,10 +170,11 @@ static void print_fields(const struct proto_stats *s)
 			if (strcmp(renamed[i].field, f->name) == 0) {
 				name = renamed[i].metric;
 				microseconds = renamed[i].microseconds;
+				help = renamed[i].help ? renamed[i].help : help;
 			}
 		}
 		snprintf(metric, sizeof(metric), "swapdev_%s%s", name, counter ? "_total" : "");
-		print_header(metric, f->help, kind_type(f->kind));
+		print_header(metric, help, kind_type(f->kind));
 		printf("%s ", metric);
 		if (microseconds)
 			print_seconds(field_value(s, f->offset));

@@ -351,9 +351,15 @@ grep -q '^# TYPE swapdev_' "$T/prom.out" || e2e_fail "--prometheus has no # TYPE
 bad=$(grep -v '^# \(HELP\|TYPE\) swapdev_' "$T/prom.out" |
 	grep -vE '^swapdev_[a-z0-9_]+(\{[^}]*\})? [0-9][0-9.e+-]*$' | head -n 3) || true
 [ -z "$bad" ] || e2e_fail "--prometheus has lines that are not swapdev_ samples: $bad"
+# A histogram's _bucket, _sum and _count series belong to its family.
 while read -r metric; do
-	grep -q "^# HELP $metric " "$T/prom.out" || e2e_fail "--prometheus: $metric has no # HELP"
-	grep -q "^# TYPE $metric " "$T/prom.out" || e2e_fail "--prometheus: $metric has no # TYPE"
+	family=$metric
+	if ! grep -q "^# TYPE $metric " "$T/prom.out"; then
+		family=$(sed -E 's/_(bucket|sum|count)$//' <<<"$metric")
+		grep -q "^# TYPE $family histogram$" "$T/prom.out" ||
+			e2e_fail "--prometheus: $metric has no # TYPE"
+	fi
+	grep -q "^# HELP $family " "$T/prom.out" || e2e_fail "--prometheus: $metric has no # HELP"
 done < <(grep -v '^#' "$T/prom.out" | sed 's/[{ ].*//' | sort -u)
 grep -q '^# TYPE swapdev_[a-z_]*_total counter$' "$T/prom.out" ||
 	e2e_fail "--prometheus declares no counters"

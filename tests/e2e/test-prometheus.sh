@@ -156,6 +156,9 @@ for families in (first, second):
                  "swapdev_compactions", "swapdev_slots_used"):
         assert gone not in families, f"{gone} is still a family of its own"
     assert families["swapdev_compaction_moved_objects"].type == "counter"
+    for family in families.values():
+        assert not (family.name.endswith("_seconds") and "microsecond" in family.documentation), \
+            f"{family.name} is in seconds but its help says microseconds"
 
     info = families["swapdev_build_info"]
     assert [s.labels for s in info.samples] == [{"version": version}], info.samples
