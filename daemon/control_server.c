@@ -262,7 +262,10 @@ static void stats_to_wire(const struct store_stats *st, struct proto_stats *ret_
 		.writeback_pages = ops->writeback_pages,
 		.writeback_cancelled = ops->writeback_cancelled,
 		.exclusive_releases = ops->exclusive_releases,
-		.writethrough_pages = ops->writethrough_pages,
+		.writethrough_pages = counters_writethrough_pages(ops),
+		.writethrough_pool_full = ops->writethrough_pool_full,
+		.writethrough_pool_growing = ops->writethrough_pool_growing,
+		.writethrough_no_memory = ops->writethrough_no_memory,
 		.alloc_failures = ops->alloc_failures,
 		.io_errors = ops->io_errors,
 		.decompress_errors = ops->decompress_errors,
@@ -281,6 +284,24 @@ static struct proto_latency latency_to_wire(const struct latency_hist *hist)
 				       latency_percentile(hist, 0.999) };
 }
 
+_Static_assert(LATENCY_EXPORT_BOUNDS <= PROTO_LATENCY_BUCKETS_MAX, "histogram buckets fit the wire");
+
+static void histogram_to_wire(const struct latency_hist *hist,
+			      struct proto_latency_histogram *ret_wire)
+{
+	ret_wire->nr_buckets = LATENCY_EXPORT_BOUNDS;
+	for (unsigned i = 0; i < LATENCY_EXPORT_BOUNDS; i++) {
+		uint64_t bound = latency_export_bound_us(i);
+
+		ret_wire->buckets[i] = (struct proto_latency_bucket){
+			.le_us = bound,
+			.count = latency_count_below(hist, bound),
+		};
+	}
+	ret_wire->count = latency_count(hist);
+	ret_wire->sum_us = hist->sum_us;
+}
+
 static int build_stats(struct control_server *srv, char **msg, size_t *size)
 {
 	const struct control_server_config *cfg = &srv->config;
@@ -295,7 +316,11 @@ static int build_stats(struct control_server *srv, char **msg, size_t *size)
 	stats_to_wire(&st, &wire);
 	wire.read_latency_us = latency_to_wire(&rh);
 	wire.write_latency_us = latency_to_wire(&wh);
+	histogram_to_wire(&rh, &wire.read_latency_histogram);
+	histogram_to_wire(&wh, &wire.write_latency_histogram);
 	wire.uptime_seconds = (uint64_t)(now.tv_sec - cfg->started);
+	wire.start_time_seconds = (uint64_t)cfg->started;
+	wire.version = SWAPDEV_VERSION;
 	return proto_build_stats_reply(&wire, cfg->config, msg, size);
 }
 

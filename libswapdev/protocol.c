@@ -107,7 +107,11 @@ static const struct idl_field recompress_reply[] = {
 static const struct idl_field stats_reply_tail[] = {
 	{ "read_latency_us", "Latency" },
 	{ "write_latency_us", "Latency" },
+	{ "read_latency_histogram", "LatencyHistogram" },
+	{ "write_latency_histogram", "LatencyHistogram" },
 	{ "uptime_seconds", "int" },
+	{ "start_time_seconds", "int", "Unix time the daemon started, and its version" },
+	{ "version", "string" },
 	{ "config", "[string]string", "the active configuration, as GetConfig returns it" },
 	{ NULL },
 };
@@ -115,6 +119,17 @@ static const struct idl_field latency_fields[] = {
 	{ "p50", "int" },
 	{ "p99", "int" },
 	{ "p999", "int" },
+	{ NULL },
+};
+static const struct idl_field latency_histogram_fields[] = {
+	{ "buckets", "[]LatencyBucket" },
+	{ "count", "int" },
+	{ "sum_us", "int" },
+	{ NULL },
+};
+static const struct idl_field latency_bucket_fields[] = {
+	{ "le_us", "int" },
+	{ "count", "int" },
 	{ NULL },
 };
 
@@ -279,13 +294,21 @@ const struct proto_stat_field proto_stat_fields[] = {
 	COUNTER(writeback_cancelled, "Writebacks cancelled by a newer write or discard.", NULL),
 	COUNTER(exclusive_releases, "Loaded pool entries released after writeback.",
 		"loaded pool entries released once their data was on disk"),
-	COUNTER(writethrough_pages, "Writes sent to disk because the pool was full.",
-		"writes sent straight to disk because the pool was full"),
+	COUNTER(writethrough_pages, "Pages written straight to disk: the pool had no room.",
+		"pages written straight to disk because the pool had no room: in all, and\n"
+		"because it was at its limit, was still growing, or the system refused memory"),
+	COUNTER(writethrough_pool_full, "Pages written straight to disk: the pool was at its limit.",
+		NULL),
+	COUNTER(writethrough_pool_growing,
+		"Pages written straight to disk: the pool had not grown yet.", NULL),
+	COUNTER(writethrough_no_memory,
+		"Pages written straight to disk: the system refused pool memory.", NULL),
 	COUNTER(alloc_failures, "Pool memory requests the system refused.",
 		"failures: pool memory refused, disk I/O errors, corrupt pool objects"),
 	COUNTER(io_errors, "Pages the disk tier failed to read or write.", NULL),
 	COUNTER(decompress_errors, "Corrupt pool objects found on read.", NULL),
-	COUNTER(compactions, "Pool compaction runs.", NULL),
+	COUNTER(compactions, "Pool objects moved by compaction.",
+		"pool objects moved by compaction (not runs)"),
 	COUNTER(recompressed, "Idle pool entries replaced by the second codec.",
 		"idle recompression: entries replaced, kept, dropped, and its CPU time"),
 	COUNTER(recompress_not_worth, "Idle pool entries recompressed but kept: too little saved.",
@@ -630,6 +653,16 @@ static void io_swapdev_idl_write(void)
 	idl_comment(idl, "", "Latency percentiles in microseconds.");
 	idl_printf(idl, "type Latency ");
 	idl_inline_fields(idl, latency_fields);
+	idl_printf(idl, "\n\n");
+	idl_comment(idl, "",
+		    "Latency histogram: each bucket counts the samples that took less than\n"
+		    "le_us microseconds (cumulative, le_us ascending); count is every sample,\n"
+		    "sum_us their sum in whole microseconds.");
+	idl_printf(idl, "type LatencyHistogram ");
+	idl_inline_fields(idl, latency_histogram_fields);
+	idl_printf(idl, "\n\n");
+	idl_printf(idl, "type LatencyBucket ");
+	idl_inline_fields(idl, latency_bucket_fields);
 	idl_printf(idl, "\n");
 	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
 		if (strncmp(methods[i].name, PROTO_INTERFACE ".", strlen(PROTO_INTERFACE) + 1) == 0)
@@ -693,6 +726,48 @@ static int add_latency(struct json_object *object, const char *key,
 	return varlink_object_add(object, key, percentiles);
 }
 
+static int add_latency_bucket(struct json_object *array, const struct proto_latency_bucket *b)
+{
+	struct json_object *bucket = json_object_new_object();
+	int r = bucket ? 0 : -ENOMEM;
+
+	if (r >= 0)
+		r = add_u64(bucket, "le_us", b->le_us);
+	if (r >= 0)
+		r = add_u64(bucket, "count", b->count);
+	if (r >= 0 && json_object_array_add(array, bucket) < 0)
+		r = -ENOMEM;
+	if (r < 0)
+		json_object_put(bucket);
+	return r;
+}
+
+static int add_latency_histogram(struct json_object *object, const char *key,
+				 const struct proto_latency_histogram *hist)
+{
+	struct json_object *histogram = json_object_new_object();
+	struct json_object *buckets = json_object_new_array();
+	uint64_t n = MIN(hist->nr_buckets, PROTO_LATENCY_BUCKETS_MAX);
+	int r = histogram && buckets ? 0 : -ENOMEM;
+
+	for (uint64_t i = 0; r >= 0 && i < n; i++)
+		r = add_latency_bucket(buckets, &hist->buckets[i]);
+	if (r >= 0) {
+		r = varlink_object_add(histogram, "buckets", buckets);
+		buckets = NULL;
+	}
+	if (r >= 0)
+		r = add_u64(histogram, "count", hist->count);
+	if (r >= 0)
+		r = add_u64(histogram, "sum_us", hist->sum_us);
+	json_object_put(buckets);
+	if (r < 0) {
+		json_object_put(histogram);
+		return r;
+	}
+	return varlink_object_add(object, key, histogram);
+}
+
 static int add_config_key(struct json_object *object, const struct swapdev_config *config,
 			  const char *key)
 {
@@ -750,7 +825,18 @@ int proto_stats_to_json(const struct proto_stats *stats, const struct swapdev_co
 	if (r >= 0)
 		r = add_latency(object, "write_latency_us", &stats->write_latency_us);
 	if (r >= 0)
+		r = add_latency_histogram(object, "read_latency_histogram",
+					  &stats->read_latency_histogram);
+	if (r >= 0)
+		r = add_latency_histogram(object, "write_latency_histogram",
+					  &stats->write_latency_histogram);
+	if (r >= 0)
 		r = add_u64(object, "uptime_seconds", stats->uptime_seconds);
+	if (r >= 0)
+		r = add_u64(object, "start_time_seconds", stats->start_time_seconds);
+	if (r >= 0)
+		r = varlink_object_add(object, "version",
+				       json_object_new_string(stats->version ? stats->version : ""));
 	if (r >= 0)
 		r = config_to_json(config, NULL, &values);
 	if (r >= 0)
@@ -977,6 +1063,28 @@ static void read_latency(struct json_object *object, const char *key,
 	};
 }
 
+static void read_latency_histogram(struct json_object *object, const char *key,
+				   struct proto_latency_histogram *ret_hist)
+{
+	struct json_object *hist = read_field(object, key, json_type_object);
+	struct json_object *buckets = read_field(hist, "buckets", json_type_array);
+	size_t n = buckets ? json_object_array_length(buckets) : 0;
+
+	*ret_hist = (struct proto_latency_histogram){
+		.nr_buckets = MIN(n, PROTO_LATENCY_BUCKETS_MAX),
+		.count = read_u64(hist, "count"),
+		.sum_us = read_u64(hist, "sum_us"),
+	};
+	for (size_t i = 0; i < ret_hist->nr_buckets; i++) {
+		struct json_object *bucket = json_object_array_get_idx(buckets, i);
+
+		ret_hist->buckets[i] = (struct proto_latency_bucket){
+			.le_us = read_u64(bucket, "le_us"),
+			.count = read_u64(bucket, "count"),
+		};
+	}
+}
+
 void proto_read_stats(struct json_object *parameters, struct proto_stats *ret_stats,
 		      struct json_object **ret_config)
 {
@@ -984,7 +1092,13 @@ void proto_read_stats(struct json_object *parameters, struct proto_stats *ret_st
 		*(uint64_t *)((char *)ret_stats + f->offset) = read_u64(parameters, f->name);
 	read_latency(parameters, "read_latency_us", &ret_stats->read_latency_us);
 	read_latency(parameters, "write_latency_us", &ret_stats->write_latency_us);
+	read_latency_histogram(parameters, "read_latency_histogram",
+			       &ret_stats->read_latency_histogram);
+	read_latency_histogram(parameters, "write_latency_histogram",
+			       &ret_stats->write_latency_histogram);
 	ret_stats->uptime_seconds = read_u64(parameters, "uptime_seconds");
+	ret_stats->start_time_seconds = read_u64(parameters, "start_time_seconds");
+	ret_stats->version = read_string(parameters, "version");
 	if (ret_config)
 		*ret_config = proto_read_config(parameters);
 }

@@ -124,6 +124,21 @@ struct proto_latency {
 	uint64_t p50, p99, p999;
 };
 
+/* More buckets than a reply carries are not read. */
+#define PROTO_LATENCY_BUCKETS_MAX 32
+
+/* Samples that took less than le_us, cumulative over the buckets before. */
+struct proto_latency_bucket {
+	uint64_t le_us, count;
+};
+
+struct proto_latency_histogram {
+	uint64_t nr_buckets; /* at most PROTO_LATENCY_BUCKETS_MAX; le_us ascending */
+	struct proto_latency_bucket buckets[PROTO_LATENCY_BUCKETS_MAX];
+	uint64_t count;	 /* every sample, the last bucket's bound is not infinite */
+	uint64_t sum_us; /* of every sample */
+};
+
 /*
  * The GetStats reply as the wire has it: the daemon fills it from struct
  * store_stats (daemon/control_server.c), field by field. Every
@@ -143,18 +158,25 @@ struct proto_stats {
 	uint64_t reads_same, reads_pool, reads_disk, reads_empty;
 	uint64_t writes_same, writes_pool, writes_disk;
 	uint64_t partial_writes, discarded_slots, incompressible;
-	uint64_t writeback_pages, writeback_cancelled, exclusive_releases, writethrough_pages;
+	uint64_t writeback_pages, writeback_cancelled, exclusive_releases;
+	uint64_t writethrough_pages, writethrough_pool_full, writethrough_pool_growing;
+	uint64_t writethrough_no_memory;
 	uint64_t alloc_failures, io_errors, decompress_errors, compactions;
 	uint64_t recompressed, recompress_not_worth, recompress_dropped, recompress_cpu_us;
 
 	struct proto_latency read_latency_us, write_latency_us;
+	struct proto_latency_histogram read_latency_histogram, write_latency_histogram;
 	uint64_t uptime_seconds;
+	uint64_t start_time_seconds; /* Unix time the daemon started */
+	const char *version;	     /* of the daemon */
 };
 
 /*
  * The GetStats reply parameters: every proto_stat_fields[] member,
  * read_latency_us and write_latency_us ({p50, p99, p999}),
- * uptime_seconds and config ({key: value} for every config_keys[]).
+ * read_latency_histogram and write_latency_histogram ({buckets: [{le_us,
+ * count}], count, sum_us}), uptime_seconds, start_time_seconds, version
+ * and config ({key: value} for every config_keys[]).
  * Returns 0, -ENOMEM, or a config_get() error.
  */
 int proto_stats_to_json(const struct proto_stats *stats, const struct swapdev_config *config,
@@ -230,8 +252,9 @@ extern const struct proto_stat_field proto_stat_fields[];
  */
 int proto_build_call(const struct proto_request *request, char **ret_msg, size_t *ret_size);
 
-/* GetStats reply. *ret_config, when ret_config is not NULL, is the
- * {key: value} configuration in parameters, or NULL. */
+/* GetStats reply; version points into parameters. *ret_config, when
+ * ret_config is not NULL, is the {key: value} configuration in
+ * parameters, or NULL. */
 void proto_read_stats(struct json_object *parameters, struct proto_stats *ret_stats,
 		      struct json_object **ret_config);
 /* GetStatus reply; the strings point into parameters. */

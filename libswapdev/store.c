@@ -83,7 +83,7 @@ struct store_worker {
 	 */
 	unsigned nr_batch;
 	uint64_t batch_idx[STORE_DISK_BATCH];
-	bool batch_writethrough[STORE_DISK_BATCH]; /* pool full, not incompressible */
+	uint8_t batch_to_disk[STORE_DISK_BATCH]; /* why: TO_DISK, TO_DISK_POOL_FULL, ... */
 	struct iovec batch_iov[STORE_DISK_BATCH];
 	unsigned char *batch_pages; /* aligned copies of data that was not */
 	/*
@@ -528,15 +528,33 @@ static bool pool_above_high_watermark(struct store *store)
 	       ps.limit_bytes * __atomic_load_n(&store->config.high_watermark, __ATOMIC_RELAXED);
 }
 
-/* What encode_page() asks of its caller when the page belongs on disk. */
+/* What encode_page() asks of its caller when the page belongs on disk, and why. */
 enum {
-	TO_DISK = 1,		  /* incompressible, bound for disk now (see encode_page) */
-	TO_DISK_WRITETHROUGH = 2, /* the pool had no room */
+	TO_DISK = 1,	      /* incompressible, bound for disk now (see encode_page) */
+	TO_DISK_POOL_FULL,    /* written through: the pool is at its limit */
+	TO_DISK_POOL_GROWING, /* written through: background growth had no chunk ready */
+	TO_DISK_NO_MEMORY,    /* written through: the system refused pool memory */
 };
+
+/* Count a page that reached the disk for reason (a TO_DISK_* value). */
+static void count_to_disk(struct store_worker *w, int reason)
+{
+	switch (reason) {
+	case TO_DISK_POOL_FULL:
+		worker_count(w, writethrough_pool_full, 1);
+		break;
+	case TO_DISK_POOL_GROWING:
+		worker_count(w, writethrough_pool_growing, 1);
+		break;
+	case TO_DISK_NO_MEMORY:
+		worker_count(w, writethrough_no_memory, 1);
+		break;
+	}
+}
 
 /*
  * Build the in-memory home for one page of slot idx: a same-filled word or
- * a pool object, in *ret_word; or return TO_DISK or TO_DISK_WRITETHROUGH
+ * a pool object, in *ret_word; or return a TO_DISK* reason
  * for the caller to write the page to the disk tier. Nothing is visible
  * to readers until the caller installs the word.
  */
@@ -588,7 +606,9 @@ static int encode_page(struct store_worker *w, uint64_t idx, const void *page, u
 		if (!store->disk)
 			return -ENOSPC;
 		writeback_poke(store->writeback);
-		return TO_DISK_WRITETHROUGH;
+		return r == -EAGAIN ? TO_DISK_POOL_GROWING
+		       : r == -ENOMEM ? TO_DISK_NO_MEMORY
+				      : TO_DISK_POOL_FULL;
 	}
 	obj = pool_map(store->pool, handle);
 	/* Compaction may read a recycled object's owner: publish atomically. */
@@ -613,8 +633,7 @@ static int encode_page_now(struct store_worker *w, uint64_t idx, const void *pag
 	r = encode_disk(w, idx, page, ret_word);
 	if (r < 0)
 		return r;
-	if (to_disk == TO_DISK_WRITETHROUGH)
-		worker_count(w, writethrough_pages, 1);
+	count_to_disk(w, to_disk);
 	return 0;
 }
 
@@ -1003,8 +1022,7 @@ static void install_batched(struct store_worker *w, const void *ctx, unsigned i,
 	(void)ctx;
 	install_locked(store, w->batch_idx[i], old, slot_make_disk(block));
 	worker_count(w, writes_disk, 1);
-	if (w->batch_writethrough[i])
-		worker_count(w, writethrough_pages, 1);
+	count_to_disk(w, w->batch_to_disk[i]);
 }
 
 /*
@@ -1021,8 +1039,7 @@ static int disk_batch_flush(struct store_worker *w)
 }
 
 /* Queue a whole page of slot idx for the disk; data stays valid until the flush. */
-static int disk_batch_add(struct store_worker *w, uint64_t idx, const void *page,
-			  bool writethrough)
+static int disk_batch_add(struct store_worker *w, uint64_t idx, const void *page, int reason)
 {
 	unsigned i;
 	int r;
@@ -1038,7 +1055,7 @@ static int disk_batch_add(struct store_worker *w, uint64_t idx, const void *page
 		page = w->batch_pages + (size_t)i * SWAPDEV_PAGE_SIZE;
 	}
 	w->batch_idx[i] = idx;
-	w->batch_writethrough[i] = writethrough;
+	w->batch_to_disk[i] = (uint8_t)reason;
 	w->batch_iov[i] = (struct iovec){ .iov_base = (void *)page, .iov_len = SWAPDEV_PAGE_SIZE };
 	return 0;
 }
@@ -1054,7 +1071,7 @@ static int write_slot(struct store_worker *w, uint64_t idx, const void *page)
 	if (r < 0)
 		return r;
 	if (r > 0)
-		return disk_batch_add(w, idx, page, r == TO_DISK_WRITETHROUGH);
+		return disk_batch_add(w, idx, page, r);
 	old = slot_lock(store->words, idx);
 	install_locked(store, idx, old, word);
 	return 0;

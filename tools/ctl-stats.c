@@ -10,21 +10,19 @@
  * compressed bytes, like zram's orig_data_size / compr_data_size), how much
  * RAM the swapped data really costs (data kept in memory over the pool's
  * footprint, which includes allocator overhead), how close the pool is to
- * its limit, and whether anything failed. In watch mode on a terminal the
- * screen is redrawn and operation rates are shown.
+ * its limit, what each codec holds, and whether anything failed. A ratio
+ * of nothing is "-", not 0. In watch mode on a terminal the screen is
+ * redrawn and operation rates are shown.
  *
- * Prometheus names are derived from proto_stat_fields[], the same table
- * that builds GetStats: swapdev_<field> for levels, swapdev_<field>_total
- * for counters (slots_total, a level, becomes swapdev_device_slots so as
- * not to look like a counter). Latencies are gauges in seconds with a
- * quantile label; the configuration is one swapdev_config_info series per
- * key, with the value as a label.
+ * The Prometheus text is ctl-prometheus.c's. It is one exposition, meant to
+ * be written whole to a file the textfile collector reads, so --watch,
+ * which would append expositions, is refused with it: a timer does the
+ * repeating (systemd/swapdev-textfile.timer).
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,15 +47,50 @@ static void stats_usage(FILE *out)
 		"\n"
 		"  -j, --json             print the GetStats reply as JSON (with --watch,\n"
 		"                         one object per line)\n"
-		"  -p, --prometheus       print Prometheus text exposition format\n"
+		"  -p, --prometheus       print Prometheus text exposition format (not with\n"
+		"                         --watch: one exposition per run, for a textfile\n"
+		"                         collector)\n"
 		"  -w, --watch SECONDS    repeat every SECONDS (1 to %d) until interrupted\n"
 		"  -h, --help             show this help\n",
 		PROG_NAME, WATCH_MAX_SECONDS);
 }
 
-static double percent(uint64_t part, uint64_t whole)
+#define RATIO_MAX 16
+
+/* part / whole as "4.00", or "-" when either is nothing. Returns buf. */
+static const char *format_ratio(uint64_t part, uint64_t whole, char buf[static RATIO_MAX])
 {
-	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+	if (!part || !whole)
+		return "-";
+	snprintf(buf, RATIO_MAX, "%.2f", (double)part / (double)whole);
+	return buf;
+}
+
+/* part of whole as "12.5%", or "-" when whole is nothing. Returns buf. */
+static const char *format_percent(uint64_t part, uint64_t whole, char buf[static RATIO_MAX])
+{
+	if (!whole)
+		return "-";
+	snprintf(buf, RATIO_MAX, "%.1f%%", 100.0 * (double)part / (double)whole);
+	return buf;
+}
+
+/* b - a, or 0: gauges read one by one may be a moment apart. */
+static uint64_t minus(uint64_t b, uint64_t a)
+{
+	return b > a ? b - a : 0;
+}
+
+void ctl_pool_codecs(const struct proto_stats *s, struct ctl_codec ret_codecs[CTL_CODECS])
+{
+	uint64_t raw_bytes = s->raw_slots * SWAPDEV_PAGE_SIZE;
+
+	ret_codecs[CTL_CODEC_LZ4] = (struct ctl_codec){
+		"lz4", minus(s->pool_slots, s->raw_slots + s->zstd_slots),
+		minus(s->compr_bytes, raw_bytes + s->zstd_bytes)
+	};
+	ret_codecs[CTL_CODEC_ZSTD] = (struct ctl_codec){ "zstd", s->zstd_slots, s->zstd_bytes };
+	ret_codecs[CTL_CODEC_RAW] = (struct ctl_codec){ "raw", s->raw_slots, raw_bytes };
 }
 
 /* Per-second rate of a counter between two samples, or -1 when unknown. */
@@ -92,27 +125,48 @@ static void print_memory(const struct proto_stats *s)
 	uint64_t footprint = s->pool_footprint_bytes;
 	uint64_t limit = s->pool_limit_bytes;
 	uint64_t disk_total = s->disk_total_bytes;
-	char a[CTL_UNIT_MAX], b[CTL_UNIT_MAX];
+	char a[CTL_UNIT_MAX], b[CTL_UNIT_MAX], r[RATIO_MAX];
 
 	putchar('\n');
 	if (compr)
-		printf("%-17s %s compressed to %s (ratio %.2f)\n", "Pool",
+		printf("%-17s %s compressed to %s (ratio %s)\n", "Pool",
 		       ctl_format_bytes(pool_data, a), ctl_format_bytes(compr, b),
-		       (double)pool_data / (double)compr);
+		       format_ratio(pool_data, compr, r));
 	else
 		printf("%-17s empty\n", "Pool");
-	printf("%-17s %s of %s limit (%.1f%%)\n", "Pool memory", ctl_format_bytes(footprint, a),
-	       ctl_format_bytes(limit, b), percent(footprint, limit));
+	printf("%-17s %s of %s limit (%s)\n", "Pool memory", ctl_format_bytes(footprint, a),
+	       ctl_format_bytes(limit, b), format_percent(footprint, limit, r));
 	if (footprint)
-		printf("%-17s %s of data in %s (ratio %.2f)\n", "In RAM",
+		printf("%-17s %s of data in %s (ratio %s)\n", "In RAM",
 		       ctl_format_bytes(in_ram, a), ctl_format_bytes(footprint, b),
-		       (double)in_ram / (double)footprint);
+		       format_ratio(in_ram, footprint, r));
 	if (disk_total)
-		printf("%-17s %s of %s (%.1f%%)\n", "Disk tier", ctl_format_bytes(s->disk_bytes, a),
-		       ctl_format_bytes(disk_total, b), percent(s->disk_bytes, disk_total));
+		printf("%-17s %s of %s (%s)\n", "Disk tier", ctl_format_bytes(s->disk_bytes, a),
+		       ctl_format_bytes(disk_total, b), format_percent(s->disk_bytes, disk_total, r));
 	else
 		printf("%-17s none\n", "Disk tier");
 	printf("%-17s %s\n", "Slot table", ctl_format_bytes(s->metadata_bytes, a));
+}
+
+/* Per codec: objects, the data they hold, their compressed bytes and the ratio. */
+static void print_codecs(const struct proto_stats *s)
+{
+	struct ctl_codec codecs[CTL_CODECS];
+	char a[CTL_UNIT_MAX], b[CTL_UNIT_MAX], r[RATIO_MAX];
+
+	ctl_pool_codecs(s, codecs);
+	printf("\n%-10s %12s %12s %12s %8s\n", "Codec", "Objects", "Data", "Bytes held", "Ratio");
+	for (size_t i = 0; i < CTL_CODECS; i++) {
+		uint64_t data = codecs[i].objects * SWAPDEV_PAGE_SIZE;
+
+		printf("  %-8s %12" PRIu64 " %12s %12s %8s\n", codecs[i].name, codecs[i].objects,
+		       ctl_format_bytes(data, a), ctl_format_bytes(codecs[i].bytes, b),
+		       format_ratio(data, codecs[i].bytes, r));
+	}
+	printf("%-17s %" PRIu64 " recompressed, %" PRIu64 " kept (not worth it), %" PRIu64
+	       " dropped, %s CPU\n",
+	       "Recompression", s->recompressed, s->recompress_not_worth, s->recompress_dropped,
+	       ctl_format_usec(s->recompress_cpu_us, a));
 }
 
 static void print_operations(const struct proto_stats *s, const struct proto_stats *before,
@@ -161,39 +215,38 @@ static void print_events(const struct proto_stats *s)
 	putchar('\n');
 	printf("%-17s %" PRIu64 " pages, %" PRIu64 " cancelled by newer writes\n", "Writeback",
 	       s->writeback_pages, s->writeback_cancelled);
-	printf("%-17s %" PRIu64 " pages (pool full)\n", "Write-through", s->writethrough_pages);
+	printf("%-17s %" PRIu64 " pages (pool full), %" PRIu64 " (pool still growing)",
+	       "Write-through", s->writethrough_pool_full, s->writethrough_pool_growing);
+	if (s->writethrough_no_memory)
+		printf(", %" PRIu64 " (memory refused)", s->writethrough_no_memory);
+	putchar('\n');
 	printf("%-17s %" PRIu64 " pool entries released\n", "Exclusive loads",
 	       s->exclusive_releases);
 	printf("%-17s %" PRIu64 " pages\n", "Incompressible", s->incompressible);
 	printf("%-17s %" PRIu64 "\n", "Discarded slots", s->discarded_slots);
 	printf("%-17s %" PRIu64 "\n", "Partial writes", s->partial_writes);
-	printf("%-17s %" PRIu64 "\n", "Compactions", s->compactions);
+	printf("%-17s %" PRIu64 " pool objects moved\n", "Compaction", s->compactions);
 	printf("%-17s %" PRIu64 " allocation failures, %" PRIu64 " I/O errors, %" PRIu64
 	       " corrupt pool objects\n",
 	       "Failures", s->alloc_failures, s->io_errors, s->decompress_errors);
 }
 
-/* The latencies of GetStats, with their names in the table and in Prometheus. */
-static void latencies(const struct proto_stats *s, const struct proto_latency *ret_latency[2])
-{
-	ret_latency[0] = &s->read_latency_us;
-	ret_latency[1] = &s->write_latency_us;
-}
-
-static const char *const latency_labels[] = { "read", "write" };
-
+/* Percentiles since the daemon started (Prometheus gets the histograms). */
 static void print_latency(const struct proto_stats *s)
 {
-	const struct proto_latency *latency[2];
+	const struct {
+		const char *name;
+		const struct proto_latency *latency;
+	} ops[] = { { "read", &s->read_latency_us }, { "write", &s->write_latency_us } };
 
-	latencies(s, latency);
 	printf("\n%-10s %10s %10s %10s\n", "Latency", "p50", "p99", "p99.9");
-	for (size_t i = 0; i < ARRAY_SIZE(latency); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
 		char p50[CTL_UNIT_MAX], p99[CTL_UNIT_MAX], p999[CTL_UNIT_MAX];
 
-		printf("  %-8s %10s %10s %10s\n", latency_labels[i],
-		       ctl_format_usec(latency[i]->p50, p50), ctl_format_usec(latency[i]->p99, p99),
-		       ctl_format_usec(latency[i]->p999, p999));
+		printf("  %-8s %10s %10s %10s\n", ops[i].name,
+		       ctl_format_usec(ops[i].latency->p50, p50),
+		       ctl_format_usec(ops[i].latency->p99, p99),
+		       ctl_format_usec(ops[i].latency->p999, p999));
 	}
 }
 
@@ -202,75 +255,18 @@ static void print_table(const struct proto_stats *s, const struct proto_stats *b
 {
 	uint64_t total = s->slots_total;
 	uint64_t used = s->slots_used;
-	char a[CTL_UNIT_MAX], b[CTL_UNIT_MAX];
+	char a[CTL_UNIT_MAX], b[CTL_UNIT_MAX], r[RATIO_MAX];
 
 	printf("%-17s %s\n", "Uptime", ctl_format_duration(s->uptime_seconds, a));
-	printf("%-17s %s in %" PRIu64 " slots, %" PRIu64 " used (%.1f%%, %s of data)\n", "Device",
-	       ctl_format_bytes(total * SWAPDEV_PAGE_SIZE, a), total, used, percent(used, total),
-	       ctl_format_bytes(s->orig_bytes, b));
+	printf("%-17s %s in %" PRIu64 " slots, %" PRIu64 " used (%s, %s of data)\n", "Device",
+	       ctl_format_bytes(total * SWAPDEV_PAGE_SIZE, a), total, used,
+	       format_percent(used, total, r), ctl_format_bytes(s->orig_bytes, b));
 	print_tiers(s);
 	print_memory(s);
+	print_codecs(s);
 	print_operations(s, before, interval);
 	print_events(s);
 	print_latency(s);
-}
-
-/* A Prometheus label value: backslash, double quote and newline escaped. */
-static void print_label_value(const char *value)
-{
-	for (const char *c = value; *c; c++) {
-		if (*c == '\\' || *c == '"')
-			printf("\\%c", *c);
-		else if (*c == '\n')
-			fputs("\\n", stdout);
-		else
-			putchar(*c);
-	}
-}
-
-static void print_prometheus(const struct proto_stats *s, struct json_object *config)
-{
-	static const char *const quantiles[] = { "0.5", "0.99", "0.999" };
-	const struct proto_latency *latency[2];
-
-	for (const struct proto_stat_field *f = proto_stat_fields; f->name; f++) {
-		bool counter = f->kind == PROTO_STAT_COUNTER;
-		uint64_t value;
-		char metric[96];
-
-		memcpy(&value, (const char *)s + f->offset, sizeof(value));
-		snprintf(metric, sizeof(metric), "swapdev_%s%s",
-			 strcmp(f->name, "slots_total") == 0 ? "device_slots" : f->name,
-			 counter ? "_total" : "");
-		printf("# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", metric, f->help, metric,
-		       counter ? "counter" : "gauge", metric, value);
-	}
-	latencies(s, latency);
-	for (size_t i = 0; i < ARRAY_SIZE(latency); i++) {
-		const uint64_t values[] = { latency[i]->p50, latency[i]->p99, latency[i]->p999 };
-
-		printf("# HELP swapdev_%s_latency_seconds %s latency percentiles.\n"
-		       "# TYPE swapdev_%s_latency_seconds gauge\n",
-		       latency_labels[i], i == 0 ? "Read" : "Write", latency_labels[i]);
-		for (size_t q = 0; q < ARRAY_SIZE(quantiles); q++)
-			printf("swapdev_%s_latency_seconds{quantile=\"%s\"} %.6f\n",
-			       latency_labels[i], quantiles[q], (double)values[q] / 1e6);
-	}
-	printf("# HELP swapdev_uptime_seconds Time since swapdevd started.\n"
-	       "# TYPE swapdev_uptime_seconds gauge\n"
-	       "swapdev_uptime_seconds %" PRIu64 "\n",
-	       s->uptime_seconds);
-	if (!config)
-		return;
-	printf("# HELP swapdev_config_info Active configuration, one series per key.\n"
-	       "# TYPE swapdev_config_info gauge\n");
-	json_object_object_foreach(config, key, value) {
-		printf("swapdev_config_info{key=\"");
-		print_label_value(key);
-		printf("\",value=\"");
-		print_label_value(json_object_get_string(value));
-		printf("\"} 1\n");
-	}
 }
 
 /* One sample: parameters is the GetStats reply, s what it says, before the sample before. */
@@ -294,9 +290,7 @@ static void print_stats(enum stats_format format, struct json_object *parameters
 		ctl_print_json(parameters, !watch);
 		break;
 	case FORMAT_PROMETHEUS:
-		if (before)
-			putchar('\n');
-		print_prometheus(ret_stats, config);
+		ctl_print_prometheus(ret_stats, config);
 		break;
 	}
 }
@@ -353,6 +347,9 @@ int ctl_stats(const struct ctl_options *options, int argc, char *argv[])
 	}
 	if (optind < argc)
 		return ctl_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	if (format == FORMAT_PROMETHEUS && watch)
+		return ctl_usage_error(argv[0], "--prometheus prints one exposition: run it from a "
+						"timer (swapdev-textfile.timer), not with --watch");
 
 	if (ctl_connect(options->socket, &conn) < 0)
 		return CTL_EXIT_FAILURE;

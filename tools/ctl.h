@@ -47,6 +47,22 @@ int ctl_flush(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_recompress(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_config(const struct ctl_options *options, int argc, char *argv[]);
 
+/* ---- statistics (ctl-stats.c, ctl-prometheus.c) ---- */
+
+/* What the pool holds per codec; raw pages count 4096 bytes each. */
+enum { CTL_CODEC_LZ4, CTL_CODEC_ZSTD, CTL_CODEC_RAW, CTL_CODECS };
+
+struct ctl_codec {
+	const char *name;
+	uint64_t objects, bytes;
+};
+
+/* GetStats' pool_slots, compr_bytes, raw_slots, zstd_slots and zstd_bytes per codec. */
+void ctl_pool_codecs(const struct proto_stats *s, struct ctl_codec ret_codecs[CTL_CODECS]);
+
+/* One GetStats reply as one complete Prometheus text exposition; config may be NULL. */
+void ctl_print_prometheus(const struct proto_stats *s, struct json_object *config);
+
 /* ---- transport (ctl-transport.c) ---- */
 
 struct ctl_conn;

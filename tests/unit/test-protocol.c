@@ -663,7 +663,13 @@ Test(protocol, idl_covers_the_interface)
 		"error Failed (message: string)",
 		"\tread_latency_us: Latency,\n",
 		"\twrite_latency_us: Latency,\n",
+		"\tread_latency_histogram: LatencyHistogram,\n",
+		"\twrite_latency_histogram: LatencyHistogram,\n",
+		"type LatencyHistogram (buckets: []LatencyBucket, count: int, sum_us: int)\n",
+		"type LatencyBucket (le_us: int, count: int)\n",
 		"\tuptime_seconds: int,\n",
+		"\tstart_time_seconds: int,\n",
+		"\tversion: string,\n",
 		"\tconfig: [string]string\n",
 	};
 	const char *idl = proto_interface_description("io.swapdev");
@@ -715,13 +721,19 @@ static void config_teardown(void)
 	config_done(&test_config);
 }
 
-/* Fill every uint64_t of stats with a distinct value derived from its offset. */
+/*
+ * Fill every uint64_t of stats with a distinct value derived from its
+ * offset; the histograms hold as many buckets as the wire carries.
+ */
 static void fill_stats(struct proto_stats *stats)
 {
 	uint64_t *words = (uint64_t *)stats;
 
-	for (size_t i = 0; i < sizeof(*stats) / sizeof(uint64_t); i++)
+	for (size_t i = 0; i < offsetof(struct proto_stats, version) / sizeof(uint64_t); i++)
 		words[i] = 1000 + i;
+	stats->read_latency_histogram.nr_buckets = PROTO_LATENCY_BUCKETS_MAX;
+	stats->write_latency_histogram.nr_buckets = PROTO_LATENCY_BUCKETS_MAX;
+	stats->version = "1.2.3";
 }
 
 Test(protocol, stats_field_names, .init = config_setup, .fini = config_teardown)
@@ -759,7 +771,7 @@ Test(protocol, stats_field_names, .init = config_setup, .fini = config_teardown)
 		"config",
 	};
 	struct proto_stats stats;
-	struct json_object *object, *latency, *config;
+	struct json_object *object, *latency, *config, *buckets, *bucket;
 
 	fill_stats(&stats);
 	stats.read_latency_us = (struct proto_latency){ 12, 340, 5600 };
@@ -772,7 +784,7 @@ Test(protocol, stats_field_names, .init = config_setup, .fini = config_teardown)
 
 	/* Every member of struct proto_stats is there, and the config. */
 	cr_assert_eq(json_object_object_length(object),
-		     offsetof(struct proto_stats, read_latency_us) / sizeof(uint64_t) + 4);
+		     offsetof(struct proto_stats, read_latency_us) / sizeof(uint64_t) + 8);
 	cr_assert_eq(get_u64(object, "slots_total"), stats.slots_total);
 	cr_assert_eq(get_u64(object, "metadata_bytes"), stats.metadata_bytes);
 	cr_assert_eq(get_u64(object, "reads_empty"), stats.reads_empty);
@@ -785,6 +797,18 @@ Test(protocol, stats_field_names, .init = config_setup, .fini = config_teardown)
 	cr_assert_eq(get_u64(latency, "p999"), 5600);
 	cr_assert(json_object_object_get_ex(object, "write_latency_us", &latency));
 	cr_assert_eq(get_u64(latency, "p999"), 7000);
+
+	cr_assert(json_object_object_get_ex(object, "read_latency_histogram", &latency));
+	cr_assert_eq(get_u64(latency, "count"), stats.read_latency_histogram.count);
+	cr_assert_eq(get_u64(latency, "sum_us"), stats.read_latency_histogram.sum_us);
+	cr_assert(json_object_object_get_ex(latency, "buckets", &buckets));
+	cr_assert_eq(json_object_array_length(buckets), PROTO_LATENCY_BUCKETS_MAX);
+	bucket = json_object_array_get_idx(buckets, 3);
+	cr_assert_eq(get_u64(bucket, "le_us"), stats.read_latency_histogram.buckets[3].le_us);
+	cr_assert_eq(get_u64(bucket, "count"), stats.read_latency_histogram.buckets[3].count);
+	cr_assert(json_object_object_get_ex(object, "write_latency_histogram", NULL));
+	cr_assert_eq(get_u64(object, "start_time_seconds"), stats.start_time_seconds);
+	cr_assert_str_eq(get_string(object, "version"), "1.2.3");
 
 	cr_assert(json_object_object_get_ex(object, "config", &config));
 	for (size_t i = 0; config_keys[i]; i++)
@@ -822,7 +846,8 @@ Test(protocol, stats_reply_round_trip, .init = config_setup, .fini = config_tear
 	size_t size;
 	char *msg;
 
-	memset(&stats, 0xff, sizeof(stats));
+	memset(&stats, 0xff, offsetof(struct proto_stats, version));
+	stats.version = NULL;
 	cr_assert_eq(proto_build_stats_reply(&stats, &test_config, &msg, &size), 0);
 	reparse(msg, size, &reply);
 	cr_assert_null(reply.error);
@@ -944,7 +969,9 @@ Test(protocol, typed_stats_round_trip, .init = config_setup, .fini = config_tear
 	cr_assert_eq(proto_stats_to_json(&sent, &test_config, &object), 0);
 	memset(&got, 0xa5, sizeof(got));
 	proto_read_stats(object, &got, &config);
-	cr_assert_eq(memcmp(&got, &sent, sizeof(got)), 0, "every member comes back");
+	cr_assert_eq(memcmp(&got, &sent, offsetof(struct proto_stats, version)), 0,
+		     "every member comes back");
+	cr_assert_str_eq(got.version, "1.2.3");
 	cr_assert_str_eq(proto_config_value(config, "pool.compressor"), "lz4");
 	cr_assert_null(proto_config_value(config, "no.such_key"));
 	json_object_put(object);
@@ -956,6 +983,8 @@ Test(protocol, typed_stats_round_trip, .init = config_setup, .fini = config_tear
 	cr_assert_eq(got.writes, 0);
 	cr_assert_eq(got.io_errors, 7);
 	cr_assert_eq(got.read_latency_us.p99, 0);
+	cr_assert_eq(got.read_latency_histogram.nr_buckets, 0);
+	cr_assert_null(got.version);
 	cr_assert_null(config);
 	json_object_put(object);
 }

@@ -256,7 +256,7 @@ Test(store, model_single_thread_zstd_tiny_pool_with_disk, .init = make_backing,
 	cr_assert_eq(store_start_writeback(s), 0);
 	model_run(s, 20000, 2);
 	store_get_stats(s, &st);
-	cr_expect_gt(st.ops.writethrough_pages + st.ops.writeback_pages, 0);
+	cr_expect_gt(counters_writethrough_pages(&st.ops) + st.ops.writeback_pages, 0);
 	cr_expect_gt(st.ops.reads_disk, 0);
 	cr_expect_gt(st.ops.reads_pool, 0);
 	cr_expect_gt(st.ops.reads_same, 0);
@@ -333,6 +333,47 @@ Test(store, exclusive_load_never_loses_data, .init = make_backing, .fini = remov
 }
 
 /*
+ * A page written through is counted under its exact reason: the pool at
+ * its limit, or background growth that had no chunk ready yet (the first
+ * allocation of a size class never has one).
+ */
+Test(store, writethrough_reasons, .init = make_backing, .fini = remove_backing)
+{
+	struct store_config c = base_config(16 * MiB, 1 * MiB);
+	unsigned char page[4096];
+	struct store_worker *w;
+	struct store_stats st;
+	struct store *s;
+
+	c.backing_path = backing_path;
+	s = new_store(&c);
+	w = new_worker(s);
+	for (uint64_t i = 0; i < 2048; i++) {
+		pagegen_fill_kind(page, 4096, PAGE_TEXT, i);
+		cr_assert_eq(store_write(w, page, 4096, i * 4096), 4096);
+	}
+	store_get_stats(s, &st);
+	cr_assert_gt(st.ops.writethrough_pool_full, 0, "a 1 MiB pool never filled up");
+	cr_assert_eq(st.ops.writethrough_pool_growing, 0);
+	cr_assert_eq(st.ops.writethrough_no_memory, 0);
+	cr_assert_eq(st.ops.writes_disk, st.ops.writethrough_pool_full);
+	store_worker_free(w);
+	store_free(s);
+
+	c.background_growth = true;
+	s = new_store(&c);
+	w = new_worker(s);
+	pagegen_fill_kind(page, 4096, PAGE_TEXT, 0);
+	cr_assert_eq(store_write(w, page, 4096, 0), 4096);
+	store_get_stats(s, &st);
+	cr_assert_eq(st.ops.writethrough_pool_growing, 1);
+	cr_assert_eq(st.ops.writethrough_pool_full, 0);
+	cr_assert_eq(counters_writethrough_pages(&st.ops), 1);
+	store_worker_free(w);
+	store_free(s);
+}
+
+/*
  * Under pressure, incompressible pages (stored raw) are written back
  * before any compressed entry, even colder ones: the compressed pages,
  * written first, all stay in the pool while the raw ones go.
@@ -362,7 +403,7 @@ Test(store, pressure_writes_incompressible_pages_back_first, .init = make_backin
 		cr_assert_eq(store_write(w, page, 4096, (compressed + raw) * 4096), 4096);
 		store_get_stats(s, &st);
 	} while (++raw < 8192 && st.pool_footprint_bytes * 100 < c.pool_limit * 92);
-	cr_assert_eq(st.ops.writethrough_pages, 0, "the pool was full before the test began");
+	cr_assert_eq(counters_writethrough_pages(&st.ops), 0, "the pool was full before the test began");
 	cr_assert_eq(store_start_writeback(s), 0);
 	for (int i = 0; i < 1000 && st.pool_footprint_bytes * 100 > c.pool_limit * 85; i++) {
 		usleep(10 * 1000);
