@@ -26,8 +26,9 @@
 #                  check them. What it measures is the kernel's swap path,
 #                  the loop device and the FUSE round trips, with no store
 #                  behind them: a FUSE swap server cannot go below it.
-#   swapdev-lz4    swapdevd on its defaults (lz4; incompressible pages to the
-#                  backing file under $E2E_TMPROOT, /var/tmp)
+#   swapdev-lz4    swapdevd on its defaults (lz4, zstd for entries idle 60 s;
+#                  incompressible pages in the pool, written back first;
+#                  the backing file under $E2E_TMPROOT, /var/tmp)
 #   swapdev-zstd   the same with pool.compressor=$BENCH_ZSTD (zstd:1)
 #   swapdev-lz4-half, swapdev-lz4-quarter, swapdev-zstd-half,
 #   swapdev-zstd-quarter
