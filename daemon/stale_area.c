@@ -165,7 +165,7 @@ static int clean_loop(int nr, const char *why)
 					loop.path, loop.path);
 			return r;
 		}
-		log_notice("swapped off the stale area %s; pages the dead daemon held are lost "
+		log_notice("swapped off the stale area %s; any pages the dead daemon held are lost "
 			   "(a process that touches one gets SIGBUS)",
 			   loop.path);
 	}
