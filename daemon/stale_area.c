@@ -143,7 +143,13 @@ static bool loop_is_stale(int nr, dev_t dead_mount, const char *file_path, const
 	return false;
 }
 
-/* Swap off (if swap is on it) and detach one stale loop device. */
+/*
+ * Swap off (if swap is on it) and detach one stale loop device. Whether it
+ * is a swap area is swapoff(2)'s answer, not /proc/swaps: that prints the
+ * path as the dead daemon saw it, which is "/loopN" once its private mount
+ * namespace (and the /dev mount in it) is gone. swapoff finds the area by
+ * the block device whatever its name, and answers EINVAL for no area.
+ */
 static int clean_loop(int nr, const char *why)
 {
 	struct activate_loop loop = ACTIVATE_LOOP_INIT;
@@ -151,23 +157,23 @@ static int clean_loop(int nr, const char *why)
 
 	loop.nr = nr;
 	snprintf(loop.path, sizeof(loop.path), "/dev/loop%d", nr);
-	if (activate_swap_is_active(loop.path) > 0) {
-		log_notice("%s is the swap area of a swapdevd that died (%s); swapping it off",
-			   loop.path, why);
+	log_notice("%s belongs to a swapdevd that died (%s); swapping it off and detaching it",
+		   loop.path, why);
+	r = activate_swapoff(loop.path);
+	if (r == -ENOMEM || r == -EINTR)
 		r = swap_area_swapoff(loop.path);
-		if (r < 0) {
-			log_error_errno(r, "swapoff of the stale swap area %s failed; it stays "
-					   "active, and a new area beside it at the same priority "
-					   "would get only every other page-out (the rest fail on "
-					   "the dead one and stay in memory). Refusing to start: "
-					   "run 'swapoff %s' once the processes with pages on it "
-					   "have exited, then start swapdevd again",
-					loop.path, loop.path);
-			return r;
-		}
+	if (r == 0) {
 		log_notice("swapped off the stale area %s; any pages the dead daemon held are lost "
 			   "(a process that touches one gets SIGBUS)",
 			   loop.path);
+	} else if (r != -EINVAL) {
+		log_error_errno(r, "swapoff of the stale swap area %s failed; it stays active, "
+				   "and a new area beside it at the same priority would get only "
+				   "every other page-out (the rest fail on the dead one and stay in "
+				   "memory). Refusing to start: run 'swapoff %s' once the "
+				   "processes with pages on it have exited, then start swapdevd again",
+				loop.path, loop.path);
+		return r;
 	}
 	/* Autoclear has usually detached it at swapoff; this covers the rest. */
 	loop.fd = open(loop.path, O_RDWR | O_CLOEXEC);
@@ -175,7 +181,7 @@ static int clean_loop(int nr, const char *why)
 		return 0;
 	r = activate_loop_detach(&loop);
 	if (r < 0)
-		log_warning_errno(r, "cannot detach the stale loop device /dev/loop%d", nr);
+		log_warning_errno(r, "cannot detach the stale loop device %s", loop.path);
 	else
 		log_info("detached the stale loop device /dev/loop%d", nr);
 	return 0;

@@ -16,6 +16,13 @@
 #                       kernel marks the lost pages poisoned), and the
 #                       workload, thawed, dies of SIGBUS on its first lost
 #                       page and never reads a wrong one
+#   dead-area-private-ns
+#                       as dead-area, but the first daemon runs in a private
+#                       mount namespace, as under the systemd unit: when it
+#                       dies, its mount goes with the namespace and the loop
+#                       device's file is named "/swap", the area "/loopN".
+#                       The new daemon finds the area by the name it was
+#                       attached with and removes it all the same
 #   concurrent-swapoff  `swapoff` of the daemon's loop device runs (on an
 #                       area full of a frozen workload's pages) when SIGTERM
 #                       comes, as systemd's dev-loopN.swap unit does at
@@ -30,7 +37,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/swapdevd.sh"
 
 variant=${1:?usage: test-hygiene.sh VARIANT}
 case "$variant" in
-dead-area | dead-area-in-use | concurrent-swapoff) ;;
+dead-area | dead-area-in-use | dead-area-private-ns | concurrent-swapoff) ;;
 *) e2e_fail "unknown variant $variant" ;;
 esac
 requires_root
@@ -39,6 +46,7 @@ requires_loop
 requires_swap
 requires_cgroup
 requires_cmd losetup swapoff timeout
+[ "$variant" != dead-area-private-ns ] || requires_cmd unshare
 
 e2e_make_tmpdir
 workload=''
@@ -141,6 +149,35 @@ kill_daemon()
 	e2e_log "SIGKILL left $OLD_LOOP active ($(swap_used "$OLD_LOOP") KiB used) on a dead mount"
 }
 
+# kill_daemon_private_ns : as kill_daemon for a daemon in its own mount
+# namespace: the mount dies with it; the area stays, named "/loopN".
+kill_daemon_private_ns()
+{
+	OLD_LOOP=$SD_LOOP
+	cleanup_fn teardown_private_ns_area
+	kill -KILL "$SD_PID"
+	wait "$SD_PID" 2>/dev/null || true
+	SD_PID=
+	! is_mountpoint "$SD_MNT" || e2e_fail "the private namespace's mount is visible here"
+	[ -n "$(swap_used "/${OLD_LOOP#/dev/}")" ] ||
+		e2e_fail "/${OLD_LOOP#/dev/} is not in /proc/swaps after SIGKILL: $(cat /proc/swaps)"
+	e2e_log "SIGKILL left /${OLD_LOOP#/dev/} active, backed by" \
+		"$(cat "/sys/block/${OLD_LOOP#/dev/}/loop/backing_file")"
+}
+
+# teardown_private_ns_area : swapoff and detach the old area if still there
+# (swapoff(2) finds it by its device, whatever /proc/swaps calls it).
+teardown_private_ns_area()
+{
+	local dev=${OLD_LOOP#/dev/}
+
+	[ "$(cat "/sys/block/$dev/loop/backing_file" 2>/dev/null)" = /swap ] || return 0
+	e2e_log "teardown: swapoff $OLD_LOOP (the dead area)"
+	with_timeout 300 swapoff "$OLD_LOOP" 2>/dev/null
+	with_timeout 60 losetup -d "$OLD_LOOP" 2>/dev/null
+	return 0
+}
+
 # restart_after_kill : a new daemon with the same configuration must come
 # up, say what it removed, and own the one swap area backed by its file.
 restart_after_kill()
@@ -148,11 +185,14 @@ restart_after_kill()
 	local swaps mounts
 
 	swapdevd_start
-	grep -q "has died" "$SD_LOG" || e2e_fail "the new daemon does not say the old one died"
+	grep -q "belongs to a swapdevd that died" "$SD_LOG" ||
+		e2e_fail "the new daemon does not say the old one died"
 	grep -q "swapped off the stale area $OLD_LOOP" "$SD_LOG" ||
 		e2e_fail "the new daemon did not log the swapoff of $OLD_LOOP"
-	grep -q "unmounted the dead FUSE mount" "$SD_LOG" ||
-		e2e_fail "the new daemon did not log the unmount"
+	if [ "$variant" != dead-area-private-ns ]; then
+		grep -q "unmounted the dead FUSE mount" "$SD_LOG" ||
+			e2e_fail "the new daemon did not log the unmount"
+	fi
 	swaps=$(_e2e_swaps_of "$SD_MNT")
 	[ "$swaps" = "$SD_LOOP" ] || e2e_fail "swap areas on $SD_MNT: '$swaps', expected $SD_LOOP"
 	[ "$(awk 'NR > 1' /proc/swaps | wc -l)" -eq 1 ] ||
@@ -171,6 +211,25 @@ dead-area)
 	wait_workload || status=$?
 	[ "$status" -eq 0 ] || e2e_fail "the workload failed with status $status on the new daemon"
 	[ "$(stat_value writes)" -gt 0 ] || e2e_fail "the new daemon served no writes"
+	swapdevd_stop
+	;;
+
+dead-area-private-ns)
+	real_swapdevd=$SWAPDEVD
+	# exec keeps the PID: SD_PID is the daemon's.
+	SWAPDEVD=$E2E_TMPDIR/swapdevd-private-ns
+	printf '#!/bin/sh\nexec unshare -m --propagation private -- %q "$@"\n' \
+		"$real_swapdevd" >"$SWAPDEVD"
+	chmod +x "$SWAPDEVD"
+	swapdevd_start
+	SWAPDEVD=$real_swapdevd
+	kill_daemon_private_ns
+	restart_after_kill
+	! grep -q "^/${OLD_LOOP#/dev/} " /proc/swaps || e2e_fail "the dead area is still active"
+	start_workload 1 --size 192M --passes 2
+	status=0
+	wait_workload || status=$?
+	[ "$status" -eq 0 ] || e2e_fail "the workload failed with status $status on the new daemon"
 	swapdevd_stop
 	;;
 
