@@ -17,7 +17,8 @@
  * an uninterruptible wait; the parent gives up after PROBE_TIMEOUT_MS and
  * treats silence as life. Under systemd the mount lived in the unit's own
  * mount namespace, which died with the daemon: no process sees the mount,
- * and sysfs names the backing file "/swap". Such a loop device is still
+ * sysfs names the backing file "/swap" and /proc/swaps the area "/loopN".
+ * Such a loop device is still
  * known by the name the daemon gave it at attach (lo_file_name) and by its
  * backing file's device number, which no /proc/PID/mountinfo lists any
  * more: a live swapdevd always sees its own mount.
