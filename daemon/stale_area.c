@@ -18,10 +18,10 @@
  * treats silence as life. Under systemd the mount lived in the unit's own
  * mount namespace, which died with the daemon: no process sees the mount,
  * sysfs names the backing file "/swap" and /proc/swaps the area "/loopN".
- * Such a loop device is still
- * known by the name the daemon gave it at attach (lo_file_name) and by its
- * backing file's device number, which no /proc/PID/mountinfo lists any
- * more: a live swapdevd always sees its own mount.
+ * Such a loop device is still known by the name the daemon gave it at
+ * attach (lo_file_name) and by its backing file's device number, which no
+ * /proc/PID/mountinfo lists any more: a live swapdevd always sees its own
+ * mount.
  *
  * swapoff(2) of a dead area reads every page in use back and fails each
  * read; since Linux 5.19 it then marks the page table entry poisoned (the
