@@ -35,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/swap.h>
+#include <sys/sysmacros.h>
 
 #include "activate.h"
 #include "common.h"
@@ -399,7 +400,7 @@ static char *resolve_parent(const char *path)
 	return out;
 }
 
-int activate_mount_at(const char *path, char *ret_fstype, size_t size)
+int activate_mount_at(const char *path, char *ret_fstype, size_t size, dev_t *ret_dev)
 {
 	_cleanup_free_ char *resolved = NULL, *line = NULL;
 	size_t line_size = 0, len = strlen(path);
@@ -438,12 +439,37 @@ int activate_mount_at(const char *path, char *ret_fstype, size_t size)
 				continue;
 		}
 		r = 1;
+		if (ret_dev) {
+			unsigned int major_nr = 0, minor_nr = 0;
+
+			sscanf(fields[2], "%u:%u", &major_nr, &minor_nr);
+			*ret_dev = makedev(major_nr, minor_nr);
+		}
 		sep = strstr(save ? save : "", " - ");
 		snprintf(ret_fstype, size, "%s", sep ? strtok_r(sep + 3, " \n", &save) : "?");
 		/* The last match is the topmost mount. */
 	}
 	fclose(f);
 	return r;
+}
+
+int activate_loop_get_backing(int nr, dev_t *ret_dev, char *ret_name, size_t size)
+{
+	_cleanup_close_ int fd = -1;
+	struct loop_info64 info;
+	char path[ACTIVATE_LOOP_PATH_MAX];
+
+	snprintf(path, sizeof(path), "/dev/loop%d", nr);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
+		return -errno;
+	/* The kernel's own encoding of dev_t: 12 bits of major above 20 of minor. */
+	*ret_dev = makedev((unsigned int)(info.lo_device >> 20),
+			   (unsigned int)(info.lo_device & 0xfffff));
+	snprintf(ret_name, size, "%.*s", LO_NAME_SIZE, (const char *)info.lo_file_name);
+	return 0;
 }
 
 int activate_loop_swapping_on(const char *file, char *ret_dev, size_t size)

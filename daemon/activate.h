@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Volume label written into every swap signature (blkid LABEL=). */
 #define ACTIVATE_SWAP_LABEL "swapdev"
@@ -148,6 +149,16 @@ int activate_loop_swapping_on(const char *file, char *ret_dev, size_t size);
  * Whether something is mounted on path, according to /proc/self/mountinfo
  * (never stat(): a hung FUSE mount there would hang us too). path is
  * compared as given and with its directory resolved. Returns 1 with the
- * file system type of the topmost mount in ret_fstype, 0, or -errno.
+ * file system type of the topmost mount in ret_fstype and its device
+ * number in *ret_dev (may be NULL), 0, or -errno.
  */
-int activate_mount_at(const char *path, char *ret_fstype, size_t size);
+int activate_mount_at(const char *path, char *ret_fstype, size_t size, dev_t *ret_dev);
+
+/*
+ * The backing file of loop device nr, from LOOP_GET_STATUS64: the device
+ * number of its file system (a FUSE mount's anonymous device), and the
+ * name given at attach (lo_file_name, truncated to 63 bytes), which stays
+ * right when the mount is no longer reachable from here. Returns 0, -ENXIO
+ * (nothing attached), or -errno.
+ */
+int activate_loop_get_backing(int nr, dev_t *ret_dev, char *ret_name, size_t size);

@@ -37,6 +37,7 @@
 #include "fuse_export.h"
 #include "log.h"
 #include "runtime_keys.h"
+#include "stale_area.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -255,15 +256,25 @@ static int parent_dir(const char *path, char *buf, size_t size)
  * A second daemon on a live mount point would stack its export on the
  * first one's, whose status would then name the other's file. Refused
  * before anything changes state, as is a mount point that is no directory.
+ * A swapdev mount whose daemon died is no such obstacle: it and the swap
+ * area on it are removed (stale_area.c), the only change of state before
+ * the other refusal checks, and safe because that daemon is gone.
  */
-static int check_mountpoint(const char *mountpoint)
+static int check_mountpoint(const char *mountpoint, const char *file_path)
 {
 	char fstype[64];
+	dev_t dead_mount = 0, dev = 0;
 	struct stat st;
 	int r;
 
-	r = activate_mount_at(mountpoint, fstype, sizeof(fstype));
-	if (r > 0) {
+	r = activate_mount_at(mountpoint, fstype, sizeof(fstype), &dev);
+	if (r > 0 && strcmp(fstype, STALE_AREA_FSTYPE) == 0 &&
+	    stale_area_mount_dead(mountpoint) > 0) {
+		log_notice("device.mountpoint %s: the swapdevd that mounted it has died (its FUSE "
+			   "connection is gone); removing what it left",
+			   mountpoint);
+		dead_mount = dev;
+	} else if (r > 0) {
 		log_error("refusing device.mountpoint %s: a %s file system is mounted there already "
 			  "(another swapdevd?); unmount it or choose another mount point",
 			  mountpoint, fstype);
@@ -271,11 +282,11 @@ static int check_mountpoint(const char *mountpoint)
 	}
 	if (r < 0)
 		log_warning_errno(r, "cannot read /proc/self/mountinfo to check %s", mountpoint);
-	if (stat(mountpoint, &st) == 0 && !S_ISDIR(st.st_mode)) {
+	if (!dead_mount && stat(mountpoint, &st) == 0 && !S_ISDIR(st.st_mode)) {
 		log_error("refusing device.mountpoint %s: it is not a directory", mountpoint);
 		return -ENOTDIR;
 	}
-	return 0;
+	return stale_area_clean(mountpoint, dead_mount, file_path);
 }
 
 /* The daemon is on the reclaim path: nothing of it may be swapped out,
@@ -526,11 +537,12 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &d.started);
 	if (load_config(&d, &o) < 0)
 		goto out;
-	/* The machine around us, also for --check-config. */
-	if (coexistence_check(&d.config) > 0 && d.config.refuse_conflicts)
-		goto out;
 	if (o.check_only) {
 		struct config_error error;
+
+		/* The machine around us; a real start checks it after start-up hygiene. */
+		if (coexistence_check(&d.config) > 0 && d.config.refuse_conflicts)
+			goto out;
 
 		if (!o.print_config)
 			printf("swapdevd: configuration %s%s%s is valid\n",
@@ -570,7 +582,10 @@ int main(int argc, char **argv)
 		log_error("device.mountpoint %s is too long", d.config.mountpoint);
 		goto out;
 	}
-	if (check_mountpoint(d.config.mountpoint) < 0)
+	if (check_mountpoint(d.config.mountpoint, d.file_path) < 0)
+		goto out;
+	/* After the stale area is gone: it would count as a conflict. */
+	if (coexistence_check(&d.config) > 0 && d.config.refuse_conflicts)
 		goto out;
 	if (bind_control(&d) < 0)
 		goto out;

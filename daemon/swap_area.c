@@ -6,21 +6,31 @@
  * loop device is attached (attaching reads the file, so the export must be
  * serving), the export is sealed against other writers, and swapon comes
  * last. A failed swapoff keeps the area: the daemon never lets go of a swap
- * area the kernel still uses.
+ * area the kernel still uses. Someone else's swapoff of the area, already
+ * running when ours starts, is waited for rather than taken for a failure.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "fuse_export.h"
 #include "log.h"
 #include "swap_area.h"
 
 #define SWAPOFF_ATTEMPTS 5
+/*
+ * How long to wait for someone else's swapoff of our area: about 10 s per
+ * GiB of pages to read back, well inside the unit's TimeoutStopSec (15 min).
+ */
+#define SWAPOFF_WAIT_SECONDS 600
+#define SWAPOFF_WAIT_POLL_MS 1000
+#define SWAPOFF_WAIT_LOG_MS  10000
 
 void swap_area_init(struct swap_area *area)
 {
@@ -119,6 +129,80 @@ static int swapoff_with_retries(const char *device)
 	return r;
 }
 
+/*
+ * Another swapoff of the area is running (at shutdown, systemd's own
+ * dev-loopN.swap unit, which nothing orders against us). swapoff(2) only
+ * looks among areas still marked SWP_WRITEOK, a mark the running swapoff
+ * cleared before it began to read pages back, so ours fails with EINVAL
+ * while the area stays in /proc/swaps until the other one ends. Wait for
+ * that, keep serving its reads meanwhile, and try again each time: should
+ * the other swapoff fail, the area is writable again and ours does the work.
+ * /proc/swaps signals POLLPRI when an area comes or goes, which wakes us
+ * early; the poll timeout covers an area that comes back.
+ */
+static int wait_for_other_swapoff(const char *device)
+{
+	uint64_t start = monotonic_ms(), next_log = start + SWAPOFF_WAIT_LOG_MS;
+	int fd = -1, r;
+
+	log_notice("swapoff %s: another swapoff of it is in progress (systemd's swap unit at "
+		   "shutdown?); waiting up to %d s for it to finish",
+		   device, SWAPOFF_WAIT_SECONDS);
+	sd_notifyf(0, "STATUS=waiting for another swapoff of %s", device);
+	for (;;) {
+		uint64_t now = monotonic_ms();
+		struct pollfd pfd;
+
+		r = activate_swap_is_active(device);
+		if (r == 0) {
+			log_info("%s was swapped off by the other swapoff after %" PRIu64 " s",
+				 device, (now - start) / 1000);
+			break;
+		}
+		if (r > 0)
+			r = swapoff_with_retries(device);
+		if (r != -EINVAL)
+			break;
+		if (now - start >= SWAPOFF_WAIT_SECONDS * 1000ull) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (now >= next_log) {
+			log_info("still waiting for the other swapoff of %s (%" PRIu64 " s)", device,
+				 (now - start) / 1000);
+			next_log = now + SWAPOFF_WAIT_LOG_MS;
+		}
+		/* Opening arms the event; a file that cannot be opened leaves the timeout. */
+		if (fd < 0)
+			fd = open("/proc/swaps", O_RDONLY | O_CLOEXEC);
+		pfd = (struct pollfd){ .fd = fd, .events = POLLPRI };
+		if (poll(&pfd, 1, SWAPOFF_WAIT_POLL_MS) > 0 && fd >= 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int swap_area_swapoff(const char *device)
+{
+	int r = swapoff_with_retries(device);
+
+	if (r != -EINVAL)
+		return r;
+	r = activate_swap_is_active(device);
+	if (r == 0) {
+		/* Someone ran swapoff by hand already: nothing left to protect. */
+		log_info("%s was already swapped off", device);
+		return 0;
+	}
+	if (r < 0)
+		return -EINVAL;
+	return wait_for_other_swapoff(device);
+}
+
 int swap_area_deactivate(struct swap_area *area)
 {
 	const char *device = area->loop.path;
@@ -127,16 +211,17 @@ int swap_area_deactivate(struct swap_area *area)
 	if (area->active) {
 		sd_notify(0, "STOPPING=1\nSTATUS=swapoff in progress");
 		log_info("swapoff %s", device);
-		r = swapoff_with_retries(device);
-		/* Someone ran swapoff by hand already: nothing left to protect. */
-		if (r == -EINVAL && activate_swap_is_active(device) == 0) {
-			log_info("%s was already swapped off", device);
-			r = 0;
-		}
-		if (r < 0) {
+		r = swap_area_swapoff(device);
+		if (r == -ETIMEDOUT) {
+			log_error("%s is still in /proc/swaps %d s after another swapoff of it began; "
+				  "still serving it. Stop swapdevd again once it is gone",
+				  device, SWAPOFF_WAIT_SECONDS);
+		} else if (r < 0) {
 			log_error_errno(r, "swapoff %s failed; still serving it. Free memory or add "
 					   "swap elsewhere, then stop swapdevd again",
 					device);
+		}
+		if (r < 0) {
 			sd_notifyf(0, "STATUS=swapoff failed (%s); still serving %s", strerror(-r),
 				   device);
 			return r;

@@ -42,7 +42,16 @@ int swap_area_activate(struct swap_area *area, const char *file_path, uint64_t s
 		       int priority, bool discard, struct fuse_export *export);
 
 /*
- * swapoff (retried while the kernel answers ENOMEM) and detach. A failed
+ * swapoff(2) of device, retried while the kernel answers ENOMEM or EINTR.
+ * When another swapoff of it is already running, wait (bounded, logged) for
+ * the area to leave /proc/swaps. Returns 0 once device is no swap area,
+ * -ETIMEDOUT when the other swapoff outlasted the wait, or the errno of
+ * swapoff(2). Logs retries and waits; the caller logs the failure.
+ */
+int swap_area_swapoff(const char *device);
+
+/*
+ * swap_area_swapoff() and detach. A failed
  * swapoff leaves the area active and is returned: the caller must keep
  * serving. Logs its own errors.
  */
