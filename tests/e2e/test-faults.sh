@@ -206,37 +206,6 @@ cgroup_usage_mib()
 	echo $(($(cat "$(cgroup_file "$1" memory.usage_in_bytes memory.current)") >> 20))
 }
 
-# start_workload CG SEED [WORKLOAD ARGS...] : run the workload in CG in
-# the background; WL_PID is its runner, WL_OUT its output file. Unlike
-# cgroup_run, only the workload enters the cgroup: its timeout stays
-# outside, where a failed swap-in cannot kill it, so the exit status is
-# the workload's own (128 + N when signal N killed it).
-start_workload()
-{
-	local cg=$1 s=$2 dir
-
-	shift 2
-	dir=$(cgroup_path "$cg")
-	WL_OUT=$E2E_TMPDIR/workload-$s.out
-	# shellcheck disable=SC2016 # expanded by the inner sh
-	timeout --kill-after="${E2E_KILL_AFTER:-10}" "$timeout_s" \
-		sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' start_workload \
-		"$dir" "$workload" --seed "$s" --report "$@" >"$WL_OUT" 2>&1 &
-	WL_PID=$!
-}
-
-# wait_workload : wait for the workload started last; print its output;
-# return its exit status.
-wait_workload()
-{
-	local status=0
-
-	wait "$WL_PID" || status=$?
-	sed 's/^/    /' "$WL_OUT" >&2
-	e2e_log "workload exit status $status"
-	return "$status"
-}
-
 expect_workload_ok()
 {
 	local status=0

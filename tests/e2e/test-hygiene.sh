@@ -61,33 +61,6 @@ cleanup_fn cgroup_destroy "$cg"
 cgroup_create "$cg" $((64 << 20))
 timeout_s=${E2E_WORKLOAD_TIMEOUT:-600}
 
-# start_workload SEED [WORKLOAD ARGS...] : the workload alone in the cgroup
-# (its timeout outside), in the background; WL_PID, WL_OUT. Its status is
-# its own: 128 + N when signal N killed it.
-start_workload()
-{
-	local s=$1
-
-	shift
-	WL_OUT=$E2E_TMPDIR/workload-$s.out
-	# shellcheck disable=SC2016 # expanded by the inner sh
-	timeout --kill-after="${E2E_KILL_AFTER:-10}" "$timeout_s" \
-		sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' start_workload \
-		"$(cgroup_path "$cg")" "$workload" --seed "$s" --report "$@" >"$WL_OUT" 2>&1 &
-	WL_PID=$!
-}
-
-# wait_workload : the status of the workload started last; its output logged.
-wait_workload()
-{
-	local status=0
-
-	wait "$WL_PID" || status=$?
-	sed 's/^/    /' "$WL_OUT" >&2
-	e2e_log "workload exit status $status"
-	return "$status"
-}
-
 # wait_slots MIN SECONDS : until swapdev holds MIN slots of the workload.
 wait_slots()
 {
@@ -206,7 +179,7 @@ dead-area)
 	swapdevd_start
 	kill_daemon
 	restart_after_kill
-	start_workload 1 --size 192M --passes 2
+	start_workload "$cg" 1 --size 192M --passes 2
 	status=0
 	wait_workload || status=$?
 	[ "$status" -eq 0 ] || e2e_fail "the workload failed with status $status on the new daemon"
@@ -226,7 +199,7 @@ dead-area-private-ns)
 	kill_daemon_private_ns
 	restart_after_kill
 	! grep -q "^/${OLD_LOOP#/dev/} " /proc/swaps || e2e_fail "the dead area is still active"
-	start_workload 1 --size 192M --passes 2
+	start_workload "$cg" 1 --size 192M --passes 2
 	status=0
 	wait_workload || status=$?
 	[ "$status" -eq 0 ] || e2e_fail "the workload failed with status $status on the new daemon"
@@ -235,7 +208,7 @@ dead-area-private-ns)
 
 dead-area-in-use)
 	swapdevd_start
-	start_workload 1 --size 192M --passes 50
+	start_workload "$cg" 1 --size 192M --passes 50
 	wait_slots 12000 120
 	freeze_workload
 	kill_daemon
@@ -253,7 +226,7 @@ dead-area-in-use)
 concurrent-swapoff)
 	SD_SIZE=1G
 	swapdevd_start
-	start_workload 1 --size 512M --passes 50
+	start_workload "$cg" 1 --size 512M --passes 50
 	wait_slots 60000 300
 	freeze_workload
 	e2e_log "swapoff $SD_LOOP with $(swap_used "$SD_LOOP") KiB on it, then SIGTERM"
