@@ -32,10 +32,12 @@
 
 #include "common.h"
 #include "coexistence.h"
+#include "config_source.h"
 #include "control_server.h"
 #include "swap_area.h"
 #include "fuse_export.h"
 #include "log.h"
+#include "reload.h"
 #include "runtime_keys.h"
 #include "stale_area.h"
 
@@ -46,7 +48,8 @@
 /* What main() sets up and tears down; each part gets only what it needs. */
 struct daemon {
 	struct swapdev_config config;
-	const char *config_path; /* NULL: embedded defaults only */
+	struct config_source source; /* read again at SIGHUP */
+	bool config_file_read;	     /* false: the default path is missing, built-in defaults */
 	bool foreground, activate, debug;
 
 	struct store *store;
@@ -59,7 +62,7 @@ struct daemon {
 	struct control_server *control;
 	struct timespec started;
 
-	/* Serializes control-plane changes of config (SetConfig, GetConfig). */
+	/* Serializes changes of config (SetConfig, GetConfig, reload). */
 	pthread_mutex_t config_lock;
 };
 
@@ -90,16 +93,13 @@ static void usage(FILE *out)
 		"  -V, --version            version\n"
 		"\n"
 		"Stop with SIGTERM or Ctrl-C: swapoff, loop detach, unmount, exit 0.\n"
+		"SIGHUP reads the configuration again and applies its runtime keys.\n"
 		"See swapdevd(8) and swapdevd.conf(5).\n",
 		SWAPDEV_DEFAULT_CONFIG_PATH);
 }
 
 struct options {
-	const char *config_path;
 	const char *pidfile;
-	bool config_explicit;
-	char **sets;
-	size_t n_sets;
 	bool no_activate, check_only, print_config;
 };
 
@@ -122,18 +122,18 @@ static int parse_options(int argc, char **argv, struct daemon *d, struct options
 	};
 	int c;
 
-	o->config_path = SWAPDEV_DEFAULT_CONFIG_PATH;
-	o->sets = calloc((size_t)argc, sizeof(char *));
-	if (!o->sets)
+	d->source.path = SWAPDEV_DEFAULT_CONFIG_PATH;
+	d->source.sets = calloc((size_t)argc, sizeof(char *));
+	if (!d->source.sets)
 		return -ENOMEM;
 	while ((c = getopt_long(argc, argv, "c:s:fnp:dhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			o->config_path = optarg;
-			o->config_explicit = true;
+			d->source.path = optarg;
+			d->source.path_explicit = true;
 			break;
 		case 's':
-			o->sets[o->n_sets++] = optarg;
+			d->source.sets[d->source.n_sets++] = optarg;
 			break;
 		case 'f':
 			d->foreground = true;
@@ -170,49 +170,6 @@ static int parse_options(int argc, char **argv, struct daemon *d, struct options
 		return -EINVAL;
 	}
 	return 0;
-}
-
-/* Returns 0, -EINVAL (message printed) or -errno. */
-static int load_config(struct daemon *d, const struct options *o)
-{
-	struct config_error error;
-	int r;
-
-	r = config_init(&d->config);
-	if (r < 0)
-		return r;
-	r = config_load_file(&d->config, o->config_path, &error);
-	if (r == -ENOENT && !o->config_explicit) {
-		log_info("%s not found: running on the built-in defaults", o->config_path);
-	} else if (r == -ENOENT) {
-		log_error("cannot read configuration %s: No such file or directory",
-			  o->config_path);
-		return r;
-	} else if (r < 0) {
-		log_error("%s", error.message);
-		return r;
-	} else {
-		d->config_path = o->config_path;
-	}
-	for (size_t i = 0; i < o->n_sets; i++) {
-		char *eq = strchr(o->sets[i], '=');
-
-		if (!eq) {
-			log_error("--set %s: expected SECTION.KEY=VALUE", o->sets[i]);
-			return -EINVAL;
-		}
-		*eq = '\0';
-		r = config_set(&d->config, o->sets[i], eq + 1, &error);
-		*eq = '=';
-		if (r < 0) {
-			log_error("--set: %s", error.message);
-			return r;
-		}
-	}
-	r = config_validate(&d->config, &error);
-	if (r < 0)
-		log_error("%s", error.message);
-	return r;
 }
 
 /* Create a directory (and missing parents) root-only; existing ones stay. */
@@ -469,7 +426,34 @@ static void report_io_errors(struct daemon *d)
 		   st.ops.io_errors);
 }
 
-/* Wait for SIGTERM/SIGINT; feed the watchdog, check errors, update STATUS. */
+/*
+ * SIGHUP. systemd 252 (Debian 12) has no Type=notify-reload, so the unit
+ * sends the signal with ExecReload=; RELOADING=1 ... READY=1 still shows
+ * the unit as reloading meanwhile, and MONOTONIC_USEC is what a later
+ * systemd with notify-reload needs to match the two.
+ */
+static void reload(struct daemon *d)
+{
+	const struct reload_target target = {
+		.source = &d->source,
+		.config = &d->config,
+		.config_lock = &d->config_lock,
+		.store = d->store,
+	};
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+		   (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000);
+	log_info("SIGHUP received, reloading %s", d->source.path);
+	if (reload_config(&target) < 0)
+		sd_notifyf(0, "READY=1\nSTATUS=reload of %s failed: see the log", d->source.path);
+	else
+		sd_notify(0, "READY=1");
+	notify_status(d);
+}
+
+/* Wait for SIGTERM/SIGINT; reload at SIGHUP; feed the watchdog, check errors, update STATUS. */
 static int run_signal_loop(struct daemon *d, int sfd)
 {
 	uint64_t watchdog_usec = 0, next_status = monotonic_ms() + STATUS_INTERVAL_MS;
@@ -499,7 +483,7 @@ static int run_signal_loop(struct daemon *d, int sfd)
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: use 'swapdevctl config set' to change tunables at run time");
+			reload(d);
 			continue;
 		}
 		log_info("%s received, shutting down", strsignal((int)si.ssi_signo));
@@ -528,14 +512,14 @@ int main(int argc, char **argv)
 	log_setup(false);
 	r = parse_options(argc, argv, &d, &o);
 	if (r != 0) {
-		free(o.sets);
+		free(d.source.sets);
 		return r > 0 ? 0 : 2;
 	}
 	log_setup(d.debug);
 	pthread_mutex_init(&d.config_lock, NULL);
 	swap_area_init(&d.swap);
 	clock_gettime(CLOCK_REALTIME, &d.started);
-	if (load_config(&d, &o) < 0)
+	if (config_source_load(&d.source, &d.config, &d.config_file_read) < 0)
 		goto out;
 	if (o.check_only) {
 		struct config_error error;
@@ -546,9 +530,9 @@ int main(int argc, char **argv)
 
 		if (!o.print_config)
 			printf("swapdevd: configuration %s%s%s is valid\n",
-			       d.config_path ? d.config_path : "(built-in defaults)",
-			       o.n_sets ? " with the --set override" : "",
-			       o.n_sets > 1 ? "s" : "");
+			       d.config_file_read ? d.source.path : "(built-in defaults)",
+			       d.source.n_sets ? " with the --set override" : "",
+			       d.source.n_sets > 1 ? "s" : "");
 		else if (config_print(&d.config, stdout, &error) < 0) {
 			log_error("%s", error.message);
 			goto out;
@@ -634,6 +618,6 @@ out:
 	swap_area_done(&d.swap);
 	if (sfd >= 0)
 		close(sfd);
-	free(o.sets);
+	free(d.source.sets);
 	return status;
 }

@@ -1128,6 +1128,20 @@ bool config_key_is_runtime(const char *key)
 	return k && (k->flags & KEY_RUNTIME);
 }
 
+/* Compared as config_get shows them: one rule for every kind, strings included. */
+bool config_key_changed(const struct swapdev_config *a, const struct swapdev_config *b,
+			const char *key)
+{
+	const struct key_info *k = find_full_key(key);
+	char text_a[VALUE_TEXT_MAX], text_b[VALUE_TEXT_MAX];
+	union key_value value_a, value_b;
+
+	assert(k);
+	load_value(a, k, &value_a);
+	load_value(b, k, &value_b);
+	return strcmp(format_value(k, &value_a, text_a), format_value(k, &value_b, text_b)) != 0;
+}
+
 int config_set_runtime(struct swapdev_config *config, const char *key, const char *value,
 		       config_apply_fn apply, void *userdata, char ret_old[static CONFIG_VALUE_MAX],
 		       struct config_error *error)

@@ -107,6 +107,13 @@ extern const char *const config_keys[];
 /* True for keys that can change while the daemon runs (SetConfig). */
 bool config_key_is_runtime(const char *key);
 
+/*
+ * True when key's canonical value differs between a and b: the test a
+ * reload uses to find what the file changed. key must be one of config_keys.
+ */
+bool config_key_changed(const struct swapdev_config *a, const struct swapdev_config *b,
+			const char *key);
+
 /* Room for any key's canonical text (config_get), a path included. */
 #define CONFIG_VALUE_MAX 4096
 

@@ -5,8 +5,10 @@
  *
  * "get" without a key prints "key = value" lines in file order, which read
  * like swapdevd.conf(5) and grep well; with a key it prints the bare value
- * for scripts. "set" prints nothing on success: the daemon has validated
- * the value and applied it, and says why when it did not.
+ * for scripts. "set" prints only a note on stderr on success (the daemon
+ * has validated the value and applied it, and says why when it did not):
+ * the change is not saved, which an administrator would otherwise learn
+ * at the next restart or reload.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,8 +27,9 @@ static void config_usage(FILE *out)
 		"Show the active configuration of swapdevd, or one key of it, or change a\n"
 		"runtime tunable: pool.limit, pool.compressor, pool.exclusive_loads,\n"
 		"writeback.high_watermark, writeback.low_watermark, writeback.idle_seconds.\n"
-		"Keys and values are those of swapdevd.conf(5); a change lasts until\n"
-		"swapdevd stops.\n"
+		"Keys and values are those of swapdevd.conf(5). A change is not saved:\n"
+		"it lasts until swapdevd stops or reloads its configuration file\n"
+		"(SIGHUP, systemctl reload); to keep it, put it in the file too.\n"
 		"\n"
 		"  -j, --json  print the GetConfig reply as JSON\n"
 		"  -h, --help  show this help\n",
@@ -91,6 +94,10 @@ static int change_config(const struct ctl_options *options, const char *key,
 	if (r < 0)
 		return CTL_EXIT_FAILURE;
 	varlink_reply_done(&reply);
+	fprintf(stderr,
+		"%s: %s changed, not saved: it lasts until swapdevd stops or reloads its "
+		"configuration file; to keep it, set it in swapdevd.conf too\n",
+		PROG_NAME, key);
 	return CTL_EXIT_OK;
 }
 

@@ -757,6 +757,45 @@ Test(defaults, key_list_and_runtime)
 	cr_expect_not(config_key_is_runtime(""));
 }
 
+/* A reload applies what config_key_changed reports: exactly the keys set differently. */
+Test(defaults, key_changed)
+{
+	static const struct {
+		const char *key, *value;
+	} changes[] = {
+		{ "pool.limit", "64M" },
+		{ "writeback.high_watermark", "70%" },
+		{ "device.size", "3G" },
+		{ "control.socket", "/run/elsewhere.sock" },
+		{ "pool.compressor", "zstd:3" },
+	};
+	struct swapdev_config a, b;
+	struct config_error error;
+
+	cr_assert_eq(config_init(&a), 0);
+	cr_assert_eq(config_init(&b), 0);
+	for (size_t i = 0; config_keys[i]; i++)
+		cr_expect_not(config_key_changed(&a, &b, config_keys[i]), "%s", config_keys[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(changes); i++)
+		cr_assert_eq(config_set(&b, changes[i].key, changes[i].value, &error), 0, "%s",
+			     error.message);
+	for (size_t i = 0; config_keys[i]; i++) {
+		bool expected = false;
+
+		for (size_t j = 0; j < ARRAY_SIZE(changes); j++)
+			expected |= strcmp(config_keys[i], changes[j].key) == 0;
+		cr_expect_eq(config_key_changed(&a, &b, config_keys[i]), expected, "%s",
+			     config_keys[i]);
+		cr_expect_eq(config_key_changed(&b, &a, config_keys[i]), expected, "%s reversed",
+			     config_keys[i]);
+	}
+	/* The same value written another way is no change. */
+	cr_assert_eq(config_set(&a, "pool.limit", "65536K", &error), 0, "%s", error.message);
+	cr_expect_not(config_key_changed(&a, &b, "pool.limit"));
+	config_done(&a);
+	config_done(&b);
+}
+
 Test(defaults, get_errors)
 {
 	struct swapdev_config config;
