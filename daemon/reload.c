@@ -72,7 +72,8 @@ static void apply_runtime_keys(const struct reload_target *t, const struct swapd
 	while (progress) {
 		progress = false;
 		for (const char *const *key = config_keys; *key; key++)
-			if (config_key_is_runtime(*key) && config_key_changed(t->config, next, *key))
+			if (config_key_is_runtime(*key) &&
+			    config_key_changed(t->config, next, *key))
 				progress |= apply_key(t, next, *key, applied, &error) == 0;
 	}
 	/* What is left failed in the last round and fails again the same way. */
@@ -106,8 +107,7 @@ static void report_restart_keys(const struct reload_target *t, const struct swap
 }
 
 /* "; LABEL KEYS" after what summary holds, nothing for no keys. */
-static void summary_add(char *summary, size_t size, const char *label,
-			const struct key_list *keys)
+static void summary_add(char *summary, size_t size, const char *label, const struct key_list *keys)
 {
 	size_t used = strlen(summary);
 
@@ -118,7 +118,7 @@ static void summary_add(char *summary, size_t size, const char *label,
 
 int reload_config(const struct reload_target *t)
 {
-	struct key_list applied = { "" }, restart = { "" }, failed = { "" };
+	struct key_list applied = { 0 }, restart = { 0 }, failed = { 0 };
 	char summary[3 * KEY_LIST_MAX + 64] = "";
 	const char *path = t->source->path;
 	struct swapdev_config next;

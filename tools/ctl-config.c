@@ -5,10 +5,11 @@
  *
  * "get" without a key prints "key = value" lines in file order, which read
  * like swapdevd.conf(5) and grep well; with a key it prints the bare value
- * for scripts. "set" prints only a note on stderr on success (the daemon
- * has validated the value and applied it, and says why when it did not):
- * the change is not saved, which an administrator would otherwise learn
- * at the next restart or reload.
+ * for scripts. "set" prints one note on success (the daemon has validated
+ * the value and applied it, and says why when it did not): the change is
+ * not saved, which an administrator would otherwise learn at the next
+ * restart or reload. It goes to stdout, as it is no error; stderr stays
+ * for errors.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -94,10 +95,9 @@ static int change_config(const struct ctl_options *options, const char *key,
 	if (r < 0)
 		return CTL_EXIT_FAILURE;
 	varlink_reply_done(&reply);
-	fprintf(stderr,
-		"%s: %s changed, not saved: it lasts until swapdevd stops or reloads its "
-		"configuration file; to keep it, set it in swapdevd.conf too\n",
-		PROG_NAME, key);
+	printf("%s: %s changed, not saved: it lasts until swapdevd stops or reloads its "
+	       "configuration file; to keep it, set it in swapdevd.conf too\n",
+	       PROG_NAME, key);
 	return CTL_EXIT_OK;
 }
 
