@@ -14,7 +14,8 @@
 #               proto_stat_fields[] declares a counter); the table and
 #               --prometheus (# HELP, # TYPE, swapdev_ names) work
 #   config      runtime keys change and show in stats (the compressor too,
-#               under load); a start-only key, an invalid value, an unknown
+#               under load), and config set says the change is not saved;
+#               a start-only key, an invalid value, an unknown
 #               key are refused by name and change nothing
 #   recompress  refused while pool.recompress is none (naming the key) and
 #               for bad --idle values; with zstd, --idle 0 --wait over a
@@ -430,6 +431,10 @@ limit0=$(cat "$T/cfg-get0.out")
 
 ctl cfg-set config set pool.limit 64M
 expect_ok cfg-set
+# On stdout, as no error: the change is not saved.
+grep -q 'pool.limit changed, not saved' "$T/cfg-set.out" ||
+	e2e_fail "config set does not say that the change is not saved: $(cat "$T/cfg-set.out")"
+[ ! -s "$T/cfg-set.err" ] || e2e_fail "config set wrote to stderr: $(cat "$T/cfg-set.err")"
 ctl cfg-get config get pool.limit
 expect_ok cfg-get
 [ "$(cat "$T/cfg-get.out")" = 64M ] ||
