@@ -17,24 +17,39 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "ctl.h"
 
 static void config_usage(FILE *out)
 {
+	unsigned column = 0;
+
 	fprintf(out,
 		"Usage: %s config get [--json] [KEY]\n"
 		"       %s config set KEY VALUE\n"
 		"\n"
 		"Show the active configuration of swapdevd, or one key of it, or change a\n"
-		"runtime tunable: pool.limit, pool.compressor, pool.exclusive_loads,\n"
-		"writeback.high_watermark, writeback.low_watermark, writeback.idle_seconds.\n"
+		"runtime tunable:\n",
+		PROG_NAME, PROG_NAME);
+	/* The runtime keys as config.c flags them, so that the list never goes stale. */
+	for (const char *const *key = config_keys; *key; key++) {
+		if (!config_key_is_runtime(*key))
+			continue;
+		if (column == 0)
+			column = (unsigned)fprintf(out, "  %s", *key);
+		else if (column + strlen(*key) + 2 > 76)
+			column = (unsigned)fprintf(out, ",\n  %s", *key) - 2;
+		else
+			column += (unsigned)fprintf(out, ", %s", *key);
+	}
+	fprintf(out,
+		"\n"
 		"Keys and values are those of swapdevd.conf(5). A change is not saved:\n"
 		"it lasts until swapdevd stops or reloads its configuration file\n"
 		"(SIGHUP, systemctl reload); to keep it, put it in the file too.\n"
 		"\n"
 		"  -j, --json  print the GetConfig reply as JSON\n"
-		"  -h, --help  show this help\n",
-		PROG_NAME, PROG_NAME);
+		"  -h, --help  show this help\n");
 }
 
 static int show_config(const struct ctl_options *options, const char *key, bool json)
