@@ -19,7 +19,9 @@
  * device keeps its unused tail), only grown, and preallocated to its full
  * size with fallocate() at open, so that writeback, which runs when memory
  * is short, never meets ENOSPC; a file system that cannot preallocate
- * (-EOPNOTSUPP) is refused rather than silently used sparse. I/O is O_DIRECT so that
+ * (-EOPNOTSUPP) is refused rather than silently used sparse, and what was
+ * never written is then written with zeros (disk_fill_unwritten() says
+ * why). I/O is O_DIRECT so that
  * written-back pages never land in the page cache, which would hand the
  * memory we just freed straight back to the kernel under pressure. Blocks
  * freed by a discard only clear their bitmap bit: the file is never
@@ -76,8 +78,12 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "common.h"
@@ -215,6 +221,85 @@ static int disk_lock_file(int fd)
  * failure a file we created is removed, and an existing file keeps its old
  * size.
  */
+#define FILL_CHUNK (1u << 20)	 /* bytes of zeros per write */
+#define FIEMAP_EXTENTS 64	 /* extents asked per FS_IOC_FIEMAP */
+
+/* Write zeros over [start, end) of fd (O_DIRECT, 4 KiB aligned). */
+static int disk_write_zeros(int fd, const void *zeros, off_t start, off_t end)
+{
+	while (start < end) {
+		size_t len = (size_t)MIN((off_t)FILL_CHUNK, end - start);
+		ssize_t n = pwrite(fd, zeros, len, start);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0 || n % SWAPDEV_PAGE_SIZE)
+			return -EIO;
+		start += n;
+	}
+	return 0;
+}
+
+/*
+ * Write zeros over the file's unwritten (preallocated, never written)
+ * extents, so that every later write is an overwrite. Why: a first write
+ * into an unwritten extent makes the file system convert it, and one in the
+ * middle of it split it, allocating metadata while the daemon writes swap
+ * pages out. That memory is charged to the daemon's memory cgroup, whose
+ * reclaim may wait for swap writeback to the daemon itself: a deadlock,
+ * seen in the self-pressure fault test once pages went to their slots'
+ * homes all over the file. It costs one sequential write of the file at
+ * its first start (and of any part grown since). A file system without
+ * FIEMAP keeps its extents as they are.
+ */
+static int disk_fill_unwritten(int fd, off_t size)
+{
+	struct fiemap *map;
+	void *zeros = NULL;
+	off_t pos = 0;
+	bool last = false;
+	int r = 0;
+
+	map = calloc(1, sizeof(*map) + FIEMAP_EXTENTS * sizeof(struct fiemap_extent));
+	if (!map)
+		return -ENOMEM;
+	while (!last && pos < size && r == 0) {
+		*map = (struct fiemap){ .fm_start = (uint64_t)pos,
+					.fm_length = (uint64_t)(size - pos),
+					.fm_extent_count = FIEMAP_EXTENTS };
+		if (ioctl(fd, FS_IOC_FIEMAP, map) < 0) {
+			if (errno != EOPNOTSUPP && errno != ENOTTY)
+				r = -errno;
+			break;
+		}
+		if (map->fm_mapped_extents == 0)
+			break;
+		for (unsigned i = 0; i < map->fm_mapped_extents && r == 0; i++) {
+			const struct fiemap_extent *e = &map->fm_extents[i];
+			off_t start = (off_t)e->fe_logical, end = start + (off_t)e->fe_length;
+
+			last = e->fe_flags & FIEMAP_EXTENT_LAST;
+			pos = MAX(pos, end);
+			if (!(e->fe_flags & FIEMAP_EXTENT_UNWRITTEN))
+				continue;
+			if (!zeros) {
+				zeros = aligned_alloc(SWAPDEV_PAGE_SIZE, FILL_CHUNK);
+				if (!zeros) {
+					r = -ENOMEM;
+					break;
+				}
+				memset(zeros, 0, FILL_CHUNK);
+			}
+			r = disk_write_zeros(fd, zeros, start, MIN(end, size));
+		}
+	}
+	free(zeros);
+	free(map);
+	return r;
+}
+
 static int disk_prepare_file(int fd, const char *path, bool created, off_t size,
 			     const struct disk_ops *ops)
 {
@@ -256,6 +341,9 @@ static int disk_prepare_file(int fd, const char *path, bool created, off_t size,
 			(void)!ftruncate(fd, st.st_size);
 		goto out_remove;
 	}
+	r = disk_fill_unwritten(fd, size);
+	if (r < 0)
+		goto out_remove;
 	return 0;
 
 out_remove:

@@ -14,12 +14,15 @@
 #include <criterion/parameterized.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -897,5 +900,39 @@ Test(disk_tier, homes_then_spares)
 	cr_assert_eq(disk_alloc(disk, 1, &first), 1);
 	cr_assert_lt(first, 16);
 	cr_assert(first == 0 || first >= 8, "block %" PRIu64 " was in use", first);
+	disk_tier_close(disk);
+}
+
+/*
+ * After open no extent of the file is unwritten: every later write is an
+ * overwrite, which allocates nothing in the file system (a conversion
+ * during writeback could wait on reclaim that waits on the daemon).
+ */
+Test(disk_tier, no_unwritten_extents_after_open)
+{
+	struct disk_tier *disk = open_disk(4096 + 3);
+	struct {
+		struct fiemap map;
+		struct fiemap_extent extents[64];
+	} req;
+	char path[PATH_MAX];
+	unsigned unwritten = 0;
+	int fd;
+
+	path_in_tmpdir(path, sizeof(path), "backing");
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	memset(&req, 0, sizeof(req));
+	req.map = (struct fiemap){ .fm_length = FIEMAP_MAX_OFFSET, .fm_extent_count = 64 };
+	if (ioctl(fd, FS_IOC_FIEMAP, &req.map) < 0) {
+		cr_log_warn("SKIP: %s has no FIEMAP (%m); nothing to check", path);
+	} else {
+		cr_assert_gt(req.map.fm_mapped_extents, 0, "a preallocated file has extents");
+		for (unsigned i = 0; i < req.map.fm_mapped_extents; i++)
+			unwritten += !!(req.extents[i].fe_flags & FIEMAP_EXTENT_UNWRITTEN);
+		cr_assert_eq(unwritten, 0, "%u of %u extents still unwritten", unwritten,
+			     req.map.fm_mapped_extents);
+	}
+	close(fd);
 	disk_tier_close(disk);
 }
