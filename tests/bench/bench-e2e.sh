@@ -616,22 +616,6 @@ area_up()
 	grep -q "^$area " /proc/swaps || e2e_fail "$area is not an active swap area"
 }
 
-# Wait for a stopping swapdevd to exit 0 and leave nothing behind.
-swapdevd_wait_exit()
-{
-	local status=0 i
-
-	for ((i = 0; i < 3000; i++)); do
-		kill -0 "$SD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$SD_PID" 2>/dev/null && e2e_fail "swapdevd still running 300 s after SIGTERM"
-	wait "$SD_PID" || status=$?
-	SD_PID=
-	[ "$status" -eq 0 ] || e2e_fail "swapdevd exited with status $status after SIGTERM"
-	check_swap_gone "$SD_MNT" || e2e_fail "swapdevd left something behind"
-}
-
 # area_swapoff CONFIG : swapoff the area of CONFIG, seconds in $swapoff_s.
 area_swapoff()
 {
@@ -667,7 +651,8 @@ area_down()
 		if [ -n "$SD_PID" ] && grep -q "^$area " /proc/swaps; then
 			swapdevd_stop
 		elif [ -n "$SD_PID" ]; then
-			swapdevd_wait_exit
+			swapdevd_wait_exit "after SIGTERM"
+			check_swap_gone "$SD_MNT" || e2e_fail "swapdevd left something behind"
 		fi
 		rm -f "$SD_BACKING"
 		;;

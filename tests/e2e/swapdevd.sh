@@ -70,13 +70,12 @@ swapdevd_start()
 	grep -q "^$SD_LOOP " /proc/swaps || e2e_fail "$SD_LOOP is not an active swap area"
 }
 
-# swapdevd_stop : SIGTERM, expect exit 0 within 300 s and nothing left.
-swapdevd_stop()
+# swapdevd_wait_exit WHEN : the swapdevd sent SIGTERM must exit 0 within
+# 300 s; WHEN ends the message when it does not ("after SIGTERM").
+swapdevd_wait_exit()
 {
 	local status=0 i
 
-	[ -n "$SD_PID" ] || return 0
-	kill -TERM "$SD_PID"
 	for ((i = 0; i < 3000; i++)); do
 		kill -0 "$SD_PID" 2>/dev/null || break
 		sleep 0.1
@@ -84,7 +83,15 @@ swapdevd_stop()
 	kill -0 "$SD_PID" 2>/dev/null && e2e_fail "swapdevd still running 300 s after SIGTERM"
 	wait "$SD_PID" || status=$?
 	SD_PID=
-	[ "$status" -eq 0 ] || e2e_fail "swapdevd exited with status $status after SIGTERM"
+	[ "$status" -eq 0 ] || e2e_fail "swapdevd exited with status $status $1"
+}
+
+# swapdevd_stop : SIGTERM, expect exit 0 within 300 s and nothing left.
+swapdevd_stop()
+{
+	[ -n "$SD_PID" ] || return 0
+	kill -TERM "$SD_PID"
+	swapdevd_wait_exit "after SIGTERM"
 	check_swap_gone "$SD_MNT" || e2e_fail "swapdevd left something behind"
 	[ ! -e "$SD_SOCKET" ] || e2e_fail "control socket $SD_SOCKET left behind"
 }
