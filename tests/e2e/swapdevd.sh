@@ -166,9 +166,9 @@ start_workload()
 	dir=$(cgroup_path "$cg")
 	WL_OUT=$E2E_TMPDIR/workload-$s.out
 	# shellcheck disable=SC2016 # expanded by the inner sh
-	timeout --kill-after="${E2E_KILL_AFTER:-10}" "$timeout_s" \
+	timeout --kill-after="${E2E_KILL_AFTER:-10}" "${timeout_s:?the caller sets timeout_s}" \
 		sh -c 'echo $$ >"$1/cgroup.procs" || exit 125; shift; exec "$@"' start_workload \
-		"$dir" "$workload" --seed "$s" --report "$@" >"$WL_OUT" 2>&1 &
+		"$dir" "${workload:?the caller builds workload}" --seed "$s" --report "$@" >"$WL_OUT" 2>&1 &
 	WL_PID=$!
 }
 
