@@ -6,7 +6,7 @@ BUILD ?= build
 MESON_OPTS ?=
 DEB_PACKAGES = meson ninja-build pkg-config gcc libfuse3-dev fuse3 liburing-dev liblz4-dev libzstd-dev \
 	libsystemd-dev libjson-c-dev libsmartcols-dev libcriterion-dev util-linux kmod \
-	systemd man-db python3-prometheus-client
+	systemd systemd-container man-db python3-prometheus-client
 SWAPDEVD_ARGS ?= --foreground
 
 .PHONY: all deps build run test test-unit bench tsan clean
