@@ -56,6 +56,7 @@
 #include "runtime_keys.h"
 #include "session.h"
 #include "stale_area.h"
+#include "supervisor.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -111,8 +112,12 @@ static void usage(FILE *out)
 		"                           built-in defaults when it does not exist)\n"
 		"  -s, --set SECTION.KEY=VALUE\n"
 		"                           override one key (repeatable; wins over the file)\n"
-		"  -f, --foreground         stay in the foreground (swapdevd never forks;\n"
-		"                           accepted for scripts that pass it)\n"
+		"  -f, --foreground         stay in the foreground; without a service manager\n"
+		"                           ($NOTIFY_SOCKET unset) a small supervising parent\n"
+		"                           keeps the daemon's descriptors and restarts it\n"
+		"                           without losing swap if it dies\n"
+		"      --no-supervise       with --foreground: one process, no supervisor (a\n"
+		"                           dead daemon then takes its swapped pages with it)\n"
 		"  -n, --no-activate        export the file only and print the commands that\n"
 		"                           attach a loop device and enable swap by hand\n"
 		"  -p, --pidfile PATH       write the PID to PATH once swap is active (ready)\n"
@@ -132,17 +137,18 @@ static void usage(FILE *out)
 
 struct options {
 	const char *pidfile;
-	bool no_activate, check_only, print_config;
+	bool no_activate, check_only, print_config, no_supervise;
 };
 
 /* Returns 0 to go on, 1 to exit 0 (help/version), -EINVAL for a usage error. */
 static int parse_options(int argc, char **argv, struct daemon *d, struct options *o)
 {
-	enum { OPT_CHECK = 0x100, OPT_PRINT };
+	enum { OPT_CHECK = 0x100, OPT_PRINT, OPT_NO_SUPERVISE };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "set", required_argument, NULL, 's' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "no-supervise", no_argument, NULL, OPT_NO_SUPERVISE },
 		{ "no-activate", no_argument, NULL, 'n' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
@@ -169,6 +175,9 @@ static int parse_options(int argc, char **argv, struct daemon *d, struct options
 			break;
 		case 'f':
 			d->foreground = true;
+			break;
+		case OPT_NO_SUPERVISE:
+			o->no_supervise = true;
 			break;
 		case 'n':
 			o->no_activate = true;
@@ -981,6 +990,14 @@ int main(int argc, char **argv)
 	if (geteuid() != 0) {
 		log_error("swapdevd must run as root (it mounts FUSE and calls swapon)");
 		goto out;
+	}
+	/* Not under a service manager: become the keeper of our descriptors. */
+	if (d.foreground && !o.no_supervise && !getenv("NOTIFY_SOCKET")) {
+		const struct supervisor_config sc = { .argv = argv, .pidfile = o.pidfile };
+
+		config_done(&d.config);
+		free(d.source.sets);
+		return supervisor_run(&sc);
 	}
 
 	/* Block before any thread exists so that every thread inherits it. */
