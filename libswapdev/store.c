@@ -55,6 +55,7 @@
 #include "pool.h"
 #include "same_values.h"
 #include "slot_table.h"
+#include "state_region.h"
 #include "store.h"
 #include "writeback.h"
 
@@ -104,6 +105,7 @@ struct store_worker {
 
 struct store {
 	struct store_config config; /* backing_path not kept; watermarks atomic */
+	struct state_region *region; /* the memfd all of the below but disk lives in */
 	struct slot_table *table;
 	uint64_t *words;
 	uint64_t nr_slots;
@@ -286,35 +288,51 @@ uint64_t store_backing_file_bytes(uint64_t size)
 	return (size / SWAPDEV_PAGE_SIZE + DISK_SLACK_BLOCKS) * SWAPDEV_PAGE_SIZE;
 }
 
-int store_new(const struct store_config *config, struct store **ret_store)
+/*
+ * A store around region (adopted or fresh; the store owns it from here):
+ * everything but the slot words' meaning, which adoption rebuilds before
+ * store_start() runs the threads.
+ */
+static int store_build(const struct store_config *config, struct state_region *region,
+		       struct store **ret_store)
 {
+	const struct state_region_map *map = state_region_map(region);
+	struct pool_region pool_region = {
+		.fd = map->fd,
+		.classes_offset = map->classes_offset,
+		.arena_offset = map->arena_offset,
+		.classes = map->classes,
+		.arena = map->arena,
+		.nr_chunks = map->nr_chunks,
+	};
 	struct store *store;
 	int r;
 
-	r = validate_config(config);
-	if (r < 0)
-		return r;
 	store = calloc(1, sizeof(*store));
-	if (!store)
+	if (!store) {
+		state_region_free(region);
 		return -ENOMEM;
+	}
+	store->region = region;
 	store->config = *config;
 	store->config.backing_path = NULL;
 	store->nr_slots = config->size / SWAPDEV_PAGE_SIZE;
 	store->codec_packed = codec_pack(&config->codec);
 	store->exclusive_loads = config->exclusive_loads;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &store->started);
+	/* Pool stamps count from here, in the old process's life too. */
+	store->started = (struct timespec){ .tv_sec = state_region_clock_base(region) };
 	pthread_mutex_init(&store->workers_lock, NULL);
 	pthread_mutex_init(&store->released_lock, NULL);
 
-	r = slot_table_new(store->nr_slots, &store->table);
+	r = slot_table_new(map->slots, store->nr_slots, &store->table);
 	if (r < 0)
 		goto fail;
-	r = same_values_new(&store->same_values);
+	r = same_values_new(map->same_values, &store->same_values);
 	if (r < 0)
 		goto fail;
 	store->words = slot_table_words(store->table);
 	r = pool_new(config->pool_limit, config->pool_max ? config->pool_max : config->pool_limit,
-		     &store->pool);
+		     &pool_region, &store->pool);
 	if (r < 0)
 		goto fail;
 	if (config->backing_path) {
@@ -329,21 +347,63 @@ int store_new(const struct store_config *config, struct store **ret_store)
 			goto fail;
 		}
 		memset(store->gap_page, 0, SWAPDEV_PAGE_SIZE);
-		r = writeback_new(store, config->idle_seconds, &store->writeback);
-		if (r < 0)
-			goto fail;
-		writeback_set_recompress(store->writeback, &config->recompress);
-	}
-	if (config->background_growth) {
-		r = pool_start_grower(store->pool);
-		if (r < 0)
-			goto fail;
 	}
 	*ret_store = store;
 	return 0;
 fail:
 	store_free(store);
 	return r;
+}
+
+/* The threads and policy of a built (and, if adopted, rebuilt) store. */
+static int store_start(struct store *store)
+{
+	const struct store_config *config = &store->config;
+	int r;
+
+	if (store->disk) {
+		r = writeback_new(store, config->idle_seconds, &store->writeback);
+		if (r < 0)
+			return r;
+		writeback_set_recompress(store->writeback, &config->recompress);
+	}
+	if (config->background_growth)
+		return pool_start_grower(store->pool);
+	return 0;
+}
+
+int store_new(const struct store_config *config, struct store **ret_store)
+{
+	struct state_region *region;
+	struct store *store;
+	struct timespec now;
+	int r;
+
+	r = validate_config(config);
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	r = state_region_new(config->size / SWAPDEV_PAGE_SIZE,
+			     pool_chunk_indices(config->pool_max ? config->pool_max
+								  : config->pool_limit),
+			     now.tv_sec, &region);
+	if (r < 0)
+		return r;
+	r = store_build(config, region, &store);
+	if (r < 0)
+		return r;
+	r = store_start(store);
+	if (r < 0) {
+		store_free(store);
+		return r;
+	}
+	*ret_store = store;
+	return 0;
+}
+
+int store_state_fd(const struct store *store)
+{
+	return state_region_map(store->region)->fd;
 }
 
 /* Free a worker's buffers and the worker; accepts a half-built one. */
@@ -374,6 +434,7 @@ void store_free(struct store *store)
 	pool_free(store->pool);
 	same_values_free(store->same_values);
 	slot_table_free(store->table);
+	state_region_free(store->region);
 	pthread_mutex_destroy(&store->workers_lock);
 	pthread_mutex_destroy(&store->released_lock);
 	free(store->released);
