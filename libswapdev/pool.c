@@ -1226,15 +1226,15 @@ int pool_adopt_object(struct pool *pool, uint64_t handle, size_t size, uint32_t 
 	if (size < sizeof(struct pool_obj) || size > pool_max_object() ||
 	    pool->class_of[DIV_ROUND_UP(size, 8)] != cls)
 		return -EMSGSIZE;
-	obj = (struct pool_obj *)(chunk_base(pool, index) + (size_t)slot * sc->size);
-	if (obj->owner != owner)
-		return -EPERM;
 	if (c->obj_size == 0) { /* first object seen in this chunk */
 		c->obj_size = sc->size;
 		c->cls = cls;
 		c->pages = sc->pages;
 		c->group = GROUP_NONE;
 	}
+	obj = (struct pool_obj *)(chunk_base(pool, index) + (size_t)slot * sc->size);
+	if (obj->owner != owner)
+		return -EPERM;
 	if (c->live[slot / 64] & (1ull << (slot % 64)))
 		return -EEXIST;
 	c->live[slot / 64] |= 1ull << (slot % 64);
