@@ -92,6 +92,9 @@ struct journal_slot {
 
 struct journal {
 	uint32_t next_version;
+	/* What the children's stores did, summed at each kill: all must happen. */
+	uint64_t writes_same, writes_disk, writeback_pages, compactions, recompressed;
+	struct store_counters round; /* the running child's counters, copied now and then */
 	struct journal_slot slots[NR_SLOTS];
 };
 
@@ -155,6 +158,7 @@ static void child_workload(int state_fd, struct journal *j, bool background, uin
 			}
 		} else if (what < 99) {
 			store_compact(store);
+			store_get_counters(store, &j->round);
 		} else {
 			struct store_flush_request flush = { .limit_bytes = 64 * 1024 };
 
@@ -272,6 +276,13 @@ Test(adopt, sigkill_at_random_moments, .timeout = 240)
 		cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 			  "round %u: the child ended on its own (status %#x)", round, status);
 
+		j->writes_same += j->round.writes_same;
+		j->writes_disk += j->round.writes_disk;
+		j->writeback_pages += j->round.writeback_pages;
+		j->compactions += j->round.compactions;
+		j->recompressed += j->round.recompressed;
+		memset(&j->round, 0, sizeof(j->round));
+
 		r = adopt(fd, background, &report, &store);
 		cr_assert_eq(r, 0, "round %u: store_adopt: %s: %s", round, strerror(-r), report.error);
 		verify_adopted(store, j, &report, round);
@@ -281,8 +292,16 @@ Test(adopt, sigkill_at_random_moments, .timeout = 240)
 		store_free(store);
 	}
 	cr_log_info("%d kills: %" PRIu64 " locks and pins, %" PRIu64
-		    " writeback claims, %" PRIu64 " orphan objects and chunks cleared",
-		    KILLS, cleared, wb_cleared, orphans);
+		    " writeback claims, %" PRIu64 " orphan objects and chunks cleared; the children"
+		    " wrote %" PRIu64 " same-filled and %" PRIu64 " disk pages, wrote back %" PRIu64
+		    ", moved %" PRIu64 " and recompressed %" PRIu64,
+		    KILLS, cleared, wb_cleared, orphans, j->writes_same, j->writes_disk,
+		    j->writeback_pages, j->compactions, j->recompressed);
+	cr_expect_gt(j->writes_same, 0);
+	cr_expect_gt(j->writes_disk, 0);
+	cr_expect_gt(j->writeback_pages, 0);
+	cr_expect_gt(j->compactions, 0);
+	cr_expect_gt(j->recompressed, 0);
 	close(fd);
 	munmap(j, sizeof(*j));
 }
