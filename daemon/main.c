@@ -881,7 +881,7 @@ static void log_takeover(struct daemon *d)
 	if (!t.first_reply_ns)
 		return;
 	d->takeover_logged = true;
-	log_info("first request answered %.1f ms after start (libfuse initialised %.1f ms, "
+	log_info("first request served %.1f ms after start (libfuse initialised %.1f ms, "
 		 "threads %.1f ms, resend %.1f ms); %" PRIu64 " request%s resent by the kernel",
 		 (double)(t.first_reply_ns - d->start_ns) / 1e6,
 		 (double)(t.init_fed_ns - d->start_ns) / 1e6,
