@@ -1135,7 +1135,12 @@ out:
 	return status;
 done:
 	/* Exit leaving the threads: the next process adopts what they leave. */
-	log_info("exiting with status %d; swap stays on %s", status,
-		 swap_area_active(&d.swap) ? d.swap.loop.path : d.file_path);
+	if (d.file_path[0])
+		log_info("exiting with status %d; the swap area on %s%s%s stays for the next "
+			 "process",
+			 status, d.file_path, swap_area_active(&d.swap) ? ", swap on " : "",
+			 swap_area_active(&d.swap) ? d.swap.loop.path : "");
+	else
+		log_info("exiting with status %d; the swap area stays as it is", status);
 	return status;
 }

@@ -416,6 +416,13 @@ int session_open(int fd, struct session **ret_session, struct session_record *re
 	}
 	free(other);
 	if (r[0] < 0) {
+		/* Neither copy is valid: say what is wrong with each. */
+		if (error && error_size) {
+			char first[256];
+
+			snprintf(first, sizeof(first), "%s", error);
+			set_error(error, error_size, "copy 0: %s; copy 1: %s", first, other_error);
+		}
 		free(s);
 		return r[0];
 	}
