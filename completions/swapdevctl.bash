@@ -4,7 +4,7 @@
 _swapdevctl()
 {
 	local cur prev words cword command i
-	local commands="list stats status flush recompress config"
+	local commands="list stats status flush recompress config restart"
 	local columns="NAME ALGORITHM DISKSIZE DATA COMPR TOTAL DISK STREAMS MOUNTPOINT PID SOCKET"
 
 	cur=${COMP_WORDS[COMP_CWORD]}
@@ -51,6 +51,9 @@ _swapdevctl()
 		;;
 	recompress)
 		mapfile -t COMPREPLY < <(compgen -W "--idle --wait --help" -- "$cur")
+		;;
+	restart)
+		mapfile -t COMPREPLY < <(compgen -W "--no-wait --timeout --help" -- "$cur")
 		;;
 	config)
 		if [ "$prev" = get ] || [ "$prev" = set ]; then

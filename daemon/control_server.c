@@ -364,6 +364,19 @@ static int set_config(struct control_server *srv, const struct proto_request *re
 		return proto_build_invalid_parameter("value", error.message, msg, size);
 	log_notice("configuration changed: %s=%s (was %s)", req->set_config.key,
 		   req->set_config.value, old);
+	if (cfg->config_set)
+		cfg->config_set(cfg->ctx, req->set_config.key, req->set_config.value);
+	return varlink_build_reply(NULL, false, msg, size);
+}
+
+static int restart(struct control_server *srv, char **msg, size_t *size)
+{
+	const struct control_server_config *cfg = &srv->config;
+	char why[512] = "this daemon cannot restart";
+	int r = cfg->restart ? cfg->restart(cfg->ctx, why, sizeof(why)) : -EOPNOTSUPP;
+
+	if (r < 0)
+		return proto_build_cannot_restart(why, msg, size);
 	return varlink_build_reply(NULL, false, msg, size);
 }
 
@@ -424,6 +437,9 @@ static bool handle_message(struct control_server *srv, struct client *c, const c
 	case PROTO_METHOD_FLUSH:
 	case PROTO_METHOD_RECOMPRESS:
 		r = start_job(srv, c, &req, &msg, &size);
+		break;
+	case PROTO_METHOD_RESTART:
+		r = restart(srv, &msg, &size);
 		break;
 	default:
 		r = proto_build_failed("method not implemented", &msg, &size);

@@ -28,6 +28,15 @@ struct control_server_config {
 	/* The swap area's state, callable from the server's thread. */
 	void (*swap_status)(void *userdata, struct swap_area_status *ret);
 	void *userdata;
+	/*
+	 * The daemon's hooks, called on the server's thread with ctx (each may
+	 * be NULL). restart: 0 when the daemon will restart once the reply is
+	 * out, or -errno with why (for CannotRestart). config_set: a runtime
+	 * key was changed with SetConfig (the value as given).
+	 */
+	int (*restart)(void *ctx, char *why, size_t why_size);
+	void (*config_set)(void *ctx, const char *key, const char *value);
+	void *ctx;
 	struct store *store; /* set by control_server_serve() */
 };
 

@@ -31,6 +31,20 @@
  * opens for writing while a loop device on the file is an active swap area,
  * as the kernel does for the device. O_TRUNC is refused always: the file
  * has a fixed size.
+ *
+ * Taking over a live connection (fuse_export_adopt; docs/RESTART.md):
+ * the first process records the kernel's FUSE_INIT request as read from
+ * /dev/fuse and libfuse's reply as it leaves through export_writev(). A
+ * later process builds a session on the kept descriptor without mounting,
+ * feeds libfuse that request under a unique of its own (the kernel's are
+ * even and count up from 2; bit 63 marks a resent request), swallows the
+ * reply in export_writev() and compares it with the recorded one: any
+ * difference means this binary would not serve the connection as it was
+ * negotiated, and the adoption is refused. Only then do the threads start
+ * (libfuse answers EIO to anything before INIT) and FUSE_NOTIFY_RESEND
+ * asks the kernel to queue again what the dead process had read but not
+ * answered. The descriptor is never cloned (FUSE_DEV_IOC_CLONE): a clone
+ * has its own processing list, which its release would fail.
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include <fuse3/fuse_lowlevel.h>
@@ -38,6 +52,7 @@
 #include <linux/fuse.h> /* struct fuse_in_header */
 #include <pthread.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,6 +68,7 @@
 #include "fuse_export.h"
 #include "fuse_ring.h"
 #include "log.h"
+#include "session.h"
 
 #define SWAP_INO 2
 /* Largest request the kernel sends with max_pages at its ceiling (256). */
@@ -73,6 +89,16 @@
 #define ATTR_TIMEOUT 3600.0
 /* How long stopping waits for the kernel to end the connection. */
 #define STOP_GRACE_SECONDS 5
+
+/* Protocol 7.40 (Linux 6.9); the distribution's linux/fuse.h is 7.38. */
+#ifndef FUSE_NOTIFY_RESEND
+#define FUSE_NOTIFY_RESEND 7
+#endif
+#define FUSE_UNIQUE_RESEND (1ull << 63)
+/* The unique of the INIT fed at adoption: no kernel request has it. */
+#define ADOPT_INIT_UNIQUE ((1ull << 62) | 2)
+/* Interrupts a serving thread's read() for fuse_export_detach(). */
+#define DETACH_SIGNAL SIGUSR1
 
 struct fuse_export;
 
@@ -106,12 +132,31 @@ struct fuse_export {
 	struct serve_thread *ring_threads;
 	unsigned nr_ring_threads;
 	uint64_t dev_requests; /* requests read from /dev/fuse */
+	/* The INIT exchange: written by the thread serving INIT, read after
+	 * init_recorded is set. */
+	struct fuse_export_init init;
+	bool init_recorded;
+	/* Adoption: the connection was set up by another process. */
+	bool adopted;
+	unsigned char adopt_reply[FUSE_EXPORT_INIT_MAX];
+	size_t adopt_reply_len;
+	struct fuse_export_takeover takeover;
 	/* Request sizes in pages, log2 buckets, for tuning (debug log). */
 	uint64_t read_sizes[10], write_sizes[10];
 };
 
 /* The thread serving the request at hand: its store worker and buffer. */
 static __thread struct serve_thread *current_thread;
+/* The unique of the kernel's INIT request this thread is serving. */
+static __thread uint64_t recording_init_unique;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Anonymous memory, faulted in (and so locked by mlockall) right away. */
 static void *alloc_resident(size_t size)
@@ -439,6 +484,22 @@ static void warm_up_thread(void *thread)
 	free(calloc(1, 256));
 }
 
+/* Before libfuse sees a request: the INIT to record, resent requests to count. */
+static void note_request(struct fuse_export *ex, const void *request, size_t len)
+{
+	const struct fuse_in_header *in = request;
+
+	if (in->unique & FUSE_UNIQUE_RESEND)
+		counter_add(&ex->takeover.resent_requests, 1);
+	if (in->opcode != FUSE_INIT || ex->adopted)
+		return;
+	if (len <= sizeof(ex->init.request)) {
+		memcpy(ex->init.request, request, len);
+		ex->init.request_len = (uint32_t)len;
+	}
+	recording_init_unique = in->unique;
+}
+
 /*
  * One serving thread: read a request from /dev/fuse into its own buffer and
  * let libfuse decode it and call our handlers, until the connection ends
@@ -469,6 +530,7 @@ static void *serve(void *arg)
 		}
 		fbuf.size = (size_t)n;
 		counter_add(&t->export->dev_requests, 1);
+		note_request(t->export, t->buf, fbuf.size);
 		if (t->export->ring)
 			fuse_ring_dev_request(t->buf, fbuf.size);
 		fuse_session_process_buf(se, &fbuf);
@@ -497,9 +559,59 @@ static ssize_t plain_read(int fd, void *buf, size_t len, void *userdata)
 	return read(fd, buf, len);
 }
 
-/* libfuse's replies go through fuse_ring_writev: a ring request's into its entry. */
-static const struct fuse_custom_io ring_io = {
-	.writev = fuse_ring_writev,
+/* Copy a reply into out; its whole length, or 0 when it does not fit. */
+static size_t flatten(const struct iovec *iov, int count, unsigned char *out, size_t size)
+{
+	size_t used = 0;
+
+	for (int i = 0; i < count; i++) {
+		if (iov[i].iov_len > size - used)
+			return 0;
+		memcpy(out + used, iov[i].iov_base, iov[i].iov_len);
+		used += iov[i].iov_len;
+	}
+	return used;
+}
+
+/*
+ * Every reply libfuse writes (fuse_session_custom_io): the INIT reply is
+ * recorded on its way, the one to the INIT fed at adoption goes nowhere,
+ * and with FUSE over io_uring fuse_ring_writev() routes the rest.
+ */
+static ssize_t export_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct fuse_export *ex = userdata;
+	struct fuse_out_header out;
+	ssize_t n;
+
+	if (count < 1 || iov[0].iov_len != sizeof(out))
+		return ex->ring ? fuse_ring_writev(fd, iov, count, NULL) : writev(fd, iov, count);
+	memcpy(&out, iov[0].iov_base, sizeof(out));
+	if (out.unique == ADOPT_INIT_UNIQUE) {
+		ex->adopt_reply_len = flatten(iov, count, ex->adopt_reply, sizeof(ex->adopt_reply));
+		return (ssize_t)out.len;
+	}
+	if (recording_init_unique && out.unique == recording_init_unique) {
+		recording_init_unique = 0;
+		ex->init.reply_len = (uint32_t)flatten(iov, count, ex->init.reply,
+						       sizeof(ex->init.reply));
+		n = ex->ring ? fuse_ring_writev(fd, iov, count, NULL) : writev(fd, iov, count);
+		if (n >= 0 && ex->init.reply_len && ex->init.request_len)
+			__atomic_store_n(&ex->init_recorded, true, __ATOMIC_RELEASE);
+		return n;
+	}
+	n = ex->ring ? fuse_ring_writev(fd, iov, count, NULL) : writev(fd, iov, count);
+	if (ex->adopted && n >= 0 && !__atomic_load_n(&ex->takeover.first_reply_ns, __ATOMIC_RELAXED)) {
+		uint64_t zero = 0;
+
+		__atomic_compare_exchange_n(&ex->takeover.first_reply_ns, &zero, now_ns(), false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	}
+	return n;
+}
+
+static const struct fuse_custom_io export_io = {
+	.writev = export_writev,
 	.read = plain_read,
 };
 
@@ -546,9 +658,7 @@ static void ring_prepare(struct fuse_export *ex)
 		ex->nr_ring_threads = i + 1;
 		ctx[i] = &ex->ring_threads[i];
 	}
-	/* Replies go through fuse_ring_writev from now on. */
-	if (r == 0 && fuse_session_custom_io(ex->se, &ring_io, fuse_session_fd(ex->se)) != 0)
-		r = -EINVAL;
+	/* Replies go through fuse_ring_writev (export_writev) once ex->ring is set. */
 	if (r == 0)
 		r = fuse_ring_prepare(ex->se, per_queue, RING_DEPTH, MAX_REQUEST, SERVE_STACK,
 				      &ring_ops, ctx, &ex->ring);
@@ -594,6 +704,19 @@ static int serve_threads_alloc(struct fuse_export *ex)
 	return 0;
 }
 
+static void detach_signal_handler(int sig)
+{
+	(void)sig; /* only there to interrupt read(): no SA_RESTART */
+}
+
+static int install_detach_handler(void)
+{
+	struct sigaction sa = { .sa_handler = detach_signal_handler };
+
+	sigemptyset(&sa.sa_mask);
+	return sigaction(DETACH_SIGNAL, &sa, NULL) < 0 ? -errno : 0;
+}
+
 int fuse_export_start(const struct fuse_export_config *config, struct store *store,
 		      struct fuse_export **ret_export)
 {
@@ -626,8 +749,15 @@ int fuse_export_start(const struct fuse_export_config *config, struct store *sto
 		goto fail;
 	}
 	ex->mounted = true;
+	if (fuse_session_custom_io(ex->se, &export_io, fuse_session_fd(ex->se)) != 0) {
+		r = -EINVAL;
+		log_error("cannot hook the FUSE session's I/O");
+		goto fail;
+	}
 	ring_prepare(ex);
-	r = serve_threads_start(ex);
+	r = install_detach_handler();
+	if (r == 0)
+		r = serve_threads_start(ex);
 	if (r < 0) {
 		log_error_errno(r, "cannot start the FUSE threads");
 		goto fail;
@@ -640,6 +770,207 @@ int fuse_export_start(const struct fuse_export_config *config, struct store *sto
 fail:
 	fuse_export_stop(ex);
 	return r;
+}
+
+/* Ask the kernel to queue again the requests read but not answered. */
+static int write_resend(int fd)
+{
+	struct fuse_out_header out = { .len = sizeof(out), .error = FUSE_NOTIFY_RESEND };
+	ssize_t n = write(fd, &out, sizeof(out));
+
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)sizeof(out) ? 0 : -EIO;
+}
+
+/* Feed libfuse the recorded INIT under our own unique; compare its reply. */
+static int feed_init(struct fuse_export *ex, const struct fuse_export_init *init)
+{
+	unsigned char request[FUSE_EXPORT_INIT_MAX];
+	struct fuse_in_header in;
+	struct fuse_buf buf = { .mem = request, .size = init->request_len };
+	char why[256];
+	int r;
+
+	if (init->request_len < sizeof(in) || init->request_len > sizeof(request)) {
+		log_error("cannot adopt: the recorded FUSE_INIT request is %" PRIu32 " bytes",
+			  init->request_len);
+		return -EPROTO;
+	}
+	memcpy(request, init->request, init->request_len);
+	memcpy(&in, request, sizeof(in));
+	if (in.opcode != FUSE_INIT) {
+		log_error("cannot adopt: the recorded request is opcode %" PRIu32 ", not FUSE_INIT",
+			  in.opcode);
+		return -EPROTO;
+	}
+	in.unique = ADOPT_INIT_UNIQUE;
+	memcpy(request, &in, sizeof(in));
+	fuse_session_process_buf(ex->se, &buf);
+	r = session_init_reply_compare(init->reply, init->reply_len, ex->adopt_reply,
+				       ex->adopt_reply_len, why, sizeof(why));
+	if (r < 0)
+		log_error("cannot adopt the FUSE connection: this swapdevd (libfuse %d.%d) would "
+			  "negotiate it differently: %s. Run the binary that set it up, or stop "
+			  "swapdevd fully (swapoff) and start this one",
+			  FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION, why);
+	return r;
+}
+
+int fuse_export_adopt(const struct fuse_export_config *config, struct store *store, int fuse_fd,
+		      unsigned conn_id, const struct fuse_export_init *init,
+		      struct fuse_export **ret_export)
+{
+	char *argv[] = { "swapdevd", "-o", "default_permissions,fsname=swapdev,subtype=swapdev",
+			 NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	uint32_t max_write = session_init_max_write(init->reply, init->reply_len);
+	struct fuse_export *ex;
+	int r;
+
+	/* The kernel refuses reads into a buffer shorter than its largest write. */
+	if (max_write == 0 || max_write > MAX_REQUEST) {
+		log_error("cannot adopt: the connection's max_write is %" PRIu32 ", this swapdevd "
+			  "reads at most %u",
+			  max_write, MAX_REQUEST);
+		close(fuse_fd);
+		return -EPROTO;
+	}
+	ex = calloc(1, sizeof(*ex));
+	if (!ex) {
+		close(fuse_fd);
+		return -ENOMEM;
+	}
+	ex->config = *config;
+	ex->store = store;
+	ex->adopted = true;
+	ex->conn_id = conn_id;
+	ex->init = *init;
+	ex->init_recorded = true;
+	r = serve_threads_alloc(ex);
+	if (r < 0) {
+		log_error_errno(r, "cannot allocate the request buffers");
+		close(fuse_fd);
+		goto fail;
+	}
+	ex->se = fuse_session_new(&args, &export_ops, sizeof(export_ops), ex);
+	if (!ex->se) {
+		r = -EINVAL;
+		log_error("cannot create the FUSE session");
+		close(fuse_fd);
+		goto fail;
+	}
+	/* The session owns fuse_fd from here: fuse_session_destroy() closes it. */
+	if (fuse_session_custom_io(ex->se, &export_io, fuse_fd) != 0) {
+		r = -EINVAL;
+		log_error("cannot hook the FUSE session's I/O");
+		close(fuse_fd);
+		goto fail;
+	}
+	r = feed_init(ex, init);
+	if (r < 0)
+		goto fail;
+	ex->takeover.init_fed_ns = now_ns();
+	r = install_detach_handler();
+	if (r == 0)
+		r = serve_threads_start(ex);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the FUSE threads");
+		goto fail;
+	}
+	ex->takeover.threads_ns = now_ns();
+	r = write_resend(fuse_fd);
+	ex->takeover.resend_error = r;
+	if (r < 0)
+		log_warning_errno(r, "FUSE_NOTIFY_RESEND refused (it needs Linux 6.9): requests "
+				     "the previous swapdevd had read but not answered will never "
+				     "complete");
+	else
+		ex->takeover.resend_ns = now_ns();
+	*ret_export = ex;
+	return 0;
+fail:
+	fuse_export_stop(ex);
+	return r;
+}
+
+int fuse_export_get_init(struct fuse_export *ex, struct fuse_export_init *ret_init)
+{
+	if (!__atomic_load_n(&ex->init_recorded, __ATOMIC_ACQUIRE))
+		return -ENODATA;
+	*ret_init = ex->init;
+	return 0;
+}
+
+int fuse_export_fd(struct fuse_export *ex)
+{
+	return fuse_session_fd(ex->se);
+}
+
+unsigned fuse_export_conn_id(const struct fuse_export *ex)
+{
+	return ex->conn_id;
+}
+
+bool fuse_export_uses_io_uring(struct fuse_export *ex)
+{
+	return fuse_ring_serving(ex->ring);
+}
+
+void fuse_export_get_takeover(struct fuse_export *ex, struct fuse_export_takeover *ret)
+{
+	*ret = ex->takeover;
+	ret->first_reply_ns = __atomic_load_n(&ex->takeover.first_reply_ns, __ATOMIC_RELAXED);
+	ret->resent_requests = counter_read(&ex->takeover.resent_requests);
+}
+
+void fuse_export_detach(struct fuse_export *ex)
+{
+	struct timespec deadline;
+
+	if (!ex)
+		return;
+	fuse_session_exit(ex->se);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += STOP_GRACE_SECONDS;
+	/* A thread in read() returns EINTR and sees the session exited; one
+	 * serving a request answers it first. */
+	for (unsigned i = 0; i < SERVE_THREADS; i++) {
+		struct serve_thread *t = &ex->threads[i];
+
+		if (t->running)
+			pthread_kill(t->thread, DETACH_SIGNAL);
+	}
+	for (unsigned i = 0; i < SERVE_THREADS; i++) {
+		struct serve_thread *t = &ex->threads[i];
+
+		if (!t->running)
+			continue;
+		if (pthread_timedjoin_np(t->thread, NULL, &deadline) != 0) {
+			log_warning("a FUSE thread did not finish its request within %d s; the "
+				    "kernel resends it to the next process",
+				    STOP_GRACE_SECONDS);
+			return;
+		}
+		t->running = false;
+	}
+}
+
+/*
+ * An adopted connection has no mount in libfuse's session. Where the mount
+ * is visible (the supervisor runs the new process in the same namespace)
+ * it is ours when its device is the connection's.
+ */
+static void unmount_adopted(struct fuse_export *ex)
+{
+	char fstype[64];
+	dev_t dev = 0;
+
+	if (activate_mount_at(ex->config.mountpoint, fstype, sizeof(fstype), &dev) <= 0 ||
+	    strcmp(fstype, "fuse.swapdev") != 0 || minor(dev) != ex->conn_id)
+		return;
+	if (umount2(ex->config.mountpoint, MNT_DETACH) < 0)
+		log_warning_errno(-errno, "cannot unmount %s", ex->config.mountpoint);
 }
 
 static void log_sizes(const char *what, const uint64_t *buckets)
@@ -696,6 +1027,8 @@ void fuse_export_stop(struct fuse_export *ex)
 		if (ex->mounted)
 			fuse_session_unmount(ex->se);
 	}
+	if (ex->adopted && ex->threads[0].running)
+		unmount_adopted(ex);
 	/*
 	 * Unmounting ends the connection only once nobody holds the file
 	 * open. A loop device someone attached by hand (--no-activate) would
@@ -717,7 +1050,7 @@ void fuse_export_stop(struct fuse_export *ex)
 	if (!aborted && fuse_ring_join(ex->ring, &deadline) < 0)
 		abort_connection(ex);
 	ring_requests = fuse_ring_stop(ex->ring);
-	if (ex->mounted)
+	if (ex->mounted || ex->adopted)
 		log_info("FUSE requests served: %" PRIu64 " through io_uring, %" PRIu64
 			 " through /dev/fuse",
 			 ring_requests, counter_read(&ex->dev_requests));

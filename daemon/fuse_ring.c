@@ -572,6 +572,18 @@ fail:
 	return r;
 }
 
+bool fuse_ring_serving(struct fuse_ring *ring)
+{
+	bool serving;
+
+	if (!ring)
+		return false;
+	pthread_mutex_lock(&ring->lock);
+	serving = ring->go == GO_RUN;
+	pthread_mutex_unlock(&ring->lock);
+	return serving;
+}
+
 int fuse_ring_join(struct fuse_ring *ring, const struct timespec *deadline)
 {
 	if (!ring)

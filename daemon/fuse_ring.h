@@ -52,6 +52,10 @@ int fuse_ring_prepare(struct fuse_session *se, unsigned threads_per_queue, unsig
 		      size_t payload_size, size_t stack_size, const struct fuse_ring_ops *ops,
 		      void *const *thread_ctx, struct fuse_ring **ret_ring);
 
+/* Whether the INIT reply announced io_uring: the connection is a ring one
+ * for its whole life (docs/RESTART.md, 1.4). Accepts NULL. */
+bool fuse_ring_serving(struct fuse_ring *ring);
+
 /* Wait until the threads have ended, or the deadline (CLOCK_REALTIME)
  * passes: 0 or -ETIMEDOUT. Accepts NULL. */
 int fuse_ring_join(struct fuse_ring *ring, const struct timespec *deadline);

@@ -100,8 +100,9 @@ static void report_restart_keys(const struct reload_target *t, const struct swap
 		if (r == 0)
 			r = config_get(next, *key, new, sizeof(new));
 		assert(r == 0); /* CONFIG_VALUE_MAX holds any key's text */
-		log_warning("reload: %s changed from %s to %s: needs a restart, still %s", *key,
-			    old, new, old);
+		log_warning("reload: %s changed from %s to %s: needs a restart (stop and start; "
+			    "'swapdevctl restart' keeps the running value), still %s",
+			    *key, old, new, old);
 		key_list_add(restart, *key);
 	}
 }

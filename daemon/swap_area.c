@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/loop.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -105,6 +106,43 @@ int swap_area_activate(struct swap_area *area, const char *file_path, uint64_t s
 	log_info("swap active on %s (%s, %" PRIu64 " MiB, priority %d, UUID %s)", loop.path,
 		 file_path, size >> 20, priority, uuid_text);
 	return 0;
+}
+
+int swap_area_adopt(struct swap_area *area, const char *loop_path, const char *file_path)
+{
+	struct activate_loop loop = ACTIVATE_LOOP_INIT;
+	char name[LO_NAME_SIZE];
+	dev_t dev;
+	int r;
+
+	if (sscanf(loop_path, "/dev/loop%d", &loop.nr) != 1 ||
+	    strlen(loop_path) >= sizeof(loop.path)) {
+		log_warning("recorded loop device '%s' is not a loop device: not taking it over",
+			    loop_path);
+		return 0;
+	}
+	r = activate_loop_get_backing(loop.nr, &dev, name, sizeof(name));
+	if (r == -ENXIO || (r == 0 && strncmp(name, file_path, LO_NAME_SIZE - 1) != 0)) {
+		log_warning("%s no longer serves %s (swapped off and detached meanwhile?): no "
+			    "swap area to take over",
+			    loop_path, file_path);
+		return 0;
+	}
+	if (r < 0)
+		return log_error_errno(r, "cannot read the backing file of %s", loop_path);
+	loop.fd = open(loop_path, O_RDWR | O_CLOEXEC);
+	if (loop.fd < 0)
+		return log_error_errno(-errno, "cannot open %s", loop_path);
+	snprintf(loop.path, sizeof(loop.path), "%s", loop_path);
+	loop.direct_io = true; /* as attached by the first process */
+	r = activate_swap_is_active(loop_path);
+	if (r < 0)
+		log_warning_errno(r, "cannot tell whether %s is still swap; taking it as active",
+				  loop_path);
+	set_state(area, &loop, r != 0);
+	log_info("took over %s on %s (swap %s)", loop_path, file_path,
+		 r != 0 ? "active" : "not active: swapped off meanwhile");
+	return 1;
 }
 
 /*

@@ -42,6 +42,16 @@ int swap_area_activate(struct swap_area *area, const char *file_path, uint64_t s
 		       int priority, bool discard, struct fuse_export *export);
 
 /*
+ * Take over the area a previous swapdevd activated on file_path: open
+ * loop_path again (the kernel keeps it while swap holds it) when its
+ * backing file is still file_path, and find out whether it is still swap.
+ * Returns 1 (attached; area->active says whether swap is on), 0 (the loop
+ * device no longer serves the file: nothing to take over), or -errno.
+ * Logs what it finds.
+ */
+int swap_area_adopt(struct swap_area *area, const char *loop_path, const char *file_path);
+
+/*
  * swapoff(2) of device, retried while the kernel answers ENOMEM or EINTR.
  * When another swapoff of it is already running, wait (bounded, logged) for
  * the area to leave /proc/swaps. Returns 0 once device is no swap area,

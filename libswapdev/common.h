@@ -9,6 +9,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -99,4 +100,32 @@ static inline void populate_write(void *p, size_t len)
 
 		*c = *c;
 	}
+}
+
+/*
+ * The next range of [offset, end) of file fd that may hold data (not a
+ * hole), in *ret_start and *ret_end; false when the rest is holes. Lets
+ * adoption read only the pages of the state memfd that were written:
+ * reading a hole through a shared mapping would allocate a page. Where
+ * the file system cannot tell, the whole rest is data.
+ */
+static inline bool fd_next_data(int fd, uint64_t offset, uint64_t end, uint64_t *ret_start,
+				uint64_t *ret_end)
+{
+	off_t data, hole = (off_t)end;
+
+	if (offset >= end)
+		return false;
+	data = lseek(fd, (off_t)offset, SEEK_DATA);
+	if (data < 0 && errno == ENXIO)
+		return false;
+	if (data < 0)
+		data = (off_t)offset;
+	else
+		hole = lseek(fd, data, SEEK_HOLE);
+	if ((uint64_t)data >= end)
+		return false;
+	*ret_start = (uint64_t)data;
+	*ret_end = hole < 0 ? end : MIN((uint64_t)hole, end);
+	return true;
 }

@@ -539,6 +539,23 @@ void disk_release(struct disk_tier *disk, uint64_t block)
 	pthread_mutex_unlock(&disk->lock);
 }
 
+int disk_adopt_block(struct disk_tier *disk, uint64_t block)
+{
+	int r = 0;
+
+	if (block >= disk->nr_blocks)
+		return -ERANGE;
+	pthread_mutex_lock(&disk->lock);
+	if (bitmap_test(disk->bitmap, block)) {
+		r = -EEXIST;
+	} else {
+		disk->bitmap[block / BITS_PER_WORD] |= UINT64_C(1) << (block % BITS_PER_WORD);
+		counter_add(&disk->used, 1);
+	}
+	pthread_mutex_unlock(&disk->lock);
+	return r;
+}
+
 /* One preadv/pwritev of iovcnt whole blocks at block, retried on EINTR. */
 static int disk_io(struct disk_tier *disk, bool write, const struct iovec *iov, int iovcnt,
 		   uint64_t block)

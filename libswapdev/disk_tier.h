@@ -76,6 +76,13 @@ int disk_alloc_home(struct disk_tier *disk, uint64_t home, unsigned want, uint64
 bool disk_claim(struct disk_tier *disk, uint64_t first, unsigned count);
 void disk_release(struct disk_tier *disk, uint64_t block);
 
+/*
+ * Adoption: mark block in use because a slot word names it (the bitmap of
+ * a process that died is rebuilt from the slot words). Returns 0, -ERANGE
+ * (past the file's blocks), -EEXIST (already marked: named twice).
+ */
+int disk_adopt_block(struct disk_tier *disk, uint64_t block);
+
 /* Read one block. Returns 0, -EIO (also for a short read), other -errno. */
 int disk_read(struct disk_tier *disk, uint64_t block, void *buf);
 

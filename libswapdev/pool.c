@@ -4,13 +4,22 @@
  *
  * What it is: a zsmalloc-like allocator. Objects (header included) of
  * 8..4104 bytes are rounded up to one of 115 size classes; each class
- * carves fixed-size slots out of chunks of 1..32 pages obtained with mmap.
- * One mmap per chunk, never one malloc per object, so that the daemon's
- * mlockall(MCL_FUTURE | MCL_ONFAULT) locks chunk memory and an empty chunk
- * goes straight back to the kernel with munmap. Chunks are populated as
- * they are mapped (populate_write): the footprint is memory really held,
- * and the page faults are paid once per chunk rather than inside the
- * caller's copies.
+ * carves fixed-size slots out of chunks of 1..32 pages of the arena.
+ *
+ * Arena: one shared mapping of a memfd (the store's state memfd,
+ * state_region.h, so that a new process can adopt the objects), where
+ * chunk index i always lives at i * POOL_CHUNK_SPAN. Never one malloc per
+ * object: the daemon's mlockall(MCL_FUTURE | MCL_ONFAULT) locks chunk
+ * memory as it is populated, and an empty chunk goes straight back to the
+ * kernel by punching its range out of the memfd (fallocate; MADV_REMOVE
+ * refuses locked memory). Chunks are populated when they are made
+ * (populate_write): the footprint is memory really held, and the page
+ * faults are paid once per chunk rather than inside the caller's copies.
+ * The arena's address space is sparse (128 KiB per chunk index) and costs
+ * nothing until populated. Beside the arena, the state memfd holds one
+ * class byte per chunk index (the class + 1, 0 while the index holds no
+ * chunk), written before the chunk can hold an object: with the trailers
+ * (below) it is what adoption needs to rebuild the chunk table.
  *
  * Class table: class sizes are multiples of 8 (objects stay 8-aligned).
  * They start at 32 and grow by size/32 rounded down to 8, clamped to
@@ -25,24 +34,28 @@
  * Most classes need 1..8 pages; the classes above 3600 bytes need more
  * (4104-byte objects: 31 per 32 pages). At least 4 slots, because chunks of
  * 1 or 2 slots come and go with single objects: with them, 2.5% of random
- * release+alloc pairs cost an mmap and a munmap; with 4, 0.08%. At most 128.
+ * release+alloc pairs cost a populate and a punch; with 4, 0.08%. At most 128.
  *
  * Chunk layout: slot 0 .. slot capacity-1, then a trailer of one byte per
- * slot holding (class size - requested size), so that pool_release knows
- * the requested size for object_bytes without per-object metadata outside
- * the chunk. Chunk memory is the footprint, trailer included.
+ * slot holding (class size - requested size + 1), or 0 for a free slot, so
+ * that pool_release knows the requested size for object_bytes without
+ * per-object metadata outside the chunk, and adoption can tell objects
+ * that no slot word references (a store that died between allocating and
+ * publishing one) from free slots. Chunk memory is the footprint, trailer
+ * included.
  *
- * Chunk table: one 48-byte descriptor per chunk in an array sized from
+ * Chunk table: one 40-byte descriptor per chunk in an array sized from
  * max_bytes (a chunk is at least a page, so max_bytes / 4096 entries
- * suffice, at most 2^32 - 1). It is mapped MAP_NORESERVE and indices are
- * reused last-freed first above a high-water mark, so only the part in
- * use is ever touched. The descriptor keeps the chunk's address, object
- * size, a 128-bit map of live slots and the links of its fullness list.
+ * suffice, at most 2^32 - 1), the process's own. It is mapped
+ * MAP_NORESERVE and indices are reused last-freed first above a high-water
+ * mark, so only the part in use is ever touched. The descriptor keeps the
+ * chunk's object size, a 128-bit map of live slots and the links of its
+ * fullness list; pool_adopt_object() and pool_adopt_finish() rebuild it.
  *
  * Handle: (chunk index << 7) | slot index, at most 39 of the 43 bits.
- * pool_map is two loads and a multiply-add, without a lock: a handle is
- * only used while its object lives, and a chunk's address and object size
- * do not change while it holds objects.
+ * pool_map is a load and two multiply-adds, without a lock: a handle is
+ * only used while its object lives, and a chunk's object size does not
+ * change while it holds objects.
  *
  * Per class: chunks with free slots sit on one of four circular lists by
  * fullness (used * 4 / capacity); full chunks on none. Allocation takes the
@@ -50,16 +63,19 @@
  * and it lets sparse chunks drain. A chunk whose last object is released
  * goes at once to the reserve or back to the system.
  *
- * Reserve: up to 4 emptied chunks and 128 KiB are kept rather than
- * unmapped, to ride out moments when the system refuses memory (a chunk of
- * the class's size is reused first; when mmap fails, any chunk at least as
- * large serves). The reserve counts in the footprint; when the limit is in
- * the way of growth, reserve chunks are unmapped to make room. The chunks
- * statistic counts chunks holding objects, not the reserve.
+ * Reserve: up to 4 emptied chunks and 128 KiB are kept populated rather
+ * than punched, with their indices, to ride out moments when the system
+ * refuses memory (a chunk of the class's size is reused first; when
+ * populating fails, any chunk at least as large serves). The reserve
+ * counts in the footprint; when the limit is in the way of growth, reserve
+ * chunks are punched to make room. The chunks statistic counts chunks
+ * holding objects, not the reserve.
  *
- * Limit: the footprint is claimed under pool->lock before a chunk is mapped,
- * so concurrent classes can never push it past the limit together.
- * Lowering the limit unmaps reserve chunks and otherwise only stops growth.
+ * Limit: the footprint is claimed under pool->lock before a chunk is
+ * populated, so concurrent classes can never push it past the limit
+ * together. Lowering the limit punches reserve chunks and otherwise only
+ * stops growth. An index goes back to the free list only after its range
+ * is punched, so a punch never hits a chunk made meanwhile.
  *
  * Compaction: per class, while the free slots add up to at least one
  * chunk (so that a chunk can be emptied: zsmalloc's rule), take the
@@ -87,15 +103,15 @@
  *
  * Background growth (pool_start_grower, used by the daemon): allocation
  * and release then make no system call and touch no new memory. Each class
- * keeps up to SPARE_DEPTH spare chunks, mapped, populated, touched and
- * entered in the table by the grower thread once the class is first used;
+ * keeps up to SPARE_DEPTH spare chunks, populated, touched and entered in
+ * the table by the grower thread once the class is first used;
  * an allocation that needs a new chunk takes a spare and asks for more,
  * or, with none ready, fails with -EAGAIN at once (the store writes that
  * page to disk instead). An emptied chunk becomes a spare, or goes on a
- * list that the grower unmaps. Why: in the daemon, a page fault or mmap on
- * the request path is charged to its memory cgroup and may wait for swap
- * writes that only the daemon can serve, and munmap could wait for the
- * mmap lock that such a fault holds. Spares count in the footprint; above
+ * list that the grower punches. Why: in the daemon, a page fault on the
+ * request path is charged to its memory cgroup and may wait for swap
+ * writes that only the daemon can serve, and a punch could wait for the
+ * locks that such a fault holds. Spares count in the footprint; above
  * the limit the grower maps none and drops them. A class's first spare
  * costs up to 2.3 MiB if all 115 classes are in use; the others share
  * limit / 64, so that a small pool keeps its headroom for the classes that
@@ -117,6 +133,7 @@
 #include "pool.h"
 
 #include <assert.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,15 +157,14 @@
 #define SPARE_EXTRA_SHARE    64u   /* spares beyond a class's first: limit / 64 */
 #define NIL		     UINT32_MAX /* no chunk index */
 
-/* The chunk table entry. base and obj_size are read by pool_map without a lock. */
+/* The chunk table entry. obj_size is read by pool_map without a lock. */
 struct chunk {
-	char *base;	  /* slot 0; NULL while the index is unused */
 	uint64_t live[2]; /* bitmap of allocated slots */
 	uint32_t prev;	  /* fullness list links; next also chains free indices */
 	uint32_t next;
 	uint32_t obj_size; /* class size, copied so that pool_map reads one line */
 	uint32_t gen;	   /* last compaction pass that tried to empty or fill it */
-	uint16_t pages;	   /* mapped length: a reserve chunk may exceed the class's */
+	uint16_t pages;	   /* populated length: a reserve chunk may exceed the class's */
 	uint16_t used;	   /* allocated slots */
 	uint8_t cls;
 	uint8_t group; /* fullness list it is on, or GROUP_NONE */
@@ -166,8 +182,9 @@ struct size_class {
 	uint64_t objects;	  /* caller holds lock */
 } __attribute__((aligned(64)));	  /* class locks on separate cache lines */
 
+/* An emptied chunk kept populated, with its index. */
 struct reserve_chunk {
-	char *base;
+	uint32_t index;
 	uint16_t pages;
 };
 
@@ -175,6 +192,8 @@ struct pool {
 	/* Read-only after pool_new. */
 	struct chunk *table;
 	uint32_t table_len;
+	struct pool_region region; /* the arena and class bytes */
+	bool owns_region;	   /* pool_new made a memfd of its own */
 	unsigned n_classes;
 	uint64_t max;
 	/* Class index, by DIV_ROUND_UP(size, 8). */
@@ -225,9 +244,45 @@ static inline uint64_t handle_make(uint32_t index, unsigned slot)
 	return (uint64_t)index << OBJ_BITS | slot;
 }
 
-static inline uint8_t *chunk_trailer(const struct chunk *c, const struct size_class *sc)
+static inline char *chunk_base(const struct pool *pool, uint32_t index)
 {
-	return (uint8_t *)c->base + (size_t)sc->capacity * sc->size;
+	return pool->region.arena + (size_t)index * POOL_CHUNK_SPAN;
+}
+
+static inline uint8_t *chunk_trailer(const struct pool *pool, uint32_t index,
+				     const struct size_class *sc)
+{
+	return (uint8_t *)chunk_base(pool, index) + (size_t)sc->capacity * sc->size;
+}
+
+/*
+ * Give the memory of chunk index back; its class byte is cleared first.
+ * The whole span: the chunk may have come from a larger reserve chunk
+ * (or, after adoption, be known only by its class's length).
+ */
+static void chunk_punch(struct pool *pool, uint32_t index)
+{
+	__atomic_store_n(&pool->region.classes[index], POOL_CLASS_NONE, __ATOMIC_RELEASE);
+	(void)fallocate(pool->region.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			(off_t)(pool->region.arena_offset + (uint64_t)index * POOL_CHUNK_SPAN),
+			POOL_CHUNK_SPAN);
+}
+
+/*
+ * Populate len bytes of chunk index for writing. -ENOMEM (and nothing
+ * held) when the system refuses the memory; kernels without
+ * MADV_POPULATE_WRITE (EINVAL) fault it in by touching.
+ */
+static int chunk_populate(struct pool *pool, uint32_t index, uint64_t len)
+{
+	char *base = chunk_base(pool, index);
+
+	if (madvise(base, len, MADV_POPULATE_WRITE) < 0 && errno != EINVAL) {
+		chunk_punch(pool, index);
+		return -ENOMEM;
+	}
+	populate_write(base, len);
+	return 0;
 }
 
 /* Smallest chunk wasting at most TAIL_WASTE_PER_MILLE, else the least wasteful one. */
@@ -338,7 +393,7 @@ static void chunk_regroup(struct pool *pool, struct size_class *sc, uint32_t ind
 }
 
 /* Caller holds pool->lock. Takes the smallest reserve chunk of >= pages (exactly, if asked). */
-static bool reserve_take(struct pool *pool, unsigned pages, bool exact, char **ret_base,
+static bool reserve_take(struct pool *pool, unsigned pages, bool exact, uint32_t *ret_index,
 			 uint16_t *ret_pages)
 {
 	unsigned best = RESERVE_CHUNKS;
@@ -353,7 +408,7 @@ static bool reserve_take(struct pool *pool, unsigned pages, bool exact, char **r
 	}
 	if (best == RESERVE_CHUNKS)
 		return false;
-	*ret_base = pool->reserve[best].base;
+	*ret_index = pool->reserve[best].index;
 	*ret_pages = pool->reserve[best].pages;
 	pool->reserve_bytes -= (uint64_t)*ret_pages * SWAPDEV_PAGE_SIZE;
 	pool->reserve[best] = pool->reserve[--pool->n_reserve];
@@ -361,8 +416,9 @@ static bool reserve_take(struct pool *pool, unsigned pages, bool exact, char **r
 }
 
 /*
- * Caller holds pool->lock. Unmaps reserve chunks into drop[] (for the caller
- * to munmap after unlocking) until the footprint plus extra fits the limit.
+ * Caller holds pool->lock. Takes reserve chunks into drop[] (for the caller
+ * to punch after unlocking, release_chunks()) until the footprint plus
+ * extra fits the limit.
  */
 static unsigned reserve_trim(struct pool *pool, uint64_t extra, struct reserve_chunk *drop)
 {
@@ -379,12 +435,6 @@ static unsigned reserve_trim(struct pool *pool, uint64_t extra, struct reserve_c
 		n++;
 	}
 	return n;
-}
-
-static void unmap_chunks(const struct reserve_chunk *chunks, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		munmap(chunks[i].base, (size_t)chunks[i].pages * SWAPDEV_PAGE_SIZE);
 }
 
 /* Caller holds pool->lock. */
@@ -408,62 +458,77 @@ static void index_put(struct pool *pool, uint32_t index)
 	pool->free_index = index;
 }
 
+/* Punch chunks taken off the reserve, then free their indices (not before: see Limit). */
+static void release_chunks(struct pool *pool, const struct reserve_chunk *chunks, unsigned n)
+{
+	if (n == 0)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		chunk_punch(pool, chunks[i].index);
+	pthread_mutex_lock(&pool->lock);
+	for (unsigned i = 0; i < n; i++)
+		index_put(pool, chunks[i].index);
+	pthread_mutex_unlock(&pool->lock);
+}
+
 /*
- * Memory for a chunk of pages pages, within the limit: a reserve chunk of that
- * size, else a new mapping, else (system out of memory) any larger reserve
- * chunk. Returns 0, -ENOSPC (limit), -ENOMEM (system).
+ * A populated chunk of pages pages, within the limit: a reserve chunk of
+ * that size, else a free index populated now, else (system out of memory)
+ * any larger reserve chunk. Returns 0, -ENOSPC (limit, or no free index),
+ * -ENOMEM (system).
  */
-static int chunk_memory_get(struct pool *pool, unsigned pages, char **ret_base, uint16_t *ret_pages)
+static int chunk_memory_get(struct pool *pool, unsigned pages, uint32_t *ret_index,
+			    uint16_t *ret_pages)
 {
 	uint64_t len = (uint64_t)pages * SWAPDEV_PAGE_SIZE;
 	struct reserve_chunk drop[RESERVE_CHUNKS];
+	uint32_t index = NIL;
 	unsigned n_drop = 0;
 	bool fits, rescued;
-	void *base;
 
 	pthread_mutex_lock(&pool->lock);
-	if (reserve_take(pool, pages, true, ret_base, ret_pages)) {
+	if (reserve_take(pool, pages, true, ret_index, ret_pages)) {
 		pthread_mutex_unlock(&pool->lock);
 		return 0;
 	}
 	fits = counter_read(&pool->footprint) + len <= counter_read(&pool->limit);
-	/* At the limit, a larger reserve chunk beats unmapping it to map a smaller one. */
-	if (!fits && reserve_take(pool, pages, false, ret_base, ret_pages)) {
+	/* At the limit, a larger reserve chunk beats punching it to populate a smaller one. */
+	if (!fits && reserve_take(pool, pages, false, ret_index, ret_pages)) {
 		pthread_mutex_unlock(&pool->lock);
 		return 0;
 	}
-	/* Unmap reserve chunks to make room, unless even that would not be enough. */
+	/* Punch reserve chunks to make room, unless even that would not be enough. */
 	if (!fits && counter_read(&pool->footprint) - pool->reserve_bytes + len <=
 			 counter_read(&pool->limit)) {
 		n_drop = reserve_trim(pool, len, drop);
 		fits = true;
 	}
-	/* Claim the bytes before mapping them, so that classes cannot overshoot together. */
 	if (fits)
+		index = index_get(pool);
+	/* Claim the bytes before populating them, so that classes cannot overshoot together. */
+	if (index != NIL)
 		counter_add(&pool->footprint, len);
 	pthread_mutex_unlock(&pool->lock);
-	unmap_chunks(drop, n_drop);
-	if (!fits) {
+	release_chunks(pool, drop, n_drop);
+	if (index == NIL) {
 		counter_add(&pool->limit_hits, 1);
 		return -ENOSPC;
 	}
 
-	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (base != MAP_FAILED) {
-		populate_write(base, len);
-		*ret_base = base;
+	if (chunk_populate(pool, index, len) == 0) {
+		*ret_index = index;
 		*ret_pages = pages;
 		return 0;
 	}
 
 	pthread_mutex_lock(&pool->lock);
+	index_put(pool, index);
 	counter_add(&pool->footprint, -len);
-	rescued = reserve_take(pool, pages, false, ret_base, ret_pages);
+	rescued = reserve_take(pool, pages, false, ret_index, ret_pages);
 	pthread_mutex_unlock(&pool->lock);
 	if (rescued)
 		return 0;
 	counter_add(&pool->alloc_failures, 1);
-	/* Whatever mmap said (ENOMEM, or EAGAIN from mlock), the system refused memory. */
 	return -ENOMEM;
 }
 
@@ -541,19 +606,26 @@ static int chunk_take_spare(struct pool *pool, unsigned cls, uint32_t *ret_index
 	return 0;
 }
 
-/* Fill in the table entry of an empty chunk of class cls, on no list. */
-static void chunk_init(struct pool *pool, uint32_t index, unsigned cls, char *base, uint16_t pages)
+/*
+ * Fill in the table entry of an empty populated chunk of class cls, on no
+ * list, and record its class in the state memfd before it can hold an
+ * object (adoption reads objects by it).
+ */
+static void chunk_init(struct pool *pool, uint32_t index, unsigned cls, uint16_t pages)
 {
+	struct size_class *sc = &pool->classes[cls];
 	struct chunk *c = &pool->table[index];
 
-	c->base = base;
 	c->pages = pages;
-	c->obj_size = pool->classes[cls].size;
+	c->obj_size = sc->size;
 	c->cls = cls;
 	c->group = GROUP_NONE;
 	c->used = 0;
 	c->live[0] = c->live[1] = 0;
 	c->gen = 0;
+	/* A reused index or reserve chunk holds another class's bytes there. */
+	memset(chunk_trailer(pool, index, sc), 0, sc->capacity);
+	__atomic_store_n(&pool->region.classes[index], (uint8_t)(cls + 1), __ATOMIC_RELEASE);
 }
 
 /* A new empty chunk for class cls, on no list. Caller holds the class lock. */
@@ -561,35 +633,22 @@ static int chunk_new(struct pool *pool, unsigned cls, uint32_t *ret_index)
 {
 	struct size_class *sc = &pool->classes[cls];
 	uint32_t index;
-	char *base;
 	uint16_t pages;
 	int r;
 
 	if (pool->background)
 		return chunk_take_spare(pool, cls, ret_index);
-	pthread_mutex_lock(&pool->lock);
-	index = index_get(pool);
-	pthread_mutex_unlock(&pool->lock);
-	if (index == NIL) {
-		counter_add(&pool->limit_hits, 1);
-		return -ENOSPC;
-	}
-	r = chunk_memory_get(pool, sc->pages, &base, &pages);
-	if (r < 0) {
-		pthread_mutex_lock(&pool->lock);
-		index_put(pool, index);
-		pthread_mutex_unlock(&pool->lock);
+	r = chunk_memory_get(pool, sc->pages, &index, &pages);
+	if (r < 0)
 		return r;
-	}
-
-	chunk_init(pool, index, cls, base, pages);
+	chunk_init(pool, index, cls, pages);
 	sc->chunks++;
 	counter_add(&pool->chunks, 1);
 	*ret_index = index;
 	return 0;
 }
 
-/* Background growth: hand an empty chunk to the grower to unmap. */
+/* Background growth: hand an empty chunk to the grower to punch. */
 static void unmap_list_push(struct pool *pool, uint32_t index)
 {
 	pthread_mutex_lock(&pool->lock);
@@ -603,7 +662,7 @@ static void unmap_list_push(struct pool *pool, uint32_t index)
 static void chunk_release(struct pool *pool, struct size_class *sc, uint32_t index)
 {
 	struct chunk *c = &pool->table[index];
-	struct reserve_chunk chunk = {.base = c->base, .pages = c->pages};
+	struct reserve_chunk chunk = {.index = index, .pages = c->pages};
 	uint64_t len = (uint64_t)c->pages * SWAPDEV_PAGE_SIZE;
 	bool keep;
 
@@ -611,7 +670,7 @@ static void chunk_release(struct pool *pool, struct size_class *sc, uint32_t ind
 	sc->chunks--;
 	counter_add(&pool->chunks, -1);
 	if (pool->background) {
-		/* No munmap here: keep it as a spare, or let the grower unmap it. */
+		/* No punch here: keep it as a spare, or let the grower punch it. */
 		c->gen = 0;
 		if (counter_read(&pool->footprint) <= counter_read(&pool->limit) &&
 		    spare_push(pool, sc, index))
@@ -619,21 +678,23 @@ static void chunk_release(struct pool *pool, struct size_class *sc, uint32_t ind
 		unmap_list_push(pool, index);
 		return;
 	}
-	c->base = NULL;
 
 	pthread_mutex_lock(&pool->lock);
-	index_put(pool, index);
 	keep = pool->n_reserve < RESERVE_CHUNKS && pool->reserve_bytes + len <= RESERVE_BYTES &&
 	       counter_read(&pool->footprint) <= counter_read(&pool->limit);
 	if (keep) {
+		__atomic_store_n(&pool->region.classes[index], POOL_CLASS_NONE, __ATOMIC_RELAXED);
 		pool->reserve[pool->n_reserve++] = chunk;
 		pool->reserve_bytes += len;
-	} else {
-		counter_add(&pool->footprint, -len);
 	}
 	pthread_mutex_unlock(&pool->lock);
-	if (!keep)
-		unmap_chunks(&chunk, 1);
+	if (keep)
+		return;
+	chunk_punch(pool, index);
+	pthread_mutex_lock(&pool->lock);
+	index_put(pool, index);
+	counter_add(&pool->footprint, -len);
+	pthread_mutex_unlock(&pool->lock);
 }
 
 /* Take the lowest free slot of a chunk that has one. Caller holds the class lock. */
@@ -689,7 +750,7 @@ int pool_alloc(struct pool *pool, size_t size, uint64_t *ret_handle)
 		}
 	}
 	slot = slot_alloc(pool, sc, index);
-	chunk_trailer(&pool->table[index], sc)[slot] = sc->size - size;
+	chunk_trailer(pool, index, sc)[slot] = (uint8_t)(sc->size - size + 1);
 	sc->objects++;
 	pthread_mutex_unlock(&sc->lock);
 
@@ -701,9 +762,10 @@ int pool_alloc(struct pool *pool, size_t size, uint64_t *ret_handle)
 
 struct pool_obj *pool_map(struct pool *pool, uint64_t handle)
 {
-	const struct chunk *c = &pool->table[handle >> OBJ_BITS];
+	uint32_t index = handle >> OBJ_BITS;
 
-	return (struct pool_obj *)(c->base + (size_t)(handle & OBJ_MASK) * c->obj_size);
+	return (struct pool_obj *)(chunk_base(pool, index) +
+				   (size_t)(handle & OBJ_MASK) * pool->table[index].obj_size);
 }
 
 void pool_release(struct pool *pool, uint64_t handle)
@@ -715,7 +777,8 @@ void pool_release(struct pool *pool, uint64_t handle)
 	size_t size;
 
 	pthread_mutex_lock(&sc->lock);
-	size = sc->size - chunk_trailer(c, sc)[slot];
+	size = sc->size - (chunk_trailer(pool, index, sc)[slot] - 1u);
+	chunk_trailer(pool, index, sc)[slot] = 0;
 	slot_clear(c, slot);
 	sc->objects--;
 	if (c->used == 0) {
@@ -764,7 +827,7 @@ static void compact_chunk(struct pool *pool, struct size_class *sc, uint32_t src
 		for (; bits; bits &= bits - 1) {
 			unsigned slot = w * 64 + __builtin_ctzll(bits);
 			struct pool_obj *obj =
-			    (struct pool_obj *)(c->base + (size_t)slot * sc->size);
+			    (struct pool_obj *)(chunk_base(pool, src) + (size_t)slot * sc->size);
 			uint32_t owner = __atomic_load_n(&obj->owner, __ATOMIC_RELAXED);
 			uint32_t dst = chunk_fullest(sc);
 			unsigned to;
@@ -780,7 +843,8 @@ static void compact_chunk(struct pool *pool, struct size_class *sc, uint32_t src
 				chunk_regroup(pool, sc, dst);
 				continue;
 			}
-			chunk_trailer(&pool->table[dst], sc)[to] = chunk_trailer(c, sc)[slot];
+			chunk_trailer(pool, dst, sc)[to] = chunk_trailer(pool, src, sc)[slot];
+			chunk_trailer(pool, src, sc)[slot] = 0;
 			slot_clear(c, slot);
 			counter_add(&pool->compactions, 1);
 		}
@@ -839,24 +903,21 @@ uint64_t pool_compact(struct pool *pool, pool_move_fn move, void *opaque)
 	return freed;
 }
 
-/* Grower: unmap the chunks on the unmap list. */
+/* Grower: punch the chunks on the unmap list. */
 static void grower_unmap(struct pool *pool)
 {
 	uint32_t index;
 
 	pthread_mutex_lock(&pool->lock);
 	while ((index = pool->unmap_head) != NIL) {
-		struct chunk *c = &pool->table[index];
-		char *base = c->base;
-		uint64_t len = (uint64_t)c->pages * SWAPDEV_PAGE_SIZE;
+		uint64_t len = (uint64_t)pool->table[index].pages * SWAPDEV_PAGE_SIZE;
 
-		pool->unmap_head = c->next;
-		c->base = NULL;
+		pool->unmap_head = pool->table[index].next;
+		pthread_mutex_unlock(&pool->lock);
+		chunk_punch(pool, index);
+		pthread_mutex_lock(&pool->lock);
 		index_put(pool, index);
 		counter_add(&pool->footprint, -len);
-		pthread_mutex_unlock(&pool->lock);
-		munmap(base, len);
-		pthread_mutex_lock(&pool->lock);
 	}
 	pthread_mutex_unlock(&pool->lock);
 }
@@ -884,7 +945,6 @@ static bool grower_fill_one(struct pool *pool, unsigned cls)
 	uint64_t len = (uint64_t)sc->pages * SWAPDEV_PAGE_SIZE;
 	uint32_t index;
 	bool kept;
-	void *base;
 
 	pthread_mutex_lock(&sc->lock);
 	kept = spare_room(pool, sc);
@@ -903,8 +963,8 @@ static bool grower_fill_one(struct pool *pool, unsigned cls)
 		counter_add(&pool->limit_hits, 1);
 		return false;
 	}
-	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (base == MAP_FAILED) {
+	/* The faults happen here, off the request path; they may wait on reclaim. */
+	if (chunk_populate(pool, index, len) < 0) {
 		counter_add(&pool->alloc_failures, 1);
 		pthread_mutex_lock(&pool->lock);
 		index_put(pool, index);
@@ -912,9 +972,7 @@ static bool grower_fill_one(struct pool *pool, unsigned cls)
 		pthread_mutex_unlock(&pool->lock);
 		return false;
 	}
-	/* The faults happen here, off the request path; they may wait on reclaim. */
-	populate_write(base, len);
-	chunk_init(pool, index, cls, base, sc->pages);
+	chunk_init(pool, index, cls, sc->pages);
 	pthread_mutex_lock(&sc->lock);
 	kept = spare_push(pool, sc, index);
 	pthread_mutex_unlock(&sc->lock);
@@ -969,19 +1027,22 @@ static void *grower_main(void *arg)
 
 int pool_start_grower(struct pool *pool)
 {
+	struct reserve_chunk drop[RESERVE_CHUNKS];
+	unsigned n_drop;
 	int r;
 
 	if (pool->background)
 		return 0;
 	/* Empties the inline reserve: background growth keeps spares instead. */
 	pthread_mutex_lock(&pool->lock);
-	for (unsigned i = 0; i < pool->n_reserve; i++)
-		counter_add(&pool->footprint,
-			    -(uint64_t)pool->reserve[i].pages * SWAPDEV_PAGE_SIZE);
-	unmap_chunks(pool->reserve, pool->n_reserve);
+	n_drop = pool->n_reserve;
+	memcpy(drop, pool->reserve, sizeof(drop));
+	for (unsigned i = 0; i < n_drop; i++)
+		counter_add(&pool->footprint, -(uint64_t)drop[i].pages * SWAPDEV_PAGE_SIZE);
 	pool->n_reserve = 0;
 	pool->reserve_bytes = 0;
 	pthread_mutex_unlock(&pool->lock);
+	release_chunks(pool, drop, n_drop);
 	r = -pthread_create(&pool->grower, NULL, grower_main, pool);
 	if (r < 0)
 		return r;
@@ -1005,7 +1066,7 @@ int pool_set_limit(struct pool *pool, uint64_t limit_bytes)
 		pthread_cond_signal(&pool->grow_cond);
 	}
 	pthread_mutex_unlock(&pool->lock);
-	unmap_chunks(drop, n_drop);
+	release_chunks(pool, drop, n_drop);
 	return 0;
 }
 
@@ -1024,26 +1085,75 @@ void pool_get_stats(struct pool *pool, struct pool_stats *ret_stats)
 	};
 }
 
-int pool_new(uint64_t limit_bytes, uint64_t max_bytes, struct pool **ret_pool)
+uint32_t pool_chunk_indices(uint64_t max_bytes)
+{
+	/* Chunks are at least a page; past 2^32 - 1 chunks the pool reports ENOSPC. */
+	return (uint32_t)MIN(DIV_ROUND_UP(max_bytes, (uint64_t)SWAPDEV_PAGE_SIZE), (uint64_t)NIL);
+}
+
+/* A memfd of the pool's own: class bytes, then the arena. */
+static int region_new_private(uint32_t nr_chunks, struct pool_region *ret_region)
+{
+	uint64_t classes_len = ALIGN_UP((uint64_t)nr_chunks, (uint64_t)SWAPDEV_PAGE_SIZE);
+	uint64_t len = classes_len + (uint64_t)nr_chunks * POOL_CHUNK_SPAN;
+	char *base;
+	int fd, r;
+
+	fd = memfd_create("swapdev-pool", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (base == MAP_FAILED) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*ret_region = (struct pool_region){ .fd = fd,
+					    .classes_offset = 0,
+					    .arena_offset = classes_len,
+					    .classes = (uint8_t *)base,
+					    .arena = base + classes_len,
+					    .nr_chunks = nr_chunks };
+	return 0;
+}
+
+int pool_new(uint64_t limit_bytes, uint64_t max_bytes, const struct pool_region *region,
+	     struct pool **ret_pool)
 {
 	struct pool *pool;
 	uint64_t entries;
 	void *table;
+	int r;
 
 	if (max_bytes == 0 || limit_bytes > max_bytes)
 		return -EINVAL;
-	/* Chunks are at least a page; past 2^32 - 1 chunks the pool reports ENOSPC. */
-	entries = MIN(max_bytes / SWAPDEV_PAGE_SIZE + (max_bytes % SWAPDEV_PAGE_SIZE != 0),
-		      (uint64_t)NIL);
+	entries = pool_chunk_indices(max_bytes);
+	if (region)
+		entries = MIN(entries, (uint64_t)region->nr_chunks);
 
 	pool = aligned_alloc(_Alignof(struct pool), ALIGN_UP(sizeof(*pool), _Alignof(struct pool)));
 	if (!pool)
 		return -ENOMEM;
 	memset(pool, 0, sizeof(*pool));
+	if (region) {
+		pool->region = *region;
+	} else {
+		r = region_new_private((uint32_t)entries, &pool->region);
+		if (r < 0) {
+			free(pool);
+			return r;
+		}
+		pool->owns_region = true;
+	}
 	table = mmap(NULL, entries * sizeof(struct chunk), PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (table == MAP_FAILED) {
-		free(pool);
+		pool->table = NULL;
+		pool_free(pool);
 		return -ENOMEM;
 	}
 	pool->table = table;
@@ -1077,19 +1187,131 @@ void pool_free(struct pool *pool)
 		pthread_mutex_unlock(&pool->lock);
 		pthread_join(pool->grower, NULL);
 	}
-	/* In use, spare or waiting to be unmapped: every mapped chunk has a base. */
-	for (uint32_t i = 0; i < pool->table_used; i++) {
-		struct chunk *c = &pool->table[i];
-
-		if (c->base)
-			munmap(c->base, (size_t)c->pages * SWAPDEV_PAGE_SIZE);
+	/* Chunk memory belongs to the region: a state memfd outlives the pool. */
+	if (pool->owns_region) {
+		munmap(pool->region.classes,
+		       pool->region.arena_offset +
+			   (uint64_t)pool->region.nr_chunks * POOL_CHUNK_SPAN);
+		close(pool->region.fd);
 	}
-	unmap_chunks(pool->reserve, pool->n_reserve);
-	munmap(pool->table, (size_t)pool->table_len * sizeof(struct chunk));
-	for (unsigned i = 0; i < pool->n_classes; i++)
-		pthread_mutex_destroy(&pool->classes[i].lock);
-	pthread_mutex_destroy(&pool->compact_lock);
-	pthread_cond_destroy(&pool->grow_cond);
-	pthread_mutex_destroy(&pool->lock);
+	if (pool->table) {
+		munmap(pool->table, (size_t)pool->table_len * sizeof(struct chunk));
+		for (unsigned i = 0; i < pool->n_classes; i++)
+			pthread_mutex_destroy(&pool->classes[i].lock);
+		pthread_mutex_destroy(&pool->compact_lock);
+		pthread_cond_destroy(&pool->grow_cond);
+		pthread_mutex_destroy(&pool->lock);
+	}
 	free(pool);
+}
+
+int pool_adopt_object(struct pool *pool, uint64_t handle, size_t size, uint32_t owner)
+{
+	uint32_t index = (uint32_t)(handle >> OBJ_BITS);
+	unsigned slot = handle & OBJ_MASK, cls;
+	struct size_class *sc;
+	struct pool_obj *obj;
+	struct chunk *c;
+
+	if (handle >> OBJ_BITS >= pool->table_len)
+		return -ENOENT;
+	cls = pool->region.classes[index];
+	if (cls == POOL_CLASS_NONE || cls > pool->n_classes)
+		return -ENOENT;
+	cls--;
+	sc = &pool->classes[cls];
+	c = &pool->table[index];
+	if (slot >= sc->capacity)
+		return -ERANGE;
+	if (size < sizeof(struct pool_obj) || size > pool_max_object() ||
+	    pool->class_of[DIV_ROUND_UP(size, 8)] != cls)
+		return -EMSGSIZE;
+	if (c->obj_size == 0) { /* first object seen in this chunk */
+		c->obj_size = sc->size;
+		c->cls = cls;
+		c->pages = sc->pages;
+		c->group = GROUP_NONE;
+	}
+	obj = (struct pool_obj *)(chunk_base(pool, index) + (size_t)slot * sc->size);
+	if (obj->owner != owner)
+		return -EPERM;
+	if (c->live[slot / 64] & (1ull << (slot % 64)))
+		return -EEXIST;
+	c->live[slot / 64] |= 1ull << (slot % 64);
+	c->used++;
+	/* Compaction may have died between publishing the move and copying this. */
+	chunk_trailer(pool, index, sc)[slot] = (uint8_t)(sc->size - size + 1);
+	sc->objects++;
+	pool->objects++;
+	pool->object_bytes += size;
+	return 0;
+}
+
+/* Adoption: chunk index holds no referenced object. Punch it whole. */
+static void adopt_drop_chunk(struct pool *pool, uint32_t index, unsigned cls,
+			     struct pool_adopt_totals *totals)
+{
+	if (cls != POOL_CLASS_NONE && cls <= pool->n_classes) {
+		struct size_class *sc = &pool->classes[cls - 1];
+		const uint8_t *trailer = chunk_trailer(pool, index, sc);
+
+		for (unsigned i = 0; i < sc->capacity; i++)
+			totals->orphan_objects += trailer[i] != 0;
+	}
+	totals->orphan_chunks++;
+	/* Whole span: a reserve chunk reused for a smaller class may have held more pages. */
+	chunk_punch(pool, index);
+}
+
+/* Adoption: free the unreferenced objects of a chunk that keeps some, and list it. */
+static void adopt_keep_chunk(struct pool *pool, uint32_t index, struct pool_adopt_totals *totals)
+{
+	struct chunk *c = &pool->table[index];
+	struct size_class *sc = &pool->classes[c->cls];
+	uint8_t *trailer = chunk_trailer(pool, index, sc);
+
+	for (unsigned i = 0; i < sc->capacity; i++) {
+		if (!(c->live[i / 64] & (1ull << (i % 64))) && trailer[i] != 0) {
+			trailer[i] = 0;
+			totals->orphan_objects++;
+		}
+	}
+	sc->chunks++;
+	pool->chunks++;
+	pool->footprint += (uint64_t)c->pages * SWAPDEV_PAGE_SIZE;
+	chunk_regroup(pool, sc, index);
+}
+
+void pool_adopt_finish(struct pool *pool, struct pool_adopt_totals *ret_totals)
+{
+	struct pool_adopt_totals totals = { 0 };
+	uint64_t start, end, pos = pool->region.classes_offset;
+	uint64_t classes_end = pool->region.classes_offset + pool->table_len;
+	uint32_t high = 0;
+
+	/* Only class bytes that were ever written can name a chunk. */
+	while (fd_next_data(pool->region.fd, pos, classes_end, &start, &end)) {
+		for (uint64_t off = start; off < end; off++) {
+			uint32_t index = (uint32_t)(off - pool->region.classes_offset);
+			unsigned cls = pool->region.classes[index];
+
+			if (pool->table[index].obj_size) {
+				adopt_keep_chunk(pool, index, &totals);
+				high = index + 1;
+			} else if (cls != POOL_CLASS_NONE) {
+				adopt_drop_chunk(pool, index, cls, &totals);
+			}
+		}
+		pos = end;
+	}
+	pool->table_used = high;
+	for (uint32_t i = high; i-- > 0;)
+		if (!pool->table[i].obj_size)
+			index_put(pool, i);
+	/* Reserve chunks and punches cut short by the death, past the last chunk kept. */
+	if (high < pool->region.nr_chunks)
+		(void)fallocate(pool->region.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)(pool->region.arena_offset + (uint64_t)high * POOL_CHUNK_SPAN),
+				(off_t)((uint64_t)(pool->region.nr_chunks - high) * POOL_CHUNK_SPAN));
+	*ret_totals = totals;
 }

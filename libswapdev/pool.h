@@ -2,9 +2,11 @@
 /*
  * pool.h - size-class allocator for compressed objects.
  *
- * Objects live in fixed-size chunks obtained with mmap (so that mlockall's
- * MCL_FUTURE locks them and empty chunks go back to the kernel); each chunk
- * serves one size class. An object is addressed by a 43-bit handle that
+ * Objects live in fixed-size chunks of an arena mapped from a memfd (the
+ * store's state memfd, so that a new process can adopt them), chunk index
+ * i at i * POOL_CHUNK_SPAN; each chunk serves one size class, recorded in
+ * a class byte per index beside the arena. Empty chunks go back to the
+ * kernel by punching their range. An object is addressed by a 43-bit handle that
  * fits in a slot table entry. Every object starts with a struct pool_obj
  * header whose owner field the caller fills in: compaction uses it to ask
  * the owner to let the object move.
@@ -26,6 +28,19 @@
 
 #define POOL_HANDLE_BITS 43
 #define POOL_HANDLE_INVALID UINT64_MAX
+#define POOL_MAX_CHUNK_PAGES 32u
+#define POOL_CHUNK_SPAN (POOL_MAX_CHUNK_PAGES * 4096u) /* arena bytes per chunk index */
+#define POOL_CLASS_NONE 0 /* class byte of an index holding no chunk (else class + 1) */
+
+/* Where a pool keeps its chunks: in a memfd, at fixed offsets. */
+struct pool_region {
+	int fd;			/* the memfd holding the class bytes and the arena */
+	uint64_t classes_offset; /* of the class bytes in fd */
+	uint64_t arena_offset;	/* of chunk index 0 in fd */
+	uint8_t *classes;	/* mapped: nr_chunks class bytes */
+	char *arena;		/* mapped: nr_chunks * POOL_CHUNK_SPAN bytes */
+	uint32_t nr_chunks;
+};
 
 /* Header at the start of every object; counted in its size. */
 struct pool_obj {
@@ -48,17 +63,43 @@ struct pool_stats {
 
 struct pool;
 
+/* Chunk indices a pool of at most max_bytes uses: its region's nr_chunks. */
+uint32_t pool_chunk_indices(uint64_t max_bytes);
+
 /*
  * Create a pool that may hold up to limit_bytes of chunks. max_bytes bounds
  * any later pool_set_limit() (it sizes the chunk table); pass the
- * machine's RAM. Returns 0, -EINVAL, -ENOMEM.
+ * machine's RAM. region is where its chunks go (the caller keeps it
+ * mapped; a pool of more chunk indices than it has reports -ENOSPC past
+ * them); NULL: a memfd of the pool's own. Returns 0, -EINVAL, -ENOMEM, or
+ * a memfd_create() error.
  */
-int pool_new(uint64_t limit_bytes, uint64_t max_bytes, struct pool **ret_pool);
+int pool_new(uint64_t limit_bytes, uint64_t max_bytes, const struct pool_region *region,
+	     struct pool **ret_pool);
 void pool_free(struct pool *pool); /* accepts NULL */
 
 /*
- * Switch to background growth: a thread of the pool maps and populates
- * chunks ahead of need and unmaps emptied ones, so that pool_alloc and
+ * Adoption of a region whose pool process is gone, on a pool just made
+ * over it: pool_adopt_object() for every object a live slot references
+ * (the handle, the size it was allocated with, the owner its header must
+ * name), then pool_adopt_finish() once, before any other call. Returns 0,
+ * -ENOENT (the handle's chunk index has no class), -ERANGE (slot beyond
+ * the class's capacity), -EMSGSIZE (size not of the chunk's class), -EPERM
+ * (the object's owner field names another slot), -EEXIST (referenced
+ * twice).
+ */
+int pool_adopt_object(struct pool *pool, uint64_t handle, size_t size, uint32_t owner);
+
+struct pool_adopt_totals {
+	uint64_t orphan_objects; /* allocated, referenced by no slot: freed */
+	uint64_t orphan_chunks;	 /* with a class, holding no referenced object: punched */
+};
+/* Rebuild the chunk table, lists and footprint; free the orphans. */
+void pool_adopt_finish(struct pool *pool, struct pool_adopt_totals *ret_totals);
+
+/*
+ * Switch to background growth: a thread of the pool populates
+ * chunks ahead of need and punches emptied ones, so that pool_alloc and
  * pool_release make no system call and fault in no memory. pool_alloc then
  * fails with -EAGAIN when the chunk it needs is not ready yet. Call before
  * the pool is shared. Returns 0 or -errno.

@@ -224,6 +224,16 @@ static const struct method_desc {
 		       "flush, it runs to its end even when the caller disconnects.",
 		.reply = recompress_reply,
 	},
+	[PROTO_METHOD_RESTART] = {
+		.name = "io.swapdev.Restart",
+		.changes_state = true,
+		.doc = "Hand the swap area over to a new daemon process, keeping swap active:\n"
+		       "the daemon replies, stops taking requests, finishes those it holds and\n"
+		       "exits with status 75, leaving the FUSE connection and its state in the\n"
+		       "service manager's file-descriptor store; the process started next (a\n"
+		       "new binary after an upgrade) takes them over. No swapoff. Refused\n"
+		       "with CannotRestart when the descriptors are not in a store.",
+	},
 };
 
 /* The errors of io.swapdev, in the order the IDL lists them. */
@@ -244,6 +254,10 @@ static const struct error_desc {
 	{ PROTO_ERROR_NO_DISK_TIER,
 	  "Flush and Recompress need a disk tier (writeback.backing_file)." },
 	{ PROTO_ERROR_NO_SECOND_CODEC, "Recompress needs a second codec (pool.recompress)." },
+	{ PROTO_ERROR_CANNOT_RESTART,
+	  "Restart would lose the swap area (no file-descriptor store, or a FUSE\n"
+	  "connection over io_uring); message says why. A full stop and start works.",
+	  { { "message", "string" } } },
 	{ PROTO_ERROR_FAILED, "The operation failed; message says why.",
 	  { { "message", "string" } } },
 };
@@ -517,6 +531,12 @@ int proto_build_not_runtime_tunable(const char *key, char **ret_msg, size_t *ret
 {
 	return build(PROTO_ERROR_NOT_RUNTIME_TUNABLE, strings_object("key", key, NULL, NULL), false,
 		     ret_msg, ret_size);
+}
+
+int proto_build_cannot_restart(const char *message, char **ret_msg, size_t *ret_size)
+{
+	return build(PROTO_ERROR_CANNOT_RESTART, strings_object("message", message, NULL, NULL),
+		     false, ret_msg, ret_size);
 }
 
 int proto_build_failed(const char *message, char **ret_msg, size_t *ret_size)

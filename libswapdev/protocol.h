@@ -35,6 +35,7 @@ struct json_object;
 #define PROTO_ERROR_NOT_RUNTIME_TUNABLE "io.swapdev.NotRuntimeTunable"
 #define PROTO_ERROR_NO_DISK_TIER "io.swapdev.NoDiskTier"
 #define PROTO_ERROR_NO_SECOND_CODEC "io.swapdev.NoSecondCodec"
+#define PROTO_ERROR_CANNOT_RESTART "io.swapdev.CannotRestart"
 #define PROTO_ERROR_FAILED "io.swapdev.Failed"
 
 enum proto_method {
@@ -46,6 +47,7 @@ enum proto_method {
 	PROTO_METHOD_SET_CONFIG,
 	PROTO_METHOD_FLUSH,
 	PROTO_METHOD_RECOMPRESS,
+	PROTO_METHOD_RESTART,
 	_PROTO_METHOD_MAX,
 };
 
@@ -109,6 +111,8 @@ int proto_build_invalid_parameter(const char *parameter, const char *message, ch
 				  size_t *ret_size);
 /* io.swapdev.NotRuntimeTunable: key is valid but only changes at start. */
 int proto_build_not_runtime_tunable(const char *key, char **ret_msg, size_t *ret_size);
+/* io.swapdev.CannotRestart: message says why swap would not survive it. */
+int proto_build_cannot_restart(const char *message, char **ret_msg, size_t *ret_size);
 /* io.swapdev.Failed with a message for the user. */
 int proto_build_failed(const char *message, char **ret_msg, size_t *ret_size);
 

@@ -9,24 +9,27 @@
 #include "common.h"
 #include "same_values.h"
 
-struct same_entry {
-	uint64_t value;
-	uint32_t refs;
-	bool used; /* ever held a value: part of probe chains */
-};
-
 struct same_values {
 	pthread_mutex_t lock;
 	unsigned live;
-	struct same_entry entries[SAME_VALUES_CAPACITY];
+	struct same_entry *entries; /* in the state memfd, or owned */
+	void *owned;
 };
 
-int same_values_new(struct same_values **ret_table)
+int same_values_new(void *entries, struct same_values **ret_table)
 {
 	struct same_values *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
+	if (!entries) {
+		t->owned = entries = calloc(SAME_VALUES_CAPACITY, sizeof(struct same_entry));
+		if (!entries) {
+			free(t);
+			return -ENOMEM;
+		}
+	}
+	t->entries = entries;
 	pthread_mutex_init(&t->lock, NULL);
 	*ret_table = t;
 	return 0;
@@ -37,6 +40,7 @@ void same_values_free(struct same_values *t)
 	if (!t)
 		return;
 	pthread_mutex_destroy(&t->lock);
+	free(t->owned);
 	free(t);
 }
 
@@ -66,7 +70,7 @@ int same_values_get(struct same_values *t, uint64_t value, uint32_t *ret_index)
 			break; /* end of the chain: value is not here */
 	}
 	if (free_slot < SAME_VALUES_CAPACITY) {
-		t->entries[free_slot] = (struct same_entry){ .value = value, .refs = 1, .used = true };
+		t->entries[free_slot] = (struct same_entry){ .value = value, .refs = 1, .used = 1 };
 		t->live++;
 		*ret_index = free_slot;
 		r = 0;
@@ -98,4 +102,28 @@ unsigned same_values_used(struct same_values *t)
 	live = t->live;
 	pthread_mutex_unlock(&t->lock);
 	return live;
+}
+
+void same_values_adopt_reset(struct same_values *t)
+{
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < SAME_VALUES_CAPACITY; i++)
+		t->entries[i].refs = 0;
+	t->live = 0;
+	pthread_mutex_unlock(&t->lock);
+}
+
+int same_values_adopt_ref(struct same_values *t, uint32_t index)
+{
+	int r = 0;
+
+	if (index >= SAME_VALUES_CAPACITY)
+		return -EBADMSG;
+	pthread_mutex_lock(&t->lock);
+	if (!t->entries[index].used)
+		r = -EBADMSG;
+	else if (t->entries[index].refs++ == 0)
+		t->live++;
+	pthread_mutex_unlock(&t->lock);
+	return r;
 }

@@ -21,9 +21,10 @@ struct slot_table {
 	uint64_t *words;
 	uint64_t nr_slots;
 	size_t map_bytes;
+	bool owned; /* words is our own mapping */
 };
 
-int slot_table_new(uint64_t nr_slots, struct slot_table **ret_table)
+int slot_table_new(uint64_t *words, uint64_t nr_slots, struct slot_table **ret_table)
 {
 	struct slot_table *table;
 
@@ -34,11 +35,15 @@ int slot_table_new(uint64_t nr_slots, struct slot_table **ret_table)
 		return -ENOMEM;
 	table->nr_slots = nr_slots;
 	table->map_bytes = ALIGN_UP(nr_slots * sizeof(uint64_t), (size_t)SWAPDEV_PAGE_SIZE);
-	table->words = mmap(NULL, table->map_bytes, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (table->words == MAP_FAILED) {
-		free(table);
-		return -ENOMEM;
+	table->words = words;
+	if (!words) {
+		table->owned = true;
+		table->words = mmap(NULL, table->map_bytes, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (table->words == MAP_FAILED) {
+			free(table);
+			return -ENOMEM;
+		}
 	}
 	*ret_table = table;
 	return 0;
@@ -48,7 +53,8 @@ void slot_table_free(struct slot_table *table)
 {
 	if (!table)
 		return;
-	munmap(table->words, table->map_bytes);
+	if (table->owned)
+		munmap(table->words, table->map_bytes);
 	free(table);
 }
 

@@ -22,9 +22,12 @@
  * sign extension and halves different) is kept once in a shared table and
  * the slot holds its index.
  *
- * The table is one anonymous mapping with MAP_NORESERVE: a page of it is
- * only backed by memory once a slot in it is written, so a 64 GiB device
- * does not pay for its table up front.
+ * The store keeps the table in its state memfd (state_region.h), mapped
+ * shared with MAP_NORESERVE; alone (tests) it is an anonymous mapping with
+ * MAP_NORESERVE. Either way a page of it is only backed by memory once a
+ * slot in it is written, so a 64 GiB device does not pay for its table up
+ * front. The word is the commit point of every change of a slot's home: a
+ * new process adopting the memfd trusts the words and rebuilds the rest.
  *
  * Locking: the lock bit is a spinlock taken with acquire/release atomics
  * and held for no blocking I/O; nobody holds two. It nests outside the
@@ -152,8 +155,10 @@ static inline uint64_t slot_same_value(uint64_t word)
 
 struct slot_table;
 
-/* Returns 0, -EINVAL (zero or too many slots), -ENOMEM. */
-int slot_table_new(uint64_t nr_slots, struct slot_table **ret_table);
+/* A table of nr_slots words at words (page aligned, zeroed or adopted; the
+ * caller keeps it mapped), or in a mapping of its own when words is NULL.
+ * Returns 0, -EINVAL (zero or too many slots), -ENOMEM. */
+int slot_table_new(uint64_t *words, uint64_t nr_slots, struct slot_table **ret_table);
 void slot_table_free(struct slot_table *table); /* accepts NULL */
 uint64_t slot_table_size(const struct slot_table *table);
 /* Bytes of the table backed by memory now (pages touched). */

@@ -46,8 +46,11 @@
  * compressed bytes) are shared relaxed atomics.
  */
 #include <assert.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -55,6 +58,7 @@
 #include "pool.h"
 #include "same_values.h"
 #include "slot_table.h"
+#include "state_region.h"
 #include "store.h"
 #include "writeback.h"
 
@@ -104,6 +108,7 @@ struct store_worker {
 
 struct store {
 	struct store_config config; /* backing_path not kept; watermarks atomic */
+	struct state_region *region; /* the memfd all of the below but disk lives in */
 	struct slot_table *table;
 	uint64_t *words;
 	uint64_t nr_slots;
@@ -286,35 +291,51 @@ uint64_t store_backing_file_bytes(uint64_t size)
 	return (size / SWAPDEV_PAGE_SIZE + DISK_SLACK_BLOCKS) * SWAPDEV_PAGE_SIZE;
 }
 
-int store_new(const struct store_config *config, struct store **ret_store)
+/*
+ * A store around region (adopted or fresh; the store owns it from here):
+ * everything but the slot words' meaning, which adoption rebuilds before
+ * store_start() runs the threads.
+ */
+static int store_build(const struct store_config *config, struct state_region *region,
+		       struct store **ret_store)
 {
+	const struct state_region_map *map = state_region_map(region);
+	struct pool_region pool_region = {
+		.fd = map->fd,
+		.classes_offset = map->classes_offset,
+		.arena_offset = map->arena_offset,
+		.classes = map->classes,
+		.arena = map->arena,
+		.nr_chunks = map->nr_chunks,
+	};
 	struct store *store;
 	int r;
 
-	r = validate_config(config);
-	if (r < 0)
-		return r;
 	store = calloc(1, sizeof(*store));
-	if (!store)
+	if (!store) {
+		state_region_free(region);
 		return -ENOMEM;
+	}
+	store->region = region;
 	store->config = *config;
 	store->config.backing_path = NULL;
 	store->nr_slots = config->size / SWAPDEV_PAGE_SIZE;
 	store->codec_packed = codec_pack(&config->codec);
 	store->exclusive_loads = config->exclusive_loads;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &store->started);
+	/* Pool stamps count from here, in the old process's life too. */
+	store->started = (struct timespec){ .tv_sec = state_region_clock_base(region) };
 	pthread_mutex_init(&store->workers_lock, NULL);
 	pthread_mutex_init(&store->released_lock, NULL);
 
-	r = slot_table_new(store->nr_slots, &store->table);
+	r = slot_table_new(map->slots, store->nr_slots, &store->table);
 	if (r < 0)
 		goto fail;
-	r = same_values_new(&store->same_values);
+	r = same_values_new(map->same_values, &store->same_values);
 	if (r < 0)
 		goto fail;
 	store->words = slot_table_words(store->table);
 	r = pool_new(config->pool_limit, config->pool_max ? config->pool_max : config->pool_limit,
-		     &store->pool);
+		     &pool_region, &store->pool);
 	if (r < 0)
 		goto fail;
 	if (config->backing_path) {
@@ -329,21 +350,274 @@ int store_new(const struct store_config *config, struct store **ret_store)
 			goto fail;
 		}
 		memset(store->gap_page, 0, SWAPDEV_PAGE_SIZE);
-		r = writeback_new(store, config->idle_seconds, &store->writeback);
-		if (r < 0)
-			goto fail;
-		writeback_set_recompress(store->writeback, &config->recompress);
-	}
-	if (config->background_growth) {
-		r = pool_start_grower(store->pool);
-		if (r < 0)
-			goto fail;
 	}
 	*ret_store = store;
 	return 0;
 fail:
 	store_free(store);
 	return r;
+}
+
+/* The threads and policy of a built (and, if adopted, rebuilt) store. */
+static int store_start(struct store *store)
+{
+	const struct store_config *config = &store->config;
+	int r;
+
+	if (store->disk) {
+		r = writeback_new(store, config->idle_seconds, &store->writeback);
+		if (r < 0)
+			return r;
+		writeback_set_recompress(store->writeback, &config->recompress);
+	}
+	if (config->background_growth)
+		return pool_start_grower(store->pool);
+	return 0;
+}
+
+int store_new(const struct store_config *config, struct store **ret_store)
+{
+	struct state_region *region;
+	struct store *store;
+	struct timespec now;
+	int r;
+
+	r = validate_config(config);
+	if (r < 0)
+		return r;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	r = state_region_new(config->size / SWAPDEV_PAGE_SIZE,
+			     pool_chunk_indices(config->pool_max ? config->pool_max
+								  : config->pool_limit),
+			     now.tv_sec, &region);
+	if (r < 0)
+		return r;
+	r = store_build(config, region, &store);
+	if (r < 0)
+		return r;
+	r = store_start(store);
+	if (r < 0) {
+		store_free(store);
+		return r;
+	}
+	*ret_store = store;
+	return 0;
+}
+
+int store_state_fd(const struct store *store)
+{
+	return state_region_map(store->region)->fd;
+}
+
+/*
+ * Adoption: a new process builds a store around the state memfd of one
+ * that died (at any instant: docs/DESIGN.md, "Crash consistency and
+ * adoption", walks through every step). The slot words are the only
+ * commit point, so one pass over them is the whole recovery: what a dead
+ * thread held (LOCK), the writeback claim it had in flight (WRITEBACK:
+ * the pool object is still the home) and the reads it had pinned (DISK
+ * pins) are cleared; every home a word names is checked against the rest
+ * of the memfd and taken (pool object, disk block, same-value reference);
+ * whatever no word names is free. A contradiction refuses the memfd
+ * rather than serve wrong data.
+ */
+#define SLOT_POOL_UNUSED_BIT (UINT64_C(1) << 56)
+
+static int adopt_refuse(struct store_adopt_report *report, uint64_t idx, uint64_t word,
+			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int adopt_refuse(struct store_adopt_report *report, uint64_t idx, uint64_t word,
+			const char *fmt, ...)
+{
+	int n = snprintf(report->error, sizeof(report->error), "slot %" PRIu64 " (word %#018" PRIx64 "): ",
+			 idx, word);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(report->error + n, sizeof(report->error) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -EBADMSG;
+}
+
+static int adopt_pool_slot(struct store *store, uint64_t idx, uint64_t word,
+			   struct store_adopt_report *report)
+{
+	uint64_t handle = slot_pool_handle(word);
+	unsigned len = slot_pool_len(word);
+	int r;
+
+	if (word & SLOT_POOL_UNUSED_BIT)
+		return adopt_refuse(report, idx, word, "pool word with bit 56 set");
+	if (len == 0 || len > SWAPDEV_PAGE_SIZE)
+		return adopt_refuse(report, idx, word, "pool length %u out of range", len);
+	r = pool_adopt_object(store->pool, handle, sizeof(struct pool_obj) + len, (uint32_t)idx);
+	switch (r) {
+	case 0:
+		return 0;
+	case -ENOENT:
+		return adopt_refuse(report, idx, word, "pool handle %#" PRIx64 ": chunk has no class",
+				    handle);
+	case -ERANGE:
+		return adopt_refuse(report, idx, word,
+				    "pool handle %#" PRIx64 ": object beyond its chunk's capacity",
+				    handle);
+	case -EMSGSIZE:
+		return adopt_refuse(report, idx, word,
+				    "pool handle %#" PRIx64 ": %u bytes are not of its chunk's class",
+				    handle, len);
+	case -EPERM:
+		return adopt_refuse(report, idx, word,
+				    "pool handle %#" PRIx64 ": the object's owner is slot %" PRIu32,
+				    handle, pool_map(store->pool, handle)->owner);
+	default:
+		return adopt_refuse(report, idx, word,
+				    "pool handle %#" PRIx64 " is named by another slot too", handle);
+	}
+}
+
+/* Clean the word of slot idx of a dead process's traces, check it, and take its home. */
+static int adopt_slot(struct store *store, uint64_t idx, struct store_adopt_report *report)
+{
+	uint64_t word = store->words[idx], block;
+	uint32_t index;
+	int r;
+
+	if (word & SLOT_LOCK)
+		report->locks_cleared++;
+	word &= ~SLOT_LOCK;
+	switch (slot_state(word)) {
+	case SLOT_EMPTY:
+		if (word != 0)
+			return adopt_refuse(report, idx, word, "EMPTY with other bits set");
+		break;
+	case SLOT_SAME:
+		if (word & SLOT_FLAGS)
+			return adopt_refuse(report, idx, word, "SAME with a flag set");
+		if ((word & SLOT_SAME_FORM_MASK) == SLOT_SAME_FORM_MASK)
+			return adopt_refuse(report, idx, word, "unknown same-filled form");
+		if (slot_same_indexed(word, &index) &&
+		    same_values_adopt_ref(store->same_values, index) < 0)
+			return adopt_refuse(report, idx, word, "same value %" PRIu32 " does not exist",
+					    index);
+		break;
+	case SLOT_POOL:
+		if (word & SLOT_WRITEBACK)
+			report->writeback_flags_cleared++;
+		word &= ~SLOT_WRITEBACK;
+		r = adopt_pool_slot(store, idx, word, report);
+		if (r < 0)
+			return r;
+		break;
+	case SLOT_DISK:
+		if (word & SLOT_FLAGS)
+			return adopt_refuse(report, idx, word, "DISK with a flag set");
+		block = slot_disk_block(word);
+		if (!store->disk)
+			return adopt_refuse(report, idx, word, "DISK but the store has no disk tier");
+		r = disk_adopt_block(store->disk, block);
+		if (r == -ERANGE)
+			return adopt_refuse(report, idx, word,
+					    "disk block %" PRIu64 " is past the file's %" PRIu64
+					    " blocks", block, disk_blocks_total(store->disk));
+		if (r < 0)
+			return adopt_refuse(report, idx, word,
+					    "disk block %" PRIu64 " is named by another slot too",
+					    block);
+		report->pins_cleared += slot_disk_pins(word);
+		word = slot_make_disk(block);
+		break;
+	}
+	store->words[idx] = word;
+	store_account(store, word, +1);
+	report->slots[slot_state(word)]++;
+	return 0;
+}
+
+/* One pass over the slot words that were ever written (holes are EMPTY). */
+static int adopt_scan(struct store *store, struct store_adopt_report *report)
+{
+	const struct state_region_map *map = state_region_map(store->region);
+	uint64_t pos = map->slots_offset, end = pos + store->nr_slots * sizeof(uint64_t);
+	uint64_t start, stop;
+	int r;
+
+	same_values_adopt_reset(store->same_values);
+	while (fd_next_data(map->fd, pos, end, &start, &stop)) {
+		uint64_t idx = (start - map->slots_offset) / sizeof(uint64_t);
+		uint64_t last = DIV_ROUND_UP(stop - map->slots_offset, sizeof(uint64_t));
+
+		for (; idx < last; idx++) {
+			if (store->words[idx] == 0) {
+				report->slots[SLOT_EMPTY]++;
+				continue;
+			}
+			r = adopt_slot(store, idx, report);
+			if (r < 0)
+				return r;
+		}
+		pos = stop;
+	}
+	/* Holes: slots never written. */
+	report->slots[SLOT_EMPTY] = store->nr_slots - report->slots[SLOT_SAME] -
+				    report->slots[SLOT_POOL] - report->slots[SLOT_DISK];
+	return 0;
+}
+
+int store_adopt(const struct store_config *config, int state_fd,
+		struct store_adopt_report *report, struct store **ret_store)
+{
+	struct pool_adopt_totals totals;
+	struct state_region *region;
+	struct timespec start, end;
+	struct pool_stats ps;
+	struct store *store;
+	int r;
+
+	*report = (struct store_adopt_report){ 0 };
+	r = validate_config(config);
+	if (r < 0) {
+		snprintf(report->error, sizeof(report->error), "invalid store configuration");
+		return r;
+	}
+	r = state_region_adopt(state_fd, config->size / SWAPDEV_PAGE_SIZE, report->error,
+			       sizeof(report->error), &region);
+	if (r < 0)
+		return r;
+	r = store_build(config, region, &store);
+	if (r < 0) {
+		snprintf(report->error, sizeof(report->error), "cannot build the store: %s",
+			 strerror(-r));
+		return r;
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	r = adopt_scan(store, report);
+	if (r < 0) {
+		store_free(store);
+		return r;
+	}
+	pool_adopt_finish(store->pool, &totals);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	report->scan_ns = (uint64_t)(end.tv_sec - start.tv_sec) * 1000000000u +
+			  (uint64_t)(end.tv_nsec - start.tv_nsec);
+
+	pool_get_stats(store->pool, &ps);
+	report->pool_objects = ps.objects;
+	report->pool_object_bytes = ps.object_bytes;
+	report->pool_footprint_bytes = ps.footprint_bytes;
+	report->disk_blocks = store->disk ? disk_blocks_used(store->disk) : 0;
+	report->orphan_objects = totals.orphan_objects;
+	report->orphan_chunks = totals.orphan_chunks;
+
+	r = store_start(store);
+	if (r < 0) {
+		snprintf(report->error, sizeof(report->error), "cannot start the store: %s",
+			 strerror(-r));
+		store_free(store);
+		return r;
+	}
+	*ret_store = store;
+	return 0;
 }
 
 /* Free a worker's buffers and the worker; accepts a half-built one. */
@@ -374,6 +648,7 @@ void store_free(struct store *store)
 	pool_free(store->pool);
 	same_values_free(store->same_values);
 	slot_table_free(store->table);
+	state_region_free(store->region);
 	pthread_mutex_destroy(&store->workers_lock);
 	pthread_mutex_destroy(&store->released_lock);
 	free(store->released);

@@ -58,8 +58,41 @@ struct store_worker;
 /* Bytes the backing file of a device of size bytes takes (with slack). */
 uint64_t store_backing_file_bytes(uint64_t size);
 
-/* Returns 0, -EINVAL (bad config), -ENOMEM, or a disk_tier_open() error. */
+/*
+ * Returns 0, -EINVAL (bad config), -ENOMEM, or a disk_tier_open() error.
+ * The store's state is in a fresh memfd (store_state_fd), so that any
+ * store can later be adopted.
+ */
 int store_new(const struct store_config *config, struct store **ret_store);
+
+/* The memfd holding every byte of the store's in-memory state (slot table,
+ * same-values table, pool chunk classes, pool chunks). Owned by the store. */
+int store_state_fd(const struct store *store);
+
+struct store_adopt_report {
+	uint64_t slots[4];	    /* per enum slot_state, from the scan */
+	uint64_t pool_objects, pool_object_bytes, pool_footprint_bytes;
+	uint64_t disk_blocks;	    /* blocks referenced by DISK slots */
+	uint64_t locks_cleared, writeback_flags_cleared, pins_cleared;
+	uint64_t orphan_objects, orphan_chunks, orphan_blocks; /* unreferenced, freed */
+	uint64_t scan_ns;
+	char error[256];	    /* set when store_adopt fails */
+};
+/*
+ * Build a store around the state memfd of a store whose process is gone
+ * (the slot words are the truth; everything else is rebuilt from them).
+ * config must describe the same geometry (size) as recorded in the memfd.
+ * Returns 0; -EINVAL (not a swapdev state memfd, other layout version,
+ * geometry differs: report->error says which); -EBADMSG (a slot word or a
+ * pool object contradicts the rest: report->error names the slot and why);
+ * -ENOMEM; or a disk_tier_open() error. The store takes its own dup of
+ * state_fd. Operation counters, latency histograms and the pool's failure
+ * counters cannot be rebuilt and start from zero. orphan_blocks is always
+ * 0: the disk bitmap is not in the memfd, so a block no slot names is free
+ * without being seen.
+ */
+int store_adopt(const struct store_config *config, int state_fd,
+		struct store_adopt_report *report, struct store **ret_store);
 /* Stops writeback and frees everything. Accepts NULL. */
 void store_free(struct store *store);
 

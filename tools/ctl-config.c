@@ -7,8 +7,9 @@
  * like swapdevd.conf(5) and grep well; with a key it prints the bare value
  * for scripts. "set" prints one note on success (the daemon has validated
  * the value and applied it, and says why when it did not): the change is
- * not saved, which an administrator would otherwise learn at the next
- * restart or reload. It goes to stdout, as it is no error; stderr stays
+ * not saved to the file, which an administrator would otherwise learn at
+ * the next stop or reload. (A restart that keeps swap active, or a crash,
+ * keeps it: the daemon records it for the process that takes over.) It goes to stdout, as it is no error; stderr stays
  * for errors.
  */
 #include <errno.h>
@@ -44,9 +45,10 @@ static void config_usage(FILE *out)
 	}
 	fprintf(out,
 		"\n"
-		"Keys and values are those of swapdevd.conf(5). A change is not saved:\n"
-		"it lasts until swapdevd stops or reloads its configuration file\n"
-		"(SIGHUP, systemctl reload); to keep it, put it in the file too.\n"
+		"Keys and values are those of swapdevd.conf(5). A change is not saved\n"
+		"to the file: it lasts until swapdevd stops or reloads its configuration\n"
+		"file (SIGHUP, systemctl reload); 'swapdevctl restart' and a crash keep\n"
+		"it. To keep it for good, put it in the file too.\n"
 		"\n"
 		"  -j, --json  print the GetConfig reply as JSON\n"
 		"  -h, --help  show this help\n");
@@ -110,8 +112,9 @@ static int change_config(const struct ctl_options *options, const char *key,
 	if (r < 0)
 		return CTL_EXIT_FAILURE;
 	varlink_reply_done(&reply);
-	printf("%s: %s changed, not saved: it lasts until swapdevd stops or reloads its "
-	       "configuration file; to keep it, set it in swapdevd.conf too\n",
+	printf("%s: %s changed, not saved to the file: it lasts until swapdevd stops or "
+	       "reloads its configuration file ('swapdevctl restart' keeps it); to keep it, set "
+	       "it in swapdevd.conf too\n",
 	       PROG_NAME, key);
 	return CTL_EXIT_OK;
 }

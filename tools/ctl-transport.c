@@ -116,6 +116,16 @@ out_free:
 	return r;
 }
 
+pid_t ctl_peer_pid(const struct ctl_conn *conn)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(conn->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	return cred.pid;
+}
+
 void ctl_disconnect(struct ctl_conn *conn)
 {
 	if (!conn)
@@ -253,6 +263,10 @@ static void print_reply_error(const struct ctl_conn *conn, const struct varlink_
 		ctl_error("no second codec is configured for recompression (pool.recompress is "
 			  "none); set one with '%s config set pool.recompress zstd'",
 			  PROG_NAME);
+	} else if (strcmp(error, PROTO_ERROR_CANNOT_RESTART) == 0) {
+		ctl_error("swapdevd cannot restart without losing its swap area: %s. Nothing "
+			  "changed; 'systemctl restart swapdevd' would run swapoff first",
+			  message ?: "no reason given");
 	} else if (strcmp(error, PROTO_ERROR_FAILED) == 0) {
 		ctl_error("%s failed: %s", method, message ?: "no reason given");
 	} else if (strcmp(error, VARLINK_ERROR_METHOD_NOT_FOUND) == 0 ||

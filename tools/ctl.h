@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "protocol.h"
 
@@ -46,6 +47,7 @@ int ctl_status(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_flush(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_recompress(const struct ctl_options *options, int argc, char *argv[]);
 int ctl_config(const struct ctl_options *options, int argc, char *argv[]);
+int ctl_restart(const struct ctl_options *options, int argc, char *argv[]);
 
 /* ---- statistics (ctl-stats.c, ctl-prometheus.c) ---- */
 
@@ -70,6 +72,8 @@ struct ctl_conn;
 /* Connect to the control socket. Prints why it failed. 0 or -errno. */
 int ctl_connect(const char *path, struct ctl_conn **ret_conn);
 void ctl_disconnect(struct ctl_conn *conn); /* accepts NULL */
+/* The PID of the process that listens on the socket (SO_PEERCRED), or -errno. */
+pid_t ctl_peer_pid(const struct ctl_conn *conn);
 
 /*
  * Send call (its method, typed parameters and "more"; proto_build_call) and

@@ -28,6 +28,7 @@ static const struct {
 	{ "flush", ctl_flush, "write pool entries back to the disk tier" },
 	{ "recompress", ctl_recompress, "recompress idle pool entries with the second codec now" },
 	{ "config", ctl_config, "show or change the configuration at run time" },
+	{ "restart", ctl_restart, "restart the daemon (a new binary) keeping swap active" },
 };
 
 static void usage(FILE *out)

@@ -446,7 +446,7 @@ cleanup_fn null_kill
 server_pid()
 {
 	if [ -n "${SD_PID:-}" ]; then
-		echo "$SD_PID"
+		echo "$SD_DAEMON_PID"
 	elif [ -n "$NULL_PID" ]; then
 		echo "$NULL_PID"
 	fi
@@ -578,7 +578,7 @@ area_up()
 		[ "$1" != swapdev-lz4-norecompress ] || args+=(--set pool.recompress=none)
 		swapdevd_start "${args[@]}"
 		area=$SD_LOOP
-		sd_idle_rss=$(vmrss_bytes "$SD_PID")
+		sd_idle_rss=$(vmrss_bytes "$SD_DAEMON_PID")
 		;;
 	null-fuse)
 		null_start
@@ -721,7 +721,7 @@ record_memory()
 		record mem "$c" "$r" held_compressible \
 			$(($(value_of mem "$c" "$r" pool_footprint_bytes) -
 				$(value_of mem "$c" "$r" raw_slots) * 4096))
-		record mem "$c" "$r" rss_growth $(($(vmrss_bytes "$SD_PID") - sd_idle_rss))
+		record mem "$c" "$r" rss_growth $(($(vmrss_bytes "$SD_DAEMON_PID") - sd_idle_rss))
 		;;
 	zram-lz4)
 		read -r -a mm <"/sys/block/zram$zram_id/mm_stat"

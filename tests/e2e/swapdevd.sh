@@ -6,6 +6,13 @@
 # swap is active; every wait is bounded.
 #
 # Environment (meson sets them): SWAPDEVD, SWAPDEVCTL - the built binaries.
+#
+# The daemon runs as `swapdevd --foreground`, so under its supervising
+# parent: SD_PID is the process started (the supervisor), SD_DAEMON_PID the
+# serving daemon (its pidfile). A test that SIGKILLs the daemon and expects
+# it to stay dead sets SD_SUPERVISE=0 (--no-supervise: SD_PID is then the
+# daemon too). A restart that a test did not ask for (SD_RESTARTS_EXPECTED
+# unset) fails swapdevd_stop: the supervisor must not hide a crash.
 
 SWAPDEVD=${SWAPDEVD:-$E2E_SRCDIR/build/daemon/swapdevd}
 SWAPDEVCTL=${SWAPDEVCTL:-$E2E_SRCDIR/build/tools/swapdevctl}
@@ -22,6 +29,7 @@ swapdevd_setup()
 	SD_PIDFILE=$E2E_TMPDIR/swapdevd.pid
 	SD_LOG=$E2E_TMPDIR/swapdevd.log
 	SD_PID=
+	SD_DAEMON_PID=
 	cleanup_fn _swapdevd_final_teardown
 	cleanup_fn swapdevd_kill
 }
@@ -29,7 +37,8 @@ swapdevd_setup()
 _swapdevd_final_teardown()
 {
 	# A daemon that hung would hang swapoff and umount: cut it loose first.
-	if [ -n "$SD_PID" ] && kill -0 "$SD_PID" 2>/dev/null; then
+	if { [ -n "$SD_PID" ] && kill -0 "$SD_PID" 2>/dev/null; } ||
+		_swapdevd_daemon_alive; then
 		fuse_abort "$SD_MNT"
 	fi
 	teardown_swap_of "$SD_MNT"
@@ -44,10 +53,11 @@ _swapdevd_final_teardown()
 # first argument: until the file is exported).
 swapdevd_start()
 {
-	local i
+	local i supervise=()
 
+	[ "${SD_SUPERVISE:-1}" = 1 ] || supervise=(--no-supervise)
 	rm -f "$SD_PIDFILE"
-	"$SWAPDEVD" --foreground --pidfile "$SD_PIDFILE" \
+	"$SWAPDEVD" --foreground "${supervise[@]}" --pidfile "$SD_PIDFILE" \
 		--set device.size="${SD_SIZE:-512M}" \
 		--set device.mountpoint="$SD_MNT" \
 		--set writeback.backing_file="$SD_BACKING" \
@@ -63,7 +73,15 @@ swapdevd_start()
 		sleep 0.1
 	done
 	[ -s "$SD_PIDFILE" ] || e2e_fail "swapdevd not ready after 60 s"
-	[ "$(cat "$SD_PIDFILE")" = "$SD_PID" ] || e2e_fail "pidfile does not name our daemon"
+	SD_DAEMON_PID=$(cat "$SD_PIDFILE")
+	if [ "${SD_SUPERVISE:-1}" = 1 ]; then
+		[ "$(awk '{ print $4 }' "/proc/$SD_DAEMON_PID/stat" 2>/dev/null)" = "$SD_PID" ] ||
+			e2e_fail "pidfile names $SD_DAEMON_PID, not a child of supervisor $SD_PID"
+		[ "$(cat "$SD_PIDFILE.supervisor" 2>/dev/null)" = "$SD_PID" ] ||
+			e2e_fail "$SD_PIDFILE.supervisor does not name the supervisor $SD_PID"
+	else
+		[ "$SD_DAEMON_PID" = "$SD_PID" ] || e2e_fail "pidfile does not name our daemon"
+	fi
 	[ "${1:-}" = --no-activate ] && return 0
 	SD_LOOP=$(_e2e_loops_of "$SD_MNT/swap")
 	[ -n "$SD_LOOP" ] || e2e_fail "no loop device backed by $SD_MNT/swap"
@@ -83,7 +101,23 @@ swapdevd_wait_exit()
 	kill -0 "$SD_PID" 2>/dev/null && e2e_fail "swapdevd still running 300 s after SIGTERM"
 	wait "$SD_PID" || status=$?
 	SD_PID=
+	_swapdevd_daemon_alive && e2e_fail "the supervisor exited, its daemon $SD_DAEMON_PID did not"
+	SD_DAEMON_PID=
 	[ "$status" -eq 0 ] || e2e_fail "swapdevd exited with status $status $1"
+}
+
+# _swapdevd_daemon_alive : the serving daemon (a child of the supervisor we
+# started) still runs. Checked by name too: its PID may have been reused.
+_swapdevd_daemon_alive()
+{
+	[ -n "${SD_DAEMON_PID:-}" ] && [ "$SD_DAEMON_PID" != "${SD_PID:-}" ] &&
+		[ "$(cat "/proc/$SD_DAEMON_PID/comm" 2>/dev/null)" = swapdevd ]
+}
+
+# swapdevd_restarts : how many times the supervisor restarted the daemon.
+swapdevd_restarts()
+{
+	grep -c 'supervisor: started daemon PID' "$SD_LOG" || true
 }
 
 # swapdevd_stop : SIGTERM, expect exit 0 within 300 s and nothing left.
@@ -92,16 +126,33 @@ swapdevd_stop()
 	[ -n "$SD_PID" ] || return 0
 	kill -TERM "$SD_PID"
 	swapdevd_wait_exit "after SIGTERM"
+	if [ -z "${SD_RESTARTS_EXPECTED:-}" ] && [ "$(swapdevd_restarts)" -gt 0 ]; then
+		grep 'supervisor:' "$SD_LOG" >&2
+		e2e_fail "the daemon died and its supervisor restarted it"
+	fi
 	check_swap_gone "$SD_MNT" || e2e_fail "swapdevd left something behind"
 	[ ! -e "$SD_SOCKET" ] || e2e_fail "control socket $SD_SOCKET left behind"
 }
 
-# swapdevd_kill : teardown path; TERM (the daemon swaps off), KILL late.
+# swapdevd_kill : teardown path; TERM (the daemon swaps off), KILL late;
+# then the daemon itself if a KILLed supervisor left it.
 swapdevd_kill()
 {
+	local i
+
 	[ -n "$SD_PID" ] || return 0
 	stop_pid "$SD_PID" 300
 	SD_PID=
+	if _swapdevd_daemon_alive; then
+		e2e_log "teardown: the supervisor is gone, its daemon $SD_DAEMON_PID is not"
+		kill -TERM "$SD_DAEMON_PID" 2>/dev/null
+		for ((i = 0; i < 600; i++)); do
+			_swapdevd_daemon_alive || break
+			sleep 0.1
+		done
+		_swapdevd_daemon_alive && kill -KILL "$SD_DAEMON_PID" 2>/dev/null
+	fi
+	SD_DAEMON_PID=
 }
 
 # stat_value NAME : one number from `swapdevctl stats --json`.
@@ -121,9 +172,9 @@ swapdevd_check_idle()
 	local before after ticks sample
 
 	for sample in 1 2 3; do
-		before=$(awk '{ print $14 + $15 }' "/proc/$SD_PID/stat")
+		before=$(awk '{ print $14 + $15 }' "/proc/$SD_DAEMON_PID/stat")
 		sleep 2
-		after=$(awk '{ print $14 + $15 }' "/proc/$SD_PID/stat")
+		after=$(awk '{ print $14 + $15 }' "/proc/$SD_DAEMON_PID/stat")
 		ticks=$((after - before))
 		e2e_log "idle CPU: $ticks ticks in 2 s (sample $sample)"
 		# 2 s at 100 Hz is 200 ticks; idle housekeeping needs well under 10.

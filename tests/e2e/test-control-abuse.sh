@@ -60,7 +60,7 @@ cleanup_fn cgroup_destroy "$cg"
 cgroup_create "$cg" $((64 << 20))
 
 swapdevd_start --set control.group="$reader_group"
-fds_before=$(find "/proc/$SD_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
+fds_before=$(find "/proc/$SD_DAEMON_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
 
 cgroup_run --timeout "${E2E_WORKLOAD_TIMEOUT:-600}" "$cg" "$workload" --size 192M --passes 16 \
 	--seed "${E2E_SEED:-1}" --report >"$E2E_TMPDIR/workload.out" 2>&1 &
@@ -231,7 +231,7 @@ for ((i = 0; i < 300; i++)); do
 done
 grep -q '^connected=' "$E2E_TMPDIR/hold.out" || e2e_fail "the holder did not connect in 30 s"
 sleep 2
-fds=$(find "/proc/$SD_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
+fds=$(find "/proc/$SD_DAEMON_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
 e2e_log "holding: $(head -n 1 "$E2E_TMPDIR/hold.out"); the daemon has $fds descriptors"
 [ "$fds" -le $((fds_before + 124)) ] ||
 	e2e_fail "the daemon holds $fds descriptors, more than the 124 slots for users other than root"
@@ -254,7 +254,7 @@ serving "after 1000 connections"
 # ------------------------------------------------------------ no leak
 # Dropped and closed clients free their descriptors within the idle timeout.
 for ((i = 0; i < 450; i++)); do
-	fds=$(find "/proc/$SD_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
+	fds=$(find "/proc/$SD_DAEMON_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
 	[ "$fds" -le "$fds_before" ] && break
 	sleep 0.1
 done

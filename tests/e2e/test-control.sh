@@ -203,7 +203,7 @@ bytes()
 
 daemon_alive()
 {
-	kill -0 "$SD_PID" 2>/dev/null || e2e_fail "swapdevd (PID $SD_PID) died $1"
+	kill -0 "$SD_DAEMON_PID" 2>/dev/null || e2e_fail "swapdevd (PID $SD_DAEMON_PID) died $1"
 }
 
 # flushes_logged : how many flushes the daemon has logged as finished.
@@ -340,7 +340,7 @@ install -m 0755 "$SWAPDEVCTL" "$T/bin/swapdevctl"
 cleanup_fn cgroup_destroy "$cg"
 cgroup_create "$cg" $((64 << 20))
 swapdevd_start --set control.group="$ctl_group" --set pool.exclusive_loads=no
-e2e_log "swapdevd running as PID $SD_PID"
+e2e_log "swapdevd running as PID $SD_DAEMON_PID (supervisor $SD_PID)"
 
 cleanup_fn thaw_workload
 workload_loop &

@@ -72,6 +72,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/swapdevd.sh"
 
 variant=${1:?usage: test-faults.sh VARIANT}
+# These faults are the daemon's own: a supervisor would restart a daemon
+# that the test kills (daemon_exit_within) or moves into a cgroup.
+SD_SUPERVISE=0
 case "$variant" in
 swapoff-under-load | storms | disk-eio | disk-short-read | sigterm | flush-kill | \
 	flush-sigterm | second-daemon | stacked-mount | write-live-file | self-pressure) ;;

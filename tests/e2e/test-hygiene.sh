@@ -36,6 +36,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/swapdevd.sh"
 
 variant=${1:?usage: test-hygiene.sh VARIANT}
+# The dead-area cases need a daemon that stays dead after SIGKILL: no
+# supervisor to restart it.
+case "$variant" in
+dead-area*) SD_SUPERVISE=0 ;;
+esac
 case "$variant" in
 dead-area | dead-area-in-use | dead-area-private-ns | concurrent-swapoff) ;;
 *) e2e_fail "unknown variant $variant" ;;

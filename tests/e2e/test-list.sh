@@ -35,7 +35,7 @@ grep -Eq "^$SD_LOOP +zstd:3 +512(\.0)? MiB .* $SD_MNT/swap$" <<<"$out" ||
 
 # Machine-readable forms.
 row=$(ctl list --bytes --raw --noheadings --output name,disksize,pid,socket | grep "^$SD_LOOP ")
-[ "$row" = "$SD_LOOP $((512 << 20)) $SD_PID $SD_SOCKET" ] || e2e_fail "raw row: '$row'"
+[ "$row" = "$SD_LOOP $((512 << 20)) $SD_DAEMON_PID $SD_SOCKET" ] || e2e_fail "raw row: '$row'"
 ctl list --json --bytes | python3 -c '
 import json, sys
 loop, mnt = sys.argv[1], sys.argv[2]

@@ -78,7 +78,7 @@ reload()
 	done
 	[ "$(grep -cF -- "$1" "$SD_LOG" || true)" -gt "$before" ] ||
 		e2e_fail "no '$1' in the log 10 s after SIGHUP"
-	kill -0 "$SD_PID" 2>/dev/null || e2e_fail "swapdevd died on SIGHUP"
+	kill -0 "$SD_DAEMON_PID" 2>/dev/null || e2e_fail "swapdevd died on SIGHUP"
 }
 
 write_conf 64M 90% 80% 5 100

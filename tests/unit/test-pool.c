@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <sys/mman.h>
 
 #include "common.h"
 #include "pool.h"
@@ -65,7 +65,7 @@ static struct pool *pool_create(uint64_t limit, uint64_t max)
 {
 	struct pool *pool = NULL;
 
-	cr_assert_eq(pool_new(limit, max, &pool), 0);
+	cr_assert_eq(pool_new(limit, max, NULL, &pool), 0);
 	cr_assert_not_null(pool);
 	return pool;
 }
@@ -214,7 +214,7 @@ Test(pool, new_limits)
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct pool *sentinel = (struct pool *)&cases, *pool = sentinel;
-		int r = pool_new(cases[i].limit, cases[i].max, &pool);
+		int r = pool_new(cases[i].limit, cases[i].max, NULL, &pool);
 
 		cr_assert_eq(r, cases[i].ret, "case %zu: %d", i, r);
 		if (r < 0) {
@@ -601,47 +601,40 @@ Test(pool, compact_moves_objects)
 	}
 }
 
-static uint64_t vm_size_bytes(void)
-{
-	FILE *f = fopen("/proc/self/status", "re");
-	char line[256];
-	unsigned long long kib = 0;
-
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmSize: %llu kB", &kib) == 1)
-			break;
-	fclose(f);
-	cr_assert_gt(kib, 0);
-	return kib * KIB;
-}
-
-/* When mmap fails, a larger reserve chunk serves; without one, -ENOMEM is counted. */
+/*
+ * When populating a chunk fails, a larger reserve chunk serves; without
+ * one, -ENOMEM is counted. The pool's region is a memfd that ends after
+ * chunk index 0, so populating any other index fails (EFAULT, as the
+ * system refusing the memory would).
+ */
 Test(pool, enomem_uses_reserve)
 {
-	struct pool *pool = pool_create(64 * MIB, 64 * MIB);
-	struct rlimit saved, tight;
+	uint32_t nr_chunks = pool_chunk_indices(64 * MIB);
 	uint64_t big, handle = 42, other = 42, reserve;
+	struct pool_region region = { .arena_offset = SWAPDEV_PAGE_SIZE, .nr_chunks = nr_chunks };
+	uint64_t len = SWAPDEV_PAGE_SIZE + (uint64_t)nr_chunks * POOL_CHUNK_SPAN;
 	struct pool_stats stats;
-	int r1, r2;
+	struct pool *pool;
+	char *base;
 
-	/* The largest class has the largest chunks: leave one in the reserve. */
+	region.fd = memfd_create("test-pool", MFD_CLOEXEC);
+	cr_assert_geq(region.fd, 0);
+	cr_assert_eq(ftruncate(region.fd, SWAPDEV_PAGE_SIZE + POOL_CHUNK_SPAN), 0);
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, region.fd, 0);
+	cr_assert_neq(base, MAP_FAILED);
+	region.classes = (uint8_t *)base;
+	region.arena = base + SWAPDEV_PAGE_SIZE;
+	cr_assert_eq(pool_new(64 * MIB, 64 * MIB, &region, &pool), 0);
+
+	/* The largest class has the largest chunks: leave one (index 0) in the reserve. */
 	cr_assert_eq(pool_alloc(pool, pool_max_object(), &big), 0);
 	pool_release(pool, big);
 	reserve = stats_of(pool).footprint_bytes;
 	cr_assert_gt(reserve, 0);
 	cr_assert_eq(stats_of(pool).chunks, 0);
 
-	cr_assert_eq(getrlimit(RLIMIT_AS, &saved), 0);
-	tight = saved;
-	tight.rlim_cur = vm_size_bytes();
-	cr_assert_eq(setrlimit(RLIMIT_AS, &tight), 0);
-	r1 = pool_alloc(pool, 2000, &handle);
-	r2 = pool_alloc(pool, 100, &other);
-	cr_assert_eq(setrlimit(RLIMIT_AS, &saved), 0);
-
-	cr_assert_eq(r1, 0);
-	cr_assert_eq(r2, -ENOMEM);
+	cr_assert_eq(pool_alloc(pool, 2000, &handle), 0);
+	cr_assert_eq(pool_alloc(pool, 100, &other), -ENOMEM);
 	cr_assert_eq(other, 42);
 	stats = stats_of(pool);
 	cr_assert_eq(stats.alloc_failures, 1);
@@ -654,6 +647,8 @@ Test(pool, enomem_uses_reserve)
 	pool_release(pool, handle);
 	cr_assert_eq(stats_of(pool).footprint_bytes, reserve);
 	pool_free(pool);
+	munmap(base, len);
+	close(region.fd);
 }
 
 /*

@@ -99,14 +99,14 @@ Test(slot_table, huge_table_costs_nothing_up_front)
 	struct slot_table *t;
 	uint64_t *words;
 
-	cr_assert_eq(slot_table_new((UINT64_C(64) << 30) / 4096, &t), 0);
+	cr_assert_eq(slot_table_new(NULL, (UINT64_C(64) << 30) / 4096, &t), 0);
 	cr_assert_lt(slot_table_resident_bytes(t), 64 * 1024);
 	words = slot_table_words(t);
 	slot_unlock(words, 1000000, slot_make_disk(5));
 	cr_assert_leq(slot_table_resident_bytes(t), 64 * 1024);
 	cr_assert_eq(slot_disk_block(slot_peek(words, 1000000)), 5);
 	slot_table_free(t);
-	cr_assert_eq(slot_table_new(0, &t), -EINVAL);
+	cr_assert_eq(slot_table_new(NULL, 0, &t), -EINVAL);
 }
 
 struct lock_arg {
@@ -134,7 +134,7 @@ Test(slot_table, lock_serializes)
 	pthread_t th[4];
 	uint64_t w;
 
-	cr_assert_eq(slot_table_new(16, &t), 0);
+	cr_assert_eq(slot_table_new(NULL, 16, &t), 0);
 	a = (struct lock_arg){ .words = slot_table_words(t) };
 	for (int i = 0; i < 4; i++)
 		pthread_create(&th[i], NULL, lock_thread, &a);
