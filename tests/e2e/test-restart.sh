@@ -19,7 +19,7 @@
 #   kill-exclusive  the same with pool.exclusive_loads=yes
 #   kill-small-pool the same with a 16 MiB pool: writeback and disk reads
 #                   run at every kill
-#   restart-upgrade `swapdevctl restart` (exit status 75, the planned path)
+#   upgrade         `swapdevctl restart` (exit status 75, the planned path)
 #                   five times under load, then an upgrade: the daemon runs
 #                   from a copy of the binary, a new copy replaces it by
 #                   rename, `swapdevctl restart`, and the new daemon must
@@ -40,7 +40,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/swapdevd.sh"
 variant=${1:?usage: test-restart.sh VARIANT}
 daemon_args=()
 case "$variant" in
-kill | restart-upgrade) ;;
+kill | upgrade) ;;
 kill-exclusive) daemon_args=(--set pool.limit=48M --set pool.exclusive_loads=yes) ;;
 kill-small-pool) daemon_args=(--set pool.limit=16M) ;;
 *) e2e_fail "unknown variant $variant" ;;
@@ -301,7 +301,7 @@ restart_run()
 
 # ---------------------------------------------------------------- main
 
-if [ "$variant" = restart-upgrade ]; then
+if [ "$variant" = upgrade ]; then
 	"$SWAPDEVCTL" restart --help >/dev/null 2>&1 ||
 		e2e_skip "swapdevctl has no restart command yet (issue 14, takeover)"
 	real_swapdevd=$SWAPDEVD
@@ -312,7 +312,7 @@ fi
 swapdevd_start "${daemon_args[@]}"
 probe_store
 start_ms=$(date +%s%N)
-if [ "$variant" = restart-upgrade ]; then
+if [ "$variant" = upgrade ]; then
 	restart_run
 else
 	kill_run
