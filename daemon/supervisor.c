@@ -456,9 +456,11 @@ static int start_child(struct supervisor *s)
 		exec_child(s);
 	s->child = pid;
 	s->child_started = now_ms();
-	if (s->n_store)
-		log_info("supervisor: started daemon PID %d with %u stored descriptors (%s)",
-			 (int)pid, s->n_store, store_names(s));
+	if (s->n_store && s->died_at_ns)
+		log_info("supervisor: started daemon PID %d with %u stored descriptors (%s), "
+			 "%.1f ms after PID %d's end",
+			 (int)pid, s->n_store, store_names(s),
+			 (double)(now_ns() - s->died_at_ns) / 1e6, (int)s->last_child);
 	return 0;
 }
 

@@ -9,7 +9,9 @@
 #pragma once
 
 /* "Restart me now, swap is still active, my fds are in the store." */
+#ifndef SWAPDEVD_EXIT_RESTART
 #define SWAPDEVD_EXIT_RESTART 75
+#endif
 
 struct supervisor_config {
 	/* The program to run as the child, by path: read once, before the

@@ -19,7 +19,7 @@
 #   kill-exclusive  the same with pool.exclusive_loads=yes
 #   kill-small-pool the same with a 16 MiB pool: writeback and disk reads
 #                   run at every kill
-#   restart-upgrade `swapdevctl restart` (exit status 75, the planned path)
+#   upgrade         `swapdevctl restart` (exit status 75, the planned path)
 #                   five times under load, then an upgrade: the daemon runs
 #                   from a copy of the binary, a new copy replaces it by
 #                   rename, `swapdevctl restart`, and the new daemon must
@@ -40,7 +40,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/swapdevd.sh"
 variant=${1:?usage: test-restart.sh VARIANT}
 daemon_args=()
 case "$variant" in
-kill | restart-upgrade) ;;
+kill | upgrade) ;;
 kill-exclusive) daemon_args=(--set pool.limit=48M --set pool.exclusive_loads=yes) ;;
 kill-small-pool) daemon_args=(--set pool.limit=16M) ;;
 *) e2e_fail "unknown variant $variant" ;;
@@ -147,12 +147,24 @@ percentiles()
 		}'
 }
 
-# collect_gaps : from the log, the supervisor's "ready, N ms after" lines
-# and the daemon's adoption lines that give the time to the first request.
+# collect_gaps : from the log, the supervisor's "ready, N ms after" lines;
+# and kill -> first request, the sum of the supervisor's "started ..., N ms
+# after PID's end" and the adopting daemon's "first request answered N ms
+# after start" (one of each per restart, in order).
 collect_gaps()
 {
+	local started=() answered=() i
+
 	mapfile -t gaps < <(sed -n 's/.*supervisor: daemon PID [0-9]* ready, \([0-9.]*\) ms after.*/\1/p' "$SD_LOG")
-	mapfile -t first_request_ms < <(sed -n 's/.*first request served[^0-9]*\([0-9.]*\) ms.*/\1/p' "$SD_LOG")
+	mapfile -t started < <(sed -n 's/.*supervisor: started daemon PID .*, \([0-9.]*\) ms after PID.*/\1/p' "$SD_LOG")
+	mapfile -t answered < <(sed -n 's/.*first request answered \([0-9.]*\) ms after start.*/\1/p' "$SD_LOG")
+	first_request_ms=()
+	if [ "${#started[@]}" -ne "${#answered[@]}" ]; then
+		e2e_log "${#started[@]} restarts but ${#answered[@]} 'first request answered' lines"
+	fi
+	for ((i = 0; i < ${#started[@]} && i < ${#answered[@]}; i++)); do
+		first_request_ms+=("$(awk -v a="${started[i]}" -v b="${answered[i]}" 'BEGIN { printf "%.1f", a + b }')")
+	done
 }
 
 # check_workload STATUS : the workload's verdict, SIGBUS named.
@@ -289,7 +301,7 @@ restart_run()
 
 # ---------------------------------------------------------------- main
 
-if [ "$variant" = restart-upgrade ]; then
+if [ "$variant" = upgrade ]; then
 	"$SWAPDEVCTL" restart --help >/dev/null 2>&1 ||
 		e2e_skip "swapdevctl has no restart command yet (issue 14, takeover)"
 	real_swapdevd=$SWAPDEVD
@@ -300,7 +312,7 @@ fi
 swapdevd_start "${daemon_args[@]}"
 probe_store
 start_ms=$(date +%s%N)
-if [ "$variant" = restart-upgrade ]; then
+if [ "$variant" = upgrade ]; then
 	restart_run
 else
 	kill_run
