@@ -330,6 +330,8 @@ static int store_build(const struct store_config *config, struct state_region *r
 	r = slot_table_new(map->slots, store->nr_slots, &store->table);
 	if (r < 0)
 		goto fail;
+	/* 64 KiB, touched by rare writes only: fault it in now, not on the request path. */
+	populate_write(map->same_values, SAME_VALUES_BYTES);
 	r = same_values_new(map->same_values, &store->same_values);
 	if (r < 0)
 		goto fail;
