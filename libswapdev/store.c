@@ -44,6 +44,15 @@
  *
  * Counters are per worker (one writer each); gauges (slots per tier,
  * compressed bytes) are shared relaxed atomics.
+ *
+ * The slot words, the shared same values and the pool's chunks live in
+ * one memfd (state_region.h), and the word is the single commit point:
+ * every new home (pool object with its header, chunk class, same-value
+ * entry, disk block) is complete before the release store of the word
+ * that names it, and an old home is freed only after its word is gone.
+ * So a process that dies at any instant leaves a memfd that store_adopt()
+ * (below) can rebuild a store from; docs/DESIGN.md section 9a goes step by
+ * step.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -497,6 +506,9 @@ static int adopt_slot(struct store *store, uint64_t idx, struct store_adopt_repo
 			return adopt_refuse(report, idx, word, "SAME with a flag set");
 		if ((word & SLOT_SAME_FORM_MASK) == SLOT_SAME_FORM_MASK)
 			return adopt_refuse(report, idx, word, "unknown same-filled form");
+		if ((word & SLOT_SAME_FORM_MASK) == SLOT_SAME_FORM32 &&
+		    (word & SLOT_SAME_VALUE_MASK) >> 32)
+			return adopt_refuse(report, idx, word, "32-bit same value wider than 32 bits");
 		if (slot_same_indexed(word, &index) &&
 		    same_values_adopt_ref(store->same_values, index) < 0)
 			return adopt_refuse(report, idx, word, "same value %" PRIu32 " does not exist",
