@@ -561,17 +561,15 @@ static int adopt_scan(struct store *store, struct store_adopt_report *report)
 		uint64_t last = DIV_ROUND_UP(stop - map->slots_offset, sizeof(uint64_t));
 
 		for (; idx < last; idx++) {
-			if (store->words[idx] == 0) {
-				report->slots[SLOT_EMPTY]++;
+			if (store->words[idx] == 0)
 				continue;
-			}
 			r = adopt_slot(store, idx, report);
 			if (r < 0)
 				return r;
 		}
 		pos = stop;
 	}
-	/* Holes: slots never written. */
+	/* Zero words and holes alike. */
 	report->slots[SLOT_EMPTY] = store->nr_slots - report->slots[SLOT_SAME] -
 				    report->slots[SLOT_POOL] - report->slots[SLOT_DISK];
 	return 0;
