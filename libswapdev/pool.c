@@ -1131,9 +1131,8 @@ int pool_new(uint64_t limit_bytes, uint64_t max_bytes, const struct pool_region 
 
 	if (max_bytes == 0 || limit_bytes > max_bytes)
 		return -EINVAL;
-	entries = pool_chunk_indices(max_bytes);
-	if (region)
-		entries = MIN(entries, (uint64_t)region->nr_chunks);
+	/* A region was sized for its pool when made: an adopter's max_bytes may differ. */
+	entries = region ? region->nr_chunks : pool_chunk_indices(max_bytes);
 
 	pool = aligned_alloc(_Alignof(struct pool), ALIGN_UP(sizeof(*pool), _Alignof(struct pool)));
 	if (!pool)

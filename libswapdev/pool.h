@@ -70,8 +70,9 @@ uint32_t pool_chunk_indices(uint64_t max_bytes);
  * Create a pool that may hold up to limit_bytes of chunks. max_bytes bounds
  * any later pool_set_limit() (it sizes the chunk table); pass the
  * machine's RAM. region is where its chunks go (the caller keeps it
- * mapped; a pool of more chunk indices than it has reports -ENOSPC past
- * them); NULL: a memfd of the pool's own. Returns 0, -EINVAL, -ENOMEM, or
+ * mapped; its nr_chunks, not max_bytes, sizes the chunk table: past them
+ * the pool reports -ENOSPC); NULL: a memfd of the pool's own, sized for
+ * max_bytes. Returns 0, -EINVAL, -ENOMEM, or
  * a memfd_create() error.
  */
 int pool_new(uint64_t limit_bytes, uint64_t max_bytes, const struct pool_region *region,

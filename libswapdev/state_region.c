@@ -95,6 +95,7 @@ int state_region_new(uint64_t nr_slots, uint32_t nr_chunks, int64_t clock_base,
 	struct state_region *region;
 	struct state_header h = { 0 };
 	_cleanup_close_ int fd = -1;
+	ssize_t n;
 	int r;
 
 	if (nr_slots == 0 || nr_slots > STATE_MAX_SLOTS || nr_chunks == 0)
@@ -104,8 +105,13 @@ int state_region_new(uint64_t nr_slots, uint32_t nr_chunks, int64_t clock_base,
 	fd = memfd_create("swapdev-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)h.total_len) < 0 || pwrite(fd, &h, sizeof(h), 0) != sizeof(h))
-		return errno ? -errno : -EIO;
+	if (ftruncate(fd, (off_t)h.total_len) < 0)
+		return -errno;
+	n = pwrite(fd, &h, sizeof(h), 0);
+	if (n < 0)
+		return -errno;
+	if (n != sizeof(h))
+		return -EIO;
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		return -errno;
 	region = calloc(1, sizeof(*region));

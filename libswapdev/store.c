@@ -44,6 +44,15 @@
  *
  * Counters are per worker (one writer each); gauges (slots per tier,
  * compressed bytes) are shared relaxed atomics.
+ *
+ * The slot words, the shared same values and the pool's chunks live in
+ * one memfd (state_region.h), and the word is the single commit point:
+ * every new home (pool object with its header, chunk class, same-value
+ * entry, disk block) is complete before the release store of the word
+ * that names it, and an old home is freed only after its word is gone.
+ * So a process that dies at any instant leaves a memfd that store_adopt()
+ * (below) can rebuild a store from; docs/DESIGN.md section 9a goes step by
+ * step.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -330,6 +339,8 @@ static int store_build(const struct store_config *config, struct state_region *r
 	r = slot_table_new(map->slots, store->nr_slots, &store->table);
 	if (r < 0)
 		goto fail;
+	/* 64 KiB, touched by rare writes only: fault it in now, not on the request path. */
+	populate_write(map->same_values, SAME_VALUES_BYTES);
 	r = same_values_new(map->same_values, &store->same_values);
 	if (r < 0)
 		goto fail;
@@ -495,6 +506,9 @@ static int adopt_slot(struct store *store, uint64_t idx, struct store_adopt_repo
 			return adopt_refuse(report, idx, word, "SAME with a flag set");
 		if ((word & SLOT_SAME_FORM_MASK) == SLOT_SAME_FORM_MASK)
 			return adopt_refuse(report, idx, word, "unknown same-filled form");
+		if ((word & SLOT_SAME_FORM_MASK) == SLOT_SAME_FORM32 &&
+		    (word & SLOT_SAME_VALUE_MASK) >> 32)
+			return adopt_refuse(report, idx, word, "32-bit same value wider than 32 bits");
 		if (slot_same_indexed(word, &index) &&
 		    same_values_adopt_ref(store->same_values, index) < 0)
 			return adopt_refuse(report, idx, word, "same value %" PRIu32 " does not exist",
@@ -547,17 +561,15 @@ static int adopt_scan(struct store *store, struct store_adopt_report *report)
 		uint64_t last = DIV_ROUND_UP(stop - map->slots_offset, sizeof(uint64_t));
 
 		for (; idx < last; idx++) {
-			if (store->words[idx] == 0) {
-				report->slots[SLOT_EMPTY]++;
+			if (store->words[idx] == 0)
 				continue;
-			}
 			r = adopt_slot(store, idx, report);
 			if (r < 0)
 				return r;
 		}
 		pos = stop;
 	}
-	/* Holes: slots never written. */
+	/* Zero words and holes alike. */
 	report->slots[SLOT_EMPTY] = store->nr_slots - report->slots[SLOT_SAME] -
 				    report->slots[SLOT_POOL] - report->slots[SLOT_DISK];
 	return 0;
