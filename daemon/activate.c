@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/sysmacros.h>
 
@@ -501,6 +502,22 @@ int activate_loop_swapping_on(const char *file, char *ret_dev, size_t size)
 	return found;
 }
 
+/* 1 when path is a block device someone holds exclusively (swap, a mount), else 0. */
+static int block_device_claimed(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) < 0 || !S_ISBLK(st.st_mode))
+		return 0;
+	fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return errno == EBUSY;
+}
+
 int activate_swap_is_active(const char *path)
 {
 	_cleanup_free_ char *canonical = NULL;
@@ -541,5 +558,7 @@ int activate_swap_is_active(const char *path)
 		}
 	}
 	fclose(f);
+	if (r == 0)
+		r = block_device_claimed(path);
 	return r;
 }

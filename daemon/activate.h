@@ -131,7 +131,11 @@ int activate_swapoff(const char *device);
 /*
  * Whether path is an active swap area, according to /proc/swaps. path is
  * compared as given and, when it exists, canonicalised (symlinks such as
- * /dev/disk/by-... resolve to the name the kernel prints).
+ * /dev/disk/by-... resolve to the name the kernel prints). A block device
+ * that /proc/swaps does not name is active when it cannot be opened
+ * exclusively: the kernel prints the path as the process that ran swapon
+ * saw it, "/loopN" once that process's mount namespace is gone (an adopted
+ * area under systemd), while swap keeps its claim on the device.
  *
  * Returns 1 (active), 0 (not active), or -errno reading /proc/swaps (-ENOENT:
  * /proc not mounted or kernel without swap support).

@@ -73,6 +73,14 @@ ct()
 	timeout 60 nsenter -t "$CT_LEADER" -a "$@"
 }
 
+# swap_on_loop : whether the container's loop device is a swap area. The
+# kernel prints it as the daemon that ran swapon saw it: "/dev/loopN", or
+# "/loopN" once that process's mount namespace is gone.
+swap_on_loop()
+{
+	grep -Eq "^(/dev)?/${CT_LOOP##*/} " /proc/swaps
+}
+
 ct_main_pid()
 {
 	ct systemctl show -p MainPID --value swapdevd
@@ -96,7 +104,7 @@ ct_wait_restarted()
 		e2e_fail "$what: swapdevd not active again with a new process within 30 s"
 	ct journalctl -q -u swapdevd _PID="$pid" --no-pager | grep -i 'adopted' >&2 ||
 		e2e_fail "$what: process $pid did not adopt the area (journal above)"
-	grep -q "^$CT_LOOP " /proc/swaps || e2e_fail "$what: $CT_LOOP is no longer a swap area"
+	swap_on_loop || e2e_fail "$what: $CT_LOOP is no longer a swap area"
 	e2e_log "$what: process $old replaced by $pid, swap still active on $CT_LOOP"
 }
 
@@ -119,7 +127,7 @@ teardown_container()
 	fi
 	# Loop devices belong to the host: the container's end detaches nothing.
 	if [ -n "$CT_LOOP" ]; then
-		grep -q "^$CT_LOOP " /proc/swaps && with_timeout 300 swapoff "$CT_LOOP"
+		swap_on_loop && with_timeout 300 swapoff "$CT_LOOP"
 		losetup "$CT_LOOP" >/dev/null 2>&1 && with_timeout 60 losetup -d "$CT_LOOP"
 	fi
 	find "/sys/fs/cgroup/systemd/$CT" "/sys/fs/cgroup/unified/$CT" -depth -type d \
@@ -173,7 +181,7 @@ ct sh -c 'for i in $(seq 0 63); do [ -e /dev/loop$i ] || mknod /dev/loop$i b 7 $
 	systemctl daemon-reload' || e2e_fail "cannot install the unit in the container"
 ct systemctl start swapdevd || e2e_fail "systemctl start swapdevd failed"
 CT_LOOP=$(ct /share/swapdevctl status --json | sed -n 's/.*"loop_device" *: *"\([^"]*\)".*/\1/p')
-[ -n "$CT_LOOP" ] && grep -q "^$CT_LOOP " /proc/swaps ||
+[ -n "$CT_LOOP" ] && swap_on_loop ||
 	e2e_fail "no active swap area after start (loop device '${CT_LOOP}')"
 e2e_log "swapdevd active on $CT_LOOP"
 stored=$(ct systemctl show -p NFileDescriptorStore --value swapdevd)
@@ -198,15 +206,15 @@ ct /share/swapdevctl restart || e2e_fail "swapdevctl restart failed"
 ct_wait_restarted "$pid" "swapdevctl restart"
 sleep 2
 
-# The watchdog: a stopped daemon misses its pings; systemd sends SIGABRT,
-# which a stopped process takes once it is continued.
+# The watchdog: a stopped daemon misses its pings and systemd sends SIGABRT
+# (fatal even to a stopped process). The CONT is for the case where it is not.
 pid=$(ct_main_pid)
-ct kill -STOP "$pid"
+ct systemctl kill --kill-who=main -s STOP swapdevd
 for ((i = 0; i < 200; i++)); do
 	ct journalctl -q -u swapdevd --no-pager | grep -q 'Watchdog timeout' && break
 	sleep 0.1
 done
-ct kill -CONT "$pid"
+ct systemctl kill --kill-who=main -s CONT swapdevd 2>/dev/null || true
 ct journalctl -q -u swapdevd --no-pager | grep -q 'Watchdog timeout' ||
 	e2e_fail "systemd's watchdog did not fire within 20 s of SIGSTOP"
 ct_wait_restarted "$pid" "watchdog kill"
@@ -226,7 +234,7 @@ esac
 # ---------------------------------------------------------------- stop
 
 ct systemctl stop swapdevd || e2e_fail "systemctl stop failed"
-grep -q "^$CT_LOOP " /proc/swaps && e2e_fail "$CT_LOOP still a swap area after systemctl stop"
+swap_on_loop && e2e_fail "$CT_LOOP still a swap area after systemctl stop"
 for ((i = 0; i < 50; i++)); do
 	losetup "$CT_LOOP" >/dev/null 2>&1 || break
 	sleep 0.1
