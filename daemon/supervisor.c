@@ -40,7 +40,11 @@
  * binary, which the kernel keeps while it runs: an old daemon serving the
  * area beats no daemon. That fallback is logged.
  *
- * A crash loop: 5 crashes within 10 s. The descriptors are never dropped
+ * A crash loop: 5 deaths within 10 s of daemons that never became ready
+ * (a bad binary or configuration). A daemon that was ready and then died is
+ * restarted at once however often it happens: while no process maps the
+ * state memfd its pages are not locked, and reclaim could swap them onto
+ * the very device that needs them to be served. The descriptors are never dropped
  * for it: the stored /dev/fuse is what keeps every swapped page reachable,
  * and closing the last copy would abort the connection and SIGBUS every
  * process with a page on the device. So the supervisor waits, 1 s, then
@@ -128,6 +132,7 @@ struct supervisor {
 	pid_t child;		 /* 0 while none runs */
 	pid_t last_child;	 /* the one that died last */
 	uint64_t child_started;	 /* monotonic ms */
+	bool child_ready;	 /* the running child sent READY=1 */
 	uint64_t died_at_ns;	 /* when last_child's death was seen, 0 after READY */
 	bool stop_requested;	 /* SIGTERM/SIGINT passed on: a successor is stopped too */
 	uint64_t retry_at;	 /* monotonic ms of the next start while none runs */
@@ -270,6 +275,7 @@ static void handle_message(struct supervisor *s, int *fds, unsigned int n)
 		n = 0;
 	}
 	if (ready) {
+		s->child_ready = true;
 		if (s->died_at_ns) {
 			log_info("supervisor: daemon PID %d ready, %.1f ms after PID %d's end",
 				 (int)s->child, (double)(now_ns() - s->died_at_ns) / 1e6,
@@ -456,6 +462,7 @@ static int start_child(struct supervisor *s)
 		exec_child(s);
 	s->child = pid;
 	s->child_started = now_ms();
+	s->child_ready = false;
 	if (s->n_store && s->died_at_ns)
 		log_info("supervisor: started daemon PID %d with %u stored descriptors (%s), "
 			 "%.1f ms after PID %d's end",
@@ -504,7 +511,11 @@ static int child_exited(struct supervisor *s, int status)
 	}
 
 	s->retry_at = now;
-	if (!planned) {
+	/* A daemon that served and was then killed is no crash loop: restart it at
+	 * once, since the state is unlocked until a successor maps it. */
+	if (s->child_ready)
+		s->backoff_ms = 0;
+	if (!planned && !s->child_ready) {
 		if (now - s->child_started >= CRASH_WINDOW_MS)
 			s->backoff_ms = 0;
 		s->crashes[s->n_crashes++ % CRASH_BURST] = now;

@@ -46,6 +46,14 @@ int main(int argc, char **argv)
 	if (argc != 3)
 		return 2;
 	mode = argv[1];
+	if (strcmp(mode, "stop") == 0) {
+		/* Before READY: the supervisor passes a pending stop on at READY. */
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+	}
 	out = fopen(argv[2], "ae");
 	if (!out)
 		return 2;
@@ -81,7 +89,9 @@ int main(int argc, char **argv)
 			push(other, "session");
 		}
 	}
-	sd_notify(0, "READY=1\nSTATUS=stand-in");
+	/* A crash loop is a daemon that dies before it is ready. */
+	if (strcmp(mode, "loop") != 0)
+		sd_notify(0, "READY=1\nSTATUS=stand-in");
 
 	if (strcmp(mode, "two") == 0 || strcmp(mode, "crash") == 0) {
 		if (gen < 2)
@@ -89,7 +99,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "restart") == 0) {
 		if (gen < 2)
 			return 75;
-	} else if (strcmp(mode, "loop") == 0) {
+	} else if (strcmp(mode, "loop") == 0 || strcmp(mode, "killed") == 0) {
 		if (gen < 7)
 			abort();
 	} else if (strcmp(mode, "nofds") == 0) {
@@ -113,7 +123,6 @@ int main(int argc, char **argv)
 
 		sigemptyset(&set);
 		sigaddset(&set, SIGTERM);
-		sigprocmask(SIG_BLOCK, &set, NULL);
 		sd_notify(0, "STATUS=waiting");
 		sigwait(&set, &sig);
 		if (gen < 2)

@@ -163,3 +163,17 @@ Test(supervisor, crash_loop_backs_off_and_keeps_the_fds)
 	cr_assert_geq(s, 2.9, "took %.2f s", s);
 	cr_assert_lt(s, 10.0, "took %.2f s", s);
 }
+
+Test(supervisor, a_ready_daemon_killed_often_restarts_at_once)
+{
+	struct timespec t0, t1;
+	double s;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(supervise("killed", 0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_assert_eq(lines(), 7);
+	/* Six deaths after READY: no backoff, which would take 1 s at least. */
+	cr_assert_lt(s, 0.9, "took %.2f s", s);
+}
