@@ -101,6 +101,9 @@ struct daemon {
 #define STATUS_INTERVAL_MS 10000
 /* How often the main loop checks the error counters. */
 #define ERROR_CHECK_MS 1000
+/* The first request after an adoption is logged this soon, for this long. */
+#define TAKEOVER_POLL_MS 5
+#define TAKEOVER_POLL_SECONDS 10
 
 static void usage(FILE *out)
 {
@@ -897,6 +900,7 @@ static void log_takeover(struct daemon *d)
 static int run_signal_loop(struct daemon *d, int sfd)
 {
 	uint64_t watchdog_usec = 0, next_status = monotonic_ms() + STATUS_INTERVAL_MS;
+	uint64_t next_check = 0, takeover_poll_until = monotonic_ms() + TAKEOVER_POLL_SECONDS * 1000;
 	int timeout_ms = ERROR_CHECK_MS;
 	struct signalfd_siginfo si;
 
@@ -905,7 +909,10 @@ static int run_signal_loop(struct daemon *d, int sfd)
 	for (;;) {
 		struct pollfd fds[2] = { { .fd = sfd, .events = POLLIN },
 					 { .fd = d->restart_fd, .events = POLLIN } };
-		int n = poll(fds, 2, timeout_ms);
+		/* Until the first request after an adoption is logged, look often. */
+		bool takeover_pending = d->adopted && !d->takeover_logged &&
+					monotonic_ms() < takeover_poll_until;
+		int n = poll(fds, 2, takeover_pending ? MIN(timeout_ms, TAKEOVER_POLL_MS) : timeout_ms);
 
 		if (n < 0 && errno != EINTR)
 			return log_error_errno(-errno, "poll failed");
@@ -914,8 +921,11 @@ static int run_signal_loop(struct daemon *d, int sfd)
 		if (n <= 0) {
 			uint64_t now = monotonic_ms();
 
-			report_io_errors(d);
 			log_takeover(d);
+			if (now < next_check)
+				continue;
+			next_check = now + ERROR_CHECK_MS;
+			report_io_errors(d);
 			if (now >= next_status) {
 				notify_status(d);
 				next_status = now + STATUS_INTERVAL_MS;

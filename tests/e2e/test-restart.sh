@@ -149,7 +149,7 @@ percentiles()
 
 # collect_gaps : from the log, the supervisor's "ready, N ms after" lines;
 # and kill -> first request, the sum of the supervisor's "started ..., N ms
-# after PID's end" and the adopting daemon's "first request answered N ms
+# after PID's end" and the adopting daemon's "first request served N ms
 # after start" (one of each per restart, in order).
 collect_gaps()
 {
@@ -157,10 +157,10 @@ collect_gaps()
 
 	mapfile -t gaps < <(sed -n 's/.*supervisor: daemon PID [0-9]* ready, \([0-9.]*\) ms after.*/\1/p' "$SD_LOG")
 	mapfile -t started < <(sed -n 's/.*supervisor: started daemon PID .*, \([0-9.]*\) ms after PID.*/\1/p' "$SD_LOG")
-	mapfile -t answered < <(sed -n 's/.*first request answered \([0-9.]*\) ms after start.*/\1/p' "$SD_LOG")
+	mapfile -t answered < <(sed -n 's/.*first request served \([0-9.]*\) ms after start.*/\1/p' "$SD_LOG")
 	first_request_ms=()
 	if [ "${#started[@]}" -ne "${#answered[@]}" ]; then
-		e2e_log "${#started[@]} restarts but ${#answered[@]} 'first request answered' lines"
+		e2e_log "${#started[@]} restarts but ${#answered[@]} 'first request served' lines"
 	fi
 	for ((i = 0; i < ${#started[@]} && i < ${#answered[@]}; i++)); do
 		first_request_ms+=("$(awk -v a="${started[i]}" -v b="${answered[i]}" 'BEGIN { printf "%.1f", a + b }')")
