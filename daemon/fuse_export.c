@@ -717,6 +717,18 @@ static int install_detach_handler(void)
 	return sigaction(DETACH_SIGNAL, &sa, NULL) < 0 ? -errno : 0;
 }
 
+/* The serving threads, with the signal that detaches them at a restart. */
+static int start_serving(struct fuse_export *ex)
+{
+	int r = install_detach_handler();
+
+	if (r == 0)
+		r = serve_threads_start(ex);
+	if (r < 0)
+		log_error_errno(r, "cannot start the FUSE threads");
+	return r;
+}
+
 int fuse_export_start(const struct fuse_export_config *config, struct store *store,
 		      struct fuse_export **ret_export)
 {
@@ -755,13 +767,9 @@ int fuse_export_start(const struct fuse_export_config *config, struct store *sto
 		goto fail;
 	}
 	ring_prepare(ex);
-	r = install_detach_handler();
-	if (r == 0)
-		r = serve_threads_start(ex);
-	if (r < 0) {
-		log_error_errno(r, "cannot start the FUSE threads");
+	r = start_serving(ex);
+	if (r < 0)
 		goto fail;
-	}
 	/* Only now: stat() of the mount is a request that the threads serve. */
 	if (stat(config->mountpoint, &st) == 0)
 		ex->conn_id = minor(st.st_dev);
@@ -871,13 +879,9 @@ int fuse_export_adopt(const struct fuse_export_config *config, struct store *sto
 	if (r < 0)
 		goto fail;
 	ex->takeover.init_fed_ns = now_ns();
-	r = install_detach_handler();
-	if (r == 0)
-		r = serve_threads_start(ex);
-	if (r < 0) {
-		log_error_errno(r, "cannot start the FUSE threads");
+	r = start_serving(ex);
+	if (r < 0)
 		goto fail;
-	}
 	ex->takeover.threads_ns = now_ns();
 	r = write_resend(fuse_fd);
 	ex->takeover.resend_error = r;

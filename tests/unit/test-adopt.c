@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/backing.h"
 #include "../common/pagegen.h"
 #include "common.h"
 #include "slot_table.h"
@@ -31,20 +32,6 @@
 /* state_region.h: the header page, then the slot words. */
 #define SLOTS_OFFSET SWAPDEV_PAGE_SIZE
 
-static char backing_dir[] = "/var/tmp/swapdev-test-adopt-XXXXXX";
-static char backing_path[PATH_MAX];
-
-static void make_backing(void)
-{
-	cr_assert_not_null(mkdtemp(backing_dir));
-	snprintf(backing_path, sizeof(backing_path), "%s/backing", backing_dir);
-}
-
-static void remove_backing(void)
-{
-	unlink(backing_path);
-	rmdir(backing_dir);
-}
 
 TestSuite(adopt, .init = make_backing, .fini = remove_backing);
 

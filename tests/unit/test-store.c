@@ -14,26 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/backing.h"
 #include "../common/pagegen.h"
 #include "common.h"
 #include "store.h"
 
 #define MiB (UINT64_C(1) << 20)
 
-static char backing_dir[] = "/var/tmp/swapdev-test-store-XXXXXX";
-static char backing_path[PATH_MAX];
-
-static void make_backing(void)
-{
-	cr_assert_not_null(mkdtemp(backing_dir));
-	snprintf(backing_path, sizeof(backing_path), "%s/backing", backing_dir);
-}
-
-static void remove_backing(void)
-{
-	unlink(backing_path);
-	rmdir(backing_dir);
-}
 
 static struct store_config base_config(uint64_t size, uint64_t pool_limit)
 {
