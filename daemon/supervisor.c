@@ -42,9 +42,10 @@
  *
  * A crash loop: 5 deaths within 10 s of daemons that never became ready
  * (a bad binary or configuration). A daemon that was ready and then died is
- * restarted at once however often it happens: while no process maps the
- * state memfd its pages are not locked, and reclaim could swap them onto
- * the very device that needs them to be served. The descriptors are never dropped
+ * restarted at once however often it happens: the state's pages allocated
+ * since the supervisor's last pass (below) are unlocked until a successor
+ * maps them, and reclaim could swap them onto the very device that needs
+ * them to be served. The descriptors are never dropped
  * for it: the stored /dev/fuse is what keeps every swapped page reachable,
  * and closing the last copy would abort the connection and SIGBUS every
  * process with a page on the device. So the supervisor waits, 1 s, then
@@ -67,8 +68,28 @@
  * (mlockall), allocates nothing after start (every buffer is static, sized
  * for SUPERVISOR_STORE_MAX descriptors), runs one thread, and keeps the OOM
  * score adjustment it was started with, which its child inherits: the same
- * as the daemon's. It does not map the stored memfds: locking a sparse
- * pool memfd would populate it.
+ * as the daemon's. Its mlockall is MCL_CURRENT, then MCL_FUTURE with
+ * MCL_ONFAULT: a later mapping is locked page by page as it is faulted in,
+ * never populated at mmap.
+ *
+ * Holding the state locked (state_lock.c). A dying daemon's mlockall ends
+ * with it, and until its successor has mapped the state memfd again the
+ * pages are evictable: swapped onto this very area, they deadlock the
+ * successor in store_adopt() (docs/RESTART.md, §6.5). So each stored
+ * descriptor that is a shmem file with a sealed size (the "state" and
+ * "session" memfds) is mapped here too, read-only and lock-on-fault, as
+ * soon as it is stored, and unmapped when it is removed. Its allocated
+ * pages (SEEK_DATA, SEEK_HOLE; never a hole, which a read fault would
+ * allocate) that are in memory and not mapped here yet are mapped in
+ * passes: one at each READY=1 and one every 2 s while the daemon is ready
+ * (every 50 times the last pass's own time when that is longer), in slices
+ * of 2048 pages between polls, so a death is seen at most one slice
+ * (~1 ms) late. Never while no daemon is ready: a page out on swap, or on
+ * its way there, would block the supervisor in a swap-in that only a
+ * daemon can serve. After a death the supervisor's mapping keeps every
+ * page it had mapped locked through the gap and the successor's start;
+ * pages allocated since the last pass are not covered. A pool chunk the
+ * daemon punches leaves this mapping with the file.
  *
  * PIDs: the daemon writes the --pidfile itself when it is ready, so the
  * file names the serving process and is rewritten at each restart; the
@@ -97,6 +118,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "state_lock.h"
 #include "supervisor.h"
 
 #define SUPERVISOR_STORE_MAX 32	   /* descriptors kept at once */
@@ -108,6 +130,8 @@
 #define CRASH_WINDOW_MS 10000	   /* ... within this long are a loop */
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 60000
+#define HOLD_INTERVAL_MS 2000	   /* between passes over the held memfds ... */
+#define HOLD_DUTY 50		   /* ... or 50 times the last pass's own time */
 
 extern char **environ;
 
@@ -115,6 +139,7 @@ struct stored_fd {
 	int fd;
 	bool poll; /* drop on POLLHUP/POLLERR (FDPOLL=0 clears it) */
 	char name[SUPERVISOR_NAME_MAX + 1];
+	struct state_lock lock; /* its pages mapped here, when a sized-sealed memfd */
 };
 
 struct supervisor {
@@ -141,6 +166,14 @@ struct supervisor {
 	unsigned int n_crashes;
 	unsigned int restarts;
 
+	/* The pass that maps the held memfds' pages (state_lock.c). */
+	int pagemap_fd;		 /* /proc/self/pagemap, or -1 */
+	bool pass_running;
+	unsigned int pass_index; /* in store[] */
+	uint64_t pass_offset;
+	uint64_t pass_ns;	 /* time spent in the running pass's slices */
+	uint64_t next_pass_at;	 /* monotonic ms */
+
 	/* The child's environment: inherited entries, then ours, then NULL. */
 	char *env[SUPERVISOR_ENV_MAX + 5];
 	unsigned int n_env_base;
@@ -152,6 +185,7 @@ struct supervisor {
 
 	char msg[SUPERVISOR_MSG_MAX + 1];
 	char names[SUPERVISOR_STORE_MAX * (SUPERVISOR_NAME_MAX + 2)]; /* for log lines */
+	char held_note[64];
 };
 
 static uint64_t now_ns(void)
@@ -191,8 +225,63 @@ static bool same_file(int a, int b)
 	return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0;
 }
 
+/* Start a pass over the held memfds from the beginning. */
+static void pass_start(struct supervisor *s)
+{
+	s->pass_running = true;
+	s->pass_index = 0;
+	s->pass_offset = 0;
+	s->pass_ns = 0;
+}
+
+/*
+ * One slice of the running pass. Only while the child is ready: then every
+ * allocated page is in memory and locked by it, and none can be under a
+ * write to swap that the populate would wait for.
+ */
+static void pass_step(struct supervisor *s)
+{
+	uint64_t t0 = now_ns();
+
+	while (s->pass_index < s->n_store && !s->store[s->pass_index].lock.addr)
+		s->pass_index++;
+	if (s->pass_index < s->n_store) {
+		struct stored_fd *f = &s->store[s->pass_index];
+
+		if (state_lock_step(&f->lock, f->fd, s->pagemap_fd, &s->pass_offset))
+			s->pass_index++;
+		s->pass_ns += now_ns() - t0;
+		return;
+	}
+	s->pass_running = false;
+	s->next_pass_at = now_ms() + HOLD_INTERVAL_MS;
+	if (s->pass_ns / 1000000u * HOLD_DUTY > HOLD_INTERVAL_MS)
+		s->next_pass_at = now_ms() + s->pass_ns / 1000000u * HOLD_DUTY;
+}
+
+/* " (N MiB ... held locked here)" for a log line, or "" when none is held. */
+static const char *held_note(struct supervisor *s)
+{
+	uint64_t pages = 0;
+	bool held = false;
+
+	for (unsigned int i = 0; i < s->n_store; i++) {
+		held |= s->store[i].lock.addr != NULL;
+		pages += s->store[i].lock.pages_held;
+	}
+	if (!held)
+		return "";
+	snprintf(s->held_note, sizeof(s->held_note),
+		 " (%.1f MiB of their memory held locked here)",
+		 (double)(pages * (uint64_t)sysconf(_SC_PAGESIZE)) / (1 << 20));
+	return s->held_note;
+}
+
 static void store_add(struct supervisor *s, int fd, const char *name, bool poll)
 {
+	struct stored_fd *f;
+	int r;
+
 	for (unsigned int i = 0; i < s->n_store; i++) {
 		if (same_file(s->store[i].fd, fd)) {
 			close(fd); /* already kept, as systemd does */
@@ -205,16 +294,29 @@ static void store_add(struct supervisor *s, int fd, const char *name, bool poll)
 		close(fd);
 		return;
 	}
-	s->store[s->n_store].fd = fd;
-	s->store[s->n_store].poll = poll;
-	memcpy(s->store[s->n_store].name, name, strlen(name) + 1);
-	s->n_store++;
+	f = &s->store[s->n_store++];
+	f->fd = fd;
+	f->poll = poll;
+	memcpy(f->name, name, strlen(name) + 1);
+	r = state_lock_map(&f->lock, fd);
+	if (r > 0)
+		log_info("supervisor: holding the pages of memfd '%s' (%" PRIu64 " MiB, sparse) "
+			 "locked, so that a daemon's death does not leave them unlocked",
+			 name, f->lock.len >> 20);
+	else if (r < 0)
+		log_warning_errno(r, "supervisor: cannot map memfd '%s' to hold its pages "
+				  "locked; they are unlocked while no daemon runs (needs "
+				  "CAP_IPC_LOCK or an RLIMIT_MEMLOCK of its whole size)",
+				  name);
 }
 
 static void store_drop(struct supervisor *s, unsigned int i)
 {
+	state_lock_unmap(&s->store[i].lock);
 	close(s->store[i].fd);
 	s->store[i] = s->store[--s->n_store];
+	if (s->pass_running)
+		pass_start(s); /* the entries moved */
 }
 
 static void store_remove(struct supervisor *s, const char *name)
@@ -276,6 +378,7 @@ static void handle_message(struct supervisor *s, int *fds, unsigned int n)
 	}
 	if (ready) {
 		s->child_ready = true;
+		pass_start(s);
 		if (s->died_at_ns) {
 			log_info("supervisor: daemon PID %d ready, %.1f ms after PID %d's end",
 				 (int)s->child, (double)(now_ns() - s->died_at_ns) / 1e6,
@@ -497,6 +600,7 @@ static int child_exited(struct supervisor *s, int status)
 	s->last_child = s->child;
 	s->child = 0;
 	s->died_at_ns = now_ns();
+	s->pass_running = false;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		if (s->n_store)
 			log_warning("supervisor: daemon PID %d exited 0 with descriptors still "
@@ -534,8 +638,8 @@ static int child_exited(struct supervisor *s, int status)
 			return -1;
 		}
 	}
-	log_notice("supervisor: daemon PID %d %s; restarting it with %u stored descriptors",
-		   (int)s->last_child, what, s->n_store);
+	log_notice("supervisor: daemon PID %d %s; restarting it with %u stored descriptors%s",
+		   (int)s->last_child, what, s->n_store, held_note(s));
 	return -1;
 }
 
@@ -618,7 +722,7 @@ static int setup(struct supervisor *s, const struct supervisor_config *config)
 
 	s->argv = config->argv;
 	s->pidfile = config->pidfile;
-	s->notify_fd = s->signal_fd = -1;
+	s->notify_fd = s->signal_fd = s->pagemap_fd = -1;
 	if (config->exe) {
 		if (snprintf(s->exe, sizeof(s->exe), "%s", config->exe) >= (int)sizeof(s->exe))
 			return log_error_errno(-ENAMETOOLONG, "supervisor: %s", config->exe);
@@ -650,9 +754,14 @@ static int setup(struct supervisor *s, const struct supervisor_config *config)
 		if (r < 0)
 			log_warning_errno(r, "supervisor: cannot write %s.supervisor", s->pidfile);
 	}
-	if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+	/* Everything mapped now is locked and populated; what is mapped later
+	 * (the held memfds) is locked as it is faulted in: MCL_FUTURE alone
+	 * would populate every hole of a sparse memfd at mmap. */
+	if (mlockall(MCL_CURRENT) < 0 || mlockall(MCL_FUTURE | MCL_ONFAULT) < 0)
 		log_warning_errno(-errno, "supervisor: mlockall failed; it can be swapped out "
 					  "(raise RLIMIT_MEMLOCK)");
+	/* Only the present bit is read, which needs no privilege. */
+	s->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	return 0;
 }
 
@@ -679,6 +788,14 @@ int supervisor_run(const struct supervisor_config *config)
 			uint64_t now = now_ms();
 
 			timeout = s.retry_at > now ? (int)(s.retry_at - now) : 0;
+		} else if (s.child_ready) {
+			/* A pass runs in slices between polls: a death is seen
+			 * within one slice (~1 ms), however large the state. */
+			uint64_t now = now_ms();
+
+			timeout = s.pass_running || s.next_pass_at <= now
+					  ? 0
+					  : (int)(s.next_pass_at - now);
 		}
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
 			log_error_errno(-errno, "supervisor: poll failed");
@@ -711,9 +828,17 @@ int supervisor_run(const struct supervisor_config *config)
 			if (start_child(&s) < 0)
 				s.retry_at = now_ms() + BACKOFF_FIRST_MS;
 		}
+		if (exit_status < 0 && s.child && s.child_ready) {
+			if (!s.pass_running && now_ms() >= s.next_pass_at)
+				pass_start(&s);
+			if (s.pass_running)
+				pass_step(&s);
+		}
 	}
 	remove_pidfiles(&s);
 	for (unsigned int i = s.n_store; i-- > 0;)
 		store_drop(&s, i);
+	if (s.pagemap_fd >= 0)
+		close(s.pagemap_fd);
 	return exit_status;
 }

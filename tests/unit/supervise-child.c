@@ -10,17 +10,28 @@
  * memfd in the first, the adopted one after), so a line says which
  * generation ran and whether it got the descriptors back:
  *	gen=N pid=P listen_pid_ok=0|1 names=a:b fd3=...
- * MODE decides how each generation ends (see main()).
+ * MODE decides how each generation ends (see main()). In mode "hold", the
+ * state memfd is sealed and sparse, and each generation adds a line about
+ * the supervisor's mapping of it (its /proc/PID/smaps):
+ *	hold gen=N key=value ...
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
+
+#define PAGE 4096
+#define HOLD_SIZE (256 * PAGE)
+#define HOLD_PAGES 64 /* written: page 0 (the counter) and every 4th page after it */
 
 static void push(int fd, const char *name)
 {
@@ -33,6 +44,103 @@ static void push(int fd, const char *name)
 		fprintf(stderr, "supervise-child: FDSTORE %s failed: %s\n", name, strerror(-r));
 		exit(90);
 	}
+}
+
+/* The supervisor's mapping of the memfd "state": false when it has none. */
+static bool smaps_state(long *ret_rss_kb, long *ret_locked_kb, bool *ret_locked_flag)
+{
+	char path[64], buf[512];
+	bool in = false, found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)getppid());
+	f = fopen(path, "re");
+	if (!f)
+		exit(94);
+	*ret_rss_kb = *ret_locked_kb = 0;
+	*ret_locked_flag = false;
+	while (fgets(buf, sizeof(buf), f)) {
+		if (strstr(buf, "/memfd:state ")) {
+			in = found = true;
+			continue;
+		}
+		if (!in)
+			continue;
+		if (strncmp(buf, "Rss:", 4) == 0)
+			*ret_rss_kb = atol(buf + 4);
+		else if (strncmp(buf, "Locked:", 7) == 0)
+			*ret_locked_kb = atol(buf + 7);
+		else if (strncmp(buf, "VmFlags:", 8) == 0) {
+			*ret_locked_flag = strstr(buf, " lo") != NULL;
+			in = false;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Wait (5 s at most) until the supervisor maps rss_kb of the memfd, or
+ * none of it with rss_kb < 0; false on timeout. */
+static bool wait_smaps(long rss_kb)
+{
+	struct timespec ts = { 0, 10 * 1000000L };
+
+	for (int i = 0; i < 500; i++) {
+		long rss, locked;
+		bool lo;
+		bool mapped = smaps_state(&rss, &locked, &lo);
+
+		if (rss_kb < 0 ? !mapped : mapped && rss == rss_kb)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+static long file_kb(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) < 0 ? -1 : (long)st.st_blocks / 2;
+}
+
+/* What the supervisor maps of the state, on a "hold" line. */
+static void hold_report(FILE *out, const char *what, int state)
+{
+	long rss, locked;
+	bool lo;
+
+	if (!smaps_state(&rss, &locked, &lo))
+		rss = locked = -1;
+	fprintf(out, " %s_rss=%ld %s_locked=%ld %s_lo=%d %s_file=%ld", what, rss, what, locked,
+		what, lo, what, file_kb(state));
+}
+
+/* Gen 1 of mode "hold", READY sent: the supervisor maps the pages that
+ * exist, holes and punched ones not, and keeps them after our death. */
+static void hold_first(int state, const char *result)
+{
+	char page[PAGE] = { 1 };
+	FILE *out = fopen(result, "ae");
+
+	if (!out)
+		exit(2);
+	fprintf(out, "hold gen=1 waited=%d", wait_smaps(HOLD_PAGES * 4));
+	hold_report(out, "alive", state);
+	/* 16 chunks freed, 16 new ones further on, READY again (a pass now). */
+	for (int i = 1; i <= 16; i++)
+		if (fallocate(state, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4 * i * PAGE,
+			      PAGE) < 0)
+			exit(95);
+	fprintf(out, " punched=%d", wait_smaps((HOLD_PAGES - 16) * 4));
+	for (int i = 0; i < 16; i++)
+		if (pwrite(state, page, PAGE, (off_t)(HOLD_SIZE - (2 * i + 1) * PAGE)) != PAGE)
+			exit(96);
+	sd_notify(0, "READY=1");
+	fprintf(out, " again=%d", wait_smaps(HOLD_PAGES * 4));
+	hold_report(out, "repass", state);
+	fprintf(out, "\n");
+	fclose(out);
 }
 
 int main(int argc, char **argv)
@@ -68,9 +176,19 @@ int main(int argc, char **argv)
 			return 91;
 		gen++;
 	} else {
-		state = memfd_create("state", MFD_CLOEXEC);
+		state = memfd_create("state", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (state < 0)
 			return 92;
+		if (strcmp(mode, "hold") == 0) {
+			char page[PAGE] = { 1 };
+
+			for (int i = 1; i < HOLD_PAGES; i++)
+				if (pwrite(state, page, PAGE, 4 * i * PAGE) != PAGE)
+					return 97;
+			if (ftruncate(state, HOLD_SIZE) < 0 ||
+			    fcntl(state, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+				return 98;
+		}
 	}
 	if (pwrite(state, &gen, sizeof(gen), 0) != sizeof(gen))
 		return 93;
@@ -90,10 +208,26 @@ int main(int argc, char **argv)
 		}
 	}
 	/* A crash loop is a daemon that dies before it is ready. */
-	if (strcmp(mode, "loop") != 0)
+	if (strcmp(mode, "loop") != 0 && !(strcmp(mode, "hold") == 0 && gen >= 2))
 		sd_notify(0, "READY=1\nSTATUS=stand-in");
 
-	if (strcmp(mode, "two") == 0 || strcmp(mode, "crash") == 0) {
+	if (strcmp(mode, "hold") == 0) {
+		if (gen < 2) {
+			hold_first(state, argv[2]);
+			raise(SIGKILL);
+		}
+		/* Our predecessor is dead, nothing of ours maps the state, and
+		 * we are not ready: the supervisor maps nothing new meanwhile. */
+		out = fopen(argv[2], "ae");
+		if (!out)
+			return 2;
+		fprintf(out, "hold gen=2");
+		hold_report(out, "dead", state);
+		sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=state\n");
+		fprintf(out, " unmapped=%d\n", wait_smaps(-1));
+		fclose(out);
+		return 0;
+	} else if (strcmp(mode, "two") == 0 || strcmp(mode, "crash") == 0) {
 		if (gen < 2)
 			raise(SIGKILL);
 	} else if (strcmp(mode, "restart") == 0) {

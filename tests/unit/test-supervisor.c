@@ -4,8 +4,9 @@
  * stand-in daemon (supervise-child.c): stored descriptors come back after
  * a crash or a requested restart with their names and the right
  * LISTEN_PID, removed ones do not, strangers cannot store, a crash loop is
- * retried with backoff, and the exit status is the daemon's when nothing
- * is stored.
+ * retried with backoff, the exit status is the daemon's when nothing is
+ * stored, and the supervisor holds a sealed state memfd's pages in a
+ * locked mapping of its own (the allocated ones only) across a death.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -176,4 +177,47 @@ Test(supervisor, a_ready_daemon_killed_often_restarts_at_once)
 	cr_assert_eq(lines(), 7);
 	/* Six deaths after READY: no backoff, which would take 1 s at least. */
 	cr_assert_lt(s, 0.9, "took %.2f s", s);
+}
+
+/* The value of " key=" in line l, or -2 when absent. */
+static long field(const char *l, const char *key)
+{
+	char k[64];
+	const char *p;
+
+	snprintf(k, sizeof(k), " %s=", key);
+	p = strstr(l, k);
+	return p ? atol(p + strlen(k)) : -2;
+}
+
+Test(supervisor, holds_the_state_pages_locked_across_a_death)
+{
+	const long kb = 64 * 4; /* the stand-in's 64 pages of 256 */
+	char l[512];
+
+	cr_assert_eq(supervise("hold", 0), 0);
+	cr_assert_eq(lines(), 4);
+	/* Alive and ready: each written page mapped and locked, no hole. */
+	line(2, l, sizeof(l));
+	cr_assert(strncmp(l, "hold gen=1 ", 11) == 0, "%s", l);
+	cr_assert_eq(field(l, "waited"), 1, "%s", l);
+	cr_assert_eq(field(l, "alive_rss"), kb, "%s", l);
+	cr_assert_eq(field(l, "alive_locked"), kb, "%s", l);
+	cr_assert_eq(field(l, "alive_lo"), 1, "%s", l);
+	cr_assert_eq(field(l, "alive_file"), kb, "%s", l);
+	/* Punched pages left the mapping; a pass at the next READY=1 mapped
+	 * the new pages and allocated nothing where the punched ones were. */
+	cr_assert_eq(field(l, "punched"), 1, "%s", l);
+	cr_assert_eq(field(l, "again"), 1, "%s", l);
+	cr_assert_eq(field(l, "repass_rss"), kb, "%s", l);
+	cr_assert_eq(field(l, "repass_locked"), kb, "%s", l);
+	cr_assert_eq(field(l, "repass_file"), kb, "%s", l);
+	/* After the SIGKILL, before the successor maps anything: still held. */
+	line(4, l, sizeof(l));
+	cr_assert(strncmp(l, "hold gen=2 ", 11) == 0, "%s", l);
+	cr_assert_eq(field(l, "dead_rss"), kb, "%s", l);
+	cr_assert_eq(field(l, "dead_locked"), kb, "%s", l);
+	cr_assert_eq(field(l, "dead_lo"), 1, "%s", l);
+	/* FDSTOREREMOVE unmapped it. */
+	cr_assert_eq(field(l, "unmapped"), 1, "%s", l);
 }
