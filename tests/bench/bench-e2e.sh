@@ -122,6 +122,9 @@
 #                  kernel for the run (fuse.enable_uring, restored at the
 #                  end) where the kernel has it, so that the swapdev
 #                  configurations serve through it; off: turned off
+#   BENCH_SUPERVISE  1: run swapdevd under its --foreground supervisor, which
+#                  holds the state's pages locked (0, the default: one process,
+#                  as under the systemd unit)
 #   BENCH_TIMEOUT  seconds allowed for one workload run or one fill (1800)
 #   BENCH_PLOT     PNG to write (docs/bench-e2e.png in the source tree);
 #                  empty: no plot
@@ -576,7 +579,9 @@ area_up()
 			args+=(--set pool.recompress="$recompress"
 				--set pool.recompress_idle_seconds="$recompress_idle")
 		[ "$1" != swapdev-lz4-norecompress ] || args+=(--set pool.recompress=none)
-		swapdevd_start "${args[@]}"
+		# One process, as the systemd unit runs it (its fd store takes the
+		# supervisor's part); BENCH_SUPERVISE=1 measures the supervisor too.
+		SD_SUPERVISE=${BENCH_SUPERVISE:-0} swapdevd_start "${args[@]}"
 		area=$SD_LOOP
 		sd_idle_rss=$(vmrss_bytes "$SD_DAEMON_PID")
 		;;
