@@ -150,14 +150,6 @@ static __thread struct serve_thread *current_thread;
 /* The unique of the kernel's INIT request this thread is serving. */
 static __thread uint64_t recording_init_unique;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Anonymous memory, faulted in (and so locked by mlockall) right away. */
 static void *alloc_resident(size_t size)
 {
@@ -604,7 +596,7 @@ static ssize_t export_writev(int fd, struct iovec *iov, int count, void *userdat
 	if (ex->adopted && n >= 0 && !__atomic_load_n(&ex->takeover.first_reply_ns, __ATOMIC_RELAXED)) {
 		uint64_t zero = 0;
 
-		__atomic_compare_exchange_n(&ex->takeover.first_reply_ns, &zero, now_ns(), false,
+		__atomic_compare_exchange_n(&ex->takeover.first_reply_ns, &zero, monotonic_ns(), false,
 					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 	}
 	return n;
@@ -878,11 +870,11 @@ int fuse_export_adopt(const struct fuse_export_config *config, struct store *sto
 	r = feed_init(ex, init);
 	if (r < 0)
 		goto fail;
-	ex->takeover.init_fed_ns = now_ns();
+	ex->takeover.init_fed_ns = monotonic_ns();
 	r = start_serving(ex);
 	if (r < 0)
 		goto fail;
-	ex->takeover.threads_ns = now_ns();
+	ex->takeover.threads_ns = monotonic_ns();
 	r = write_resend(fuse_fd);
 	ex->takeover.resend_error = r;
 	if (r < 0)
@@ -890,7 +882,7 @@ int fuse_export_adopt(const struct fuse_export_config *config, struct store *sto
 				     "the previous swapdevd had read but not answered will never "
 				     "complete");
 	else
-		ex->takeover.resend_ns = now_ns();
+		ex->takeover.resend_ns = monotonic_ns();
 	*ret_export = ex;
 	return 0;
 fail:

@@ -388,14 +388,6 @@ static void swap_status(void *userdata, struct swap_area_status *ret)
 	swap_area_status(userdata, ret);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* io.swapdev.Restart, on the control thread: accepted only with the fds stored. */
 static int control_restart(void *ctx, char *why, size_t why_size)
 {
@@ -964,7 +956,7 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int sfd = -1, r, status = 1;
 
-	d.start_ns = now_ns();
+	d.start_ns = monotonic_ns();
 	log_setup(false);
 	r = parse_options(argc, argv, &d, &o);
 	if (r != 0) {
@@ -1092,7 +1084,7 @@ ready:
 		log_warning_errno(r, "cannot write pidfile %s", o.pidfile);
 	if (d.adopted)
 		log_info("ready: adopted %s in %.1f ms, pool limit %" PRIu64 " MiB, backing file %s",
-			 d.file_path, (double)(now_ns() - d.start_ns) / 1e6, d.config.pool_limit >> 20,
+			 d.file_path, (double)(monotonic_ns() - d.start_ns) / 1e6, d.config.pool_limit >> 20,
 			 d.config.backing_file);
 	else
 		log_info("ready: %s exported, pool limit %" PRIu64 " MiB, backing file %s",

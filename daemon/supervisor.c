@@ -117,6 +117,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+#include "fd_store.h"
 #include "log.h"
 #include "state_lock.h"
 #include "supervisor.h"
@@ -188,19 +190,6 @@ struct supervisor {
 	char held_note[64];
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t now_ms(void)
-{
-	return now_ns() / 1000000u;
-}
-
 static bool startswith(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -241,7 +230,7 @@ static void pass_start(struct supervisor *s)
  */
 static void pass_step(struct supervisor *s)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = monotonic_ns();
 
 	while (s->pass_index < s->n_store && !s->store[s->pass_index].lock.addr)
 		s->pass_index++;
@@ -250,13 +239,13 @@ static void pass_step(struct supervisor *s)
 
 		if (state_lock_step(&f->lock, f->fd, s->pagemap_fd, &s->pass_offset))
 			s->pass_index++;
-		s->pass_ns += now_ns() - t0;
+		s->pass_ns += monotonic_ns() - t0;
 		return;
 	}
 	s->pass_running = false;
-	s->next_pass_at = now_ms() + HOLD_INTERVAL_MS;
+	s->next_pass_at = monotonic_ms() + HOLD_INTERVAL_MS;
 	if (s->pass_ns / 1000000u * HOLD_DUTY > HOLD_INTERVAL_MS)
-		s->next_pass_at = now_ms() + s->pass_ns / 1000000u * HOLD_DUTY;
+		s->next_pass_at = monotonic_ms() + s->pass_ns / 1000000u * HOLD_DUTY;
 }
 
 /* " (N MiB ... held locked here)" for a log line, or "" when none is held. */
@@ -381,7 +370,7 @@ static void handle_message(struct supervisor *s, int *fds, unsigned int n)
 		pass_start(s);
 		if (s->died_at_ns) {
 			log_info("supervisor: daemon PID %d ready, %.1f ms after PID %d's end",
-				 (int)s->child, (double)(now_ns() - s->died_at_ns) / 1e6,
+				 (int)s->child, (double)(monotonic_ns() - s->died_at_ns) / 1e6,
 				 (int)s->last_child);
 			s->died_at_ns = 0;
 		}
@@ -564,13 +553,13 @@ static int start_child(struct supervisor *s)
 	if (pid == 0)
 		exec_child(s);
 	s->child = pid;
-	s->child_started = now_ms();
+	s->child_started = monotonic_ms();
 	s->child_ready = false;
 	if (s->n_store && s->died_at_ns)
 		log_info("supervisor: started daemon PID %d with %u stored descriptors (%s), "
 			 "%.1f ms after PID %d's end",
 			 (int)pid, s->n_store, store_names(s),
-			 (double)(now_ns() - s->died_at_ns) / 1e6, (int)s->last_child);
+			 (double)(monotonic_ns() - s->died_at_ns) / 1e6, (int)s->last_child);
 	return 0;
 }
 
@@ -592,14 +581,14 @@ static void describe_status(int status, char *buf, size_t size)
  */
 static int child_exited(struct supervisor *s, int status)
 {
-	uint64_t now = now_ms();
+	uint64_t now = monotonic_ms();
 	bool planned = WIFEXITED(status) && WEXITSTATUS(status) == SWAPDEVD_EXIT_RESTART;
 	char what[96];
 
 	describe_status(status, what, sizeof(what));
 	s->last_child = s->child;
 	s->child = 0;
-	s->died_at_ns = now_ns();
+	s->died_at_ns = monotonic_ns();
 	s->pass_running = false;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		if (s->n_store)
@@ -668,7 +657,7 @@ static void handle_signal(struct supervisor *s, const struct signalfd_siginfo *s
 		log_notice("supervisor: SIG%s with no daemon running: starting one now (to stop it "
 			   "once ready); the stored descriptors keep the swap area's pages",
 			   sigabbrev_np(sig));
-		s->retry_at = now_ms();
+		s->retry_at = monotonic_ms();
 		return;
 	}
 	/* The terminal's Ctrl-C reached the whole process group already. */
@@ -785,13 +774,13 @@ int supervisor_run(const struct supervisor_config *config)
 		for (unsigned int i = 0; i < s.n_store; i++)
 			pfd[n++] = (struct pollfd){ .fd = s.store[i].poll ? s.store[i].fd : -1 };
 		if (!s.child) {
-			uint64_t now = now_ms();
+			uint64_t now = monotonic_ms();
 
 			timeout = s.retry_at > now ? (int)(s.retry_at - now) : 0;
 		} else if (s.child_ready) {
 			/* A pass runs in slices between polls: a death is seen
 			 * within one slice (~1 ms), however large the state. */
-			uint64_t now = now_ms();
+			uint64_t now = monotonic_ms();
 
 			timeout = s.pass_running || s.next_pass_at <= now
 					  ? 0
@@ -823,13 +812,13 @@ int supervisor_run(const struct supervisor_config *config)
 					handle_signal(&s, &si);
 			}
 		}
-		if (exit_status < 0 && !s.child && now_ms() >= s.retry_at) {
+		if (exit_status < 0 && !s.child && monotonic_ms() >= s.retry_at) {
 			s.restarts++;
 			if (start_child(&s) < 0)
-				s.retry_at = now_ms() + BACKOFF_FIRST_MS;
+				s.retry_at = monotonic_ms() + BACKOFF_FIRST_MS;
 		}
 		if (exit_status < 0 && s.child && s.child_ready) {
-			if (!s.pass_running && now_ms() >= s.next_pass_at)
+			if (!s.pass_running && monotonic_ms() >= s.next_pass_at)
 				pass_start(&s);
 			if (s.pass_running)
 				pass_step(&s);

@@ -8,11 +8,6 @@
  */
 #pragma once
 
-/* "Restart me now, swap is still active, my fds are in the store." */
-#ifndef SWAPDEVD_EXIT_RESTART
-#define SWAPDEVD_EXIT_RESTART 75
-#endif
-
 struct supervisor_config {
 	/* The program to run as the child, by path: read once, before the
 	 * first start, so that a binary replaced by rename is the one the

@@ -66,6 +66,15 @@ static inline uint64_t monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Nanoseconds of CLOCK_MONOTONIC: for short intervals and timelines. */
+static inline uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* CPU time the calling thread has used, in microseconds. */
 static inline uint64_t thread_cpu_us(void)
 {
