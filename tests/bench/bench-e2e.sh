@@ -26,6 +26,12 @@
 #                  check them. What it measures is the kernel's swap path,
 #                  the loop device and the FUSE round trips, with no store
 #                  behind them: a FUSE swap server cannot go below it.
+#   fuse-disk      the disk floor of a FUSE server: null-fs --backing, every
+#                  request one O_DIRECT pread or pwrite at the same offset
+#                  of a preallocated file beside swapdevd's backing file.
+#                  What a FUSE swap server pays for a page it keeps on disk;
+#                  its pages are real, so it is verified and held as usual
+#                  (RAM held 0). Not in the default set
 #   swapdev-lz4    swapdevd on its defaults (lz4, zstd for entries idle 60 s;
 #                  incompressible pages in the pool, written back first;
 #                  the backing file under $E2E_TMPROOT, /var/tmp)
@@ -202,7 +208,7 @@ for c in "${configs[@]}"; do
 	swapdev-lz4 | swapdev-zstd | swapdev-lz4-devfuse | zram-lz4 | zswap-lzo-rle | disk) ;;
 	swapdev-lz4-recompress | swapdev-lz4-norecompress) ;;
 	swapdev-lz4-half | swapdev-lz4-quarter | swapdev-zstd-half | swapdev-zstd-quarter) ;;
-	zswap-capped | null-fuse) ;;
+	zswap-capped | null-fuse | fuse-disk) ;;
 	*) e2e_fail "unknown configuration '$c' in BENCH_CONFIGS" ;;
 	esac
 done
@@ -232,11 +238,11 @@ else
 fi
 null_fs=''
 for c in "${configs[@]}"; do
-	[ "$c" = null-fuse ] || continue
+	case "$c" in null-fuse | fuse-disk) ;; *) continue ;; esac
 	if [ -n "${NULL_FS:-}" ] && [ -x "$NULL_FS" ]; then
 		null_fs=$NULL_FS
 	else
-		e2e_fail "null-fuse needs NULL_FS, the built tests/bench/null-fs (meson builds it)"
+		e2e_fail "$c needs NULL_FS, the built tests/bench/null-fs (meson builds it)"
 	fi
 done
 # Also takes the machine-wide lock, held to the end of the run.
@@ -385,15 +391,15 @@ NULL_PIDFILE=$E2E_TMPDIR/null-fs.pid
 NULL_LOG=$E2E_TMPDIR/null-fs.log
 NULL_PID=''
 
-# null_start : null-fs on a fresh mount point, swap active on its loop
-# device (named in $area).
+# null_start [ARG...] : null-fs on a fresh mount point, swap active on its
+# loop device (named in $area); ARGs are null-fs's (--backing FILE).
 null_start()
 {
 	local i
 
 	mkdir -p "$NULL_MNT"
 	rm -f "$NULL_PIDFILE"
-	"$null_fs" --size "$swap_size" --mountpoint "$NULL_MNT" --pidfile "$NULL_PIDFILE" \
+	"$null_fs" --size "$swap_size" --mountpoint "$NULL_MNT" --pidfile "$NULL_PIDFILE" "$@" \
 		>>"$NULL_LOG" 2>&1 &
 	NULL_PID=$!
 	for ((i = 0; i < 600; i++)); do
@@ -588,6 +594,10 @@ area_up()
 	null-fuse)
 		null_start
 		;;
+	fuse-disk)
+		rm -f "$SD_BACKING"
+		null_start --backing "$SD_BACKING"
+		;;
 	zram-lz4)
 		[ -w /sys/class/zram-control/hot_add ] || modprobe zram 2>/dev/null || true
 		[ -r /sys/class/zram-control/hot_add ] || e2e_fail "no zram (modprobe zram)"
@@ -631,7 +641,7 @@ area_swapoff()
 	pid=$(server_pid)
 	t0=$EPOCHREALTIME
 	case "$1" in
-	swapdev-* | null-fuse)
+	swapdev-* | null-fuse | fuse-disk)
 		kill -TERM "$pid"
 		for ((i = 0; i < 90000; i++)); do
 			grep -q "^$area " /proc/swaps || break
@@ -661,11 +671,14 @@ area_down()
 		fi
 		rm -f "$SD_BACKING"
 		;;
-	null-fuse)
-		if [ -n "$NULL_PID" ]; then
+	null-fuse | fuse-disk)
+		if [ -n "$NULL_PID" ] && kill -0 "$NULL_PID" 2>/dev/null; then
 			kill -TERM "$NULL_PID" 2>/dev/null || true
 			null_wait_exit
+		elif [ -n "$NULL_PID" ]; then
+			null_wait_exit
 		fi
+		rm -f "$SD_BACKING"
 		;;
 	zram-lz4)
 		zram_remove
@@ -743,7 +756,7 @@ record_memory()
 		kb=$(awk '/^Zswapped:/ { print $2 }' /proc/meminfo)
 		record mem "$c" "$r" orig_bytes $((kb * 1024))
 		;;
-	disk)
+	disk | fuse-disk)
 		record mem "$c" "$r" held 0
 		;;
 	esac
@@ -1050,6 +1063,7 @@ config_note()
 				printf "%.0f", $2 * p / 100 / 1024 }' /proc/meminfo) MiB), shrinker on"
 		;;
 	null-fuse) echo "stores nothing, unverified" ;;
+	fuse-disk) echo "every page on disk, one O_DIRECT I/O per request" ;;
 	*) echo "" ;;
 	esac
 }
@@ -1084,7 +1098,7 @@ print_servers()
 	local c any=0 reads
 
 	for c in "${configs[@]}"; do
-		case "$c" in swapdev-* | null-fuse) any=1 ;; esac
+		case "$c" in swapdev-* | null-fuse | fuse-disk) any=1 ;; esac
 	done
 	[ "$any" = 1 ] || return 0
 	printf '\nServers during the workload (medians): CPU seconds (all threads) against'
@@ -1095,7 +1109,7 @@ print_servers()
 	printf '%-20s %7s %7s %6s %9s %9s %9s %6s %9s %9s %13s\n' config cpu_s wall_s cpu% \
 		requests pool disk pool% writeback wthrough 'read p50/p99'
 	for c in "${configs[@]}"; do
-		case "$c" in swapdev-* | null-fuse) ;; *) continue ;; esac
+		case "$c" in swapdev-* | null-fuse | fuse-disk) ;; *) continue ;; esac
 		reads=$(med diag "$c" reads)
 		printf '%-20s %7s %7s %6s %9s %9s %9s %6s %9s %9s %13s\n' "$c" \
 			"$(med time "$c" server_cpu)" "$(med time "$c" total)" \
@@ -1156,6 +1170,9 @@ memory_detail()
 		;;
 	null-fuse)
 		echo "none (stores nothing)"
+		;;
+	fuse-disk)
+		echo "none (every page on disk)"
 		;;
 	esac
 }
@@ -1235,7 +1252,74 @@ print_targets_15()
 		target "swapdev-zstd uniform / swapdev-lz4 uniform <= 1.2" \
 			"$(rel uniform swapdev-zstd swapdev-lz4)" 1.2
 	fi
+	print_floors
 	return 0
+}
+
+# print_floors : how close to the disk swap file a capped pool can get on
+# this machine, from figures of the same run. A capped daemon pays what the
+# uncapped one (swapdev-lz4) pays, a FUSE round trip per request and the
+# pool's work, and on top of it reads a share S of its pages from the same
+# disk. Reading a page from disk costs at least what it costs the disk swap
+# file beyond an in-kernel RAM tier (disk - zram: the I/O wait, less zram's
+# compression), so its floor is swapdev-lz4 + S x (disk - zram). On a
+# uniform workload S cannot fall below the share of the data (same-filled
+# pages aside) that pool.limit cannot hold, whatever the policy: the limit
+# filled with compressible pages at the uncapped pool's density, then raw
+# ones. The targets' limits give the largest S that could meet them.
+print_floors()
+{
+	local c lim div t_free t_disk t_zram io share comp comp_ram disk_data best need
+
+	has_config disk && has_config zram-lz4 && has_config swapdev-lz4 || return 0
+	t_free=$(med time swapdev-lz4 uniform)
+	t_disk=$(med time disk uniform)
+	t_zram=$(med time zram-lz4 uniform)
+	io=$(awk -v d="$t_disk" -v z="$t_zram" 'BEGIN { printf "%.3f\n", d - z }')
+	# The uncapped hold: compressible pages and the RAM they take, raw and
+	# disk pages (no codec shrinks them), in bytes.
+	comp=$(awk -v p="$(med mem swapdev-lz4 pool_slots)" -v r="$(med mem swapdev-lz4 raw_slots)" \
+		'BEGIN { print (p - r) * 4096 }')
+	comp_ram=$(med mem swapdev-lz4 held_compressible)
+	disk_data=$(awk -v r="$(med mem swapdev-lz4 raw_slots)" -v d="$(med mem swapdev-lz4 disk_slots)" \
+		'BEGIN { print (r + d) * 4096 }')
+	printf '\nFloors of the capped pools on this machine (uniform run, medians):'
+	printf ' swapdev-lz4 %s s + disk share x (disk %s s - zram-lz4 %s s = %s s)\n\n' \
+		"$t_free" "$t_disk" "$t_zram" "$io"
+	printf '%-20s %7s %11s %8s %11s %12s %8s %11s\n' config target 'disk share' floor \
+		'x disk' 'best share' floor 'share for target'
+	for c in swapdev-lz4-half swapdev-lz4-quarter; do
+		has_config "$c" || continue
+		case "$c" in *-half) lim=1.1 div=2 ;; *) lim=1.3 div=4 ;; esac
+		share=$(awk -v a="$(med diag "$c" reads_pool)" -v b="$(med diag "$c" reads_disk)" \
+			'BEGIN { if (a == "-" || b == "-" || a + b == 0) print "-";
+				else printf "%.3f\n", b / (a + b) }')
+		# Best case: the limit filled with compressible pages at their
+		# density, raw pages in what is left of it.
+		best=$(awk -v l="$(to_bytes "$(budget_share "$div")")" -v c="$comp" -v cr="$comp_ram" \
+			-v r="$disk_data" 'BEGIN {
+			if (c + r <= 0 || cr <= 0) { print "-"; exit }
+			held = l * c / cr
+			if (held > c) { rest = l - cr; held = c + (rest < r ? rest : r) }
+			printf "%.3f\n", 1 - held / (c + r) }')
+		need=$(awk -v l="$lim" -v d="$t_disk" -v f="$t_free" -v io="$io" 'BEGIN {
+			if (io <= 0) print "-"; else printf "%.3f\n", (l * d - f) / io }')
+		printf '%-20s %7s %11s %8s %11s %12s %8s %11s\n' "$c" "$lim" "$share" \
+			"$(floor_ratio "$share")" "$(rel uniform "$c" disk)" "$best" \
+			"$(floor_ratio "$best")" "$need"
+	done
+	printf '\n(floor: the floor / disk at that share; x disk: what the configuration took.'
+	printf ' The skewed phase: no FUSE server goes below null-fuse, whose skewed phase'
+	printf ' took %s x disk and %s x zswap-capped)\n' \
+		"$(rel skewed null-fuse disk)" "$(rel skewed null-fuse zswap-capped)"
+}
+
+# floor_ratio SHARE : (swapdev-lz4 + SHARE x (disk - zram)) / disk, uniform.
+floor_ratio()
+{
+	awk -v s="$1" -v f="$t_free" -v io="$io" -v d="$t_disk" 'BEGIN {
+		if (s == "-" || f == "-" || d == "-" || d == 0) print "-";
+		else printf "%.2f\n", (f + s * io) / d }'
 }
 
 print_targets_18()

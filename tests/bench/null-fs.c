@@ -25,7 +25,15 @@
  * blocks and writeback throttling off, swapon with discard at priority
  * 100). mlockall, as the daemon, so that serving never faults.
  *
+ * With --backing FILE it is the disk floor instead: every request is one
+ * O_DIRECT pread or pwrite at the same offset of FILE (preallocated to the
+ * device size, as swapdevd's backing file), a discard one punched hole.
+ * That is the least a FUSE swap server whose pages live on disk can do, so
+ * it bounds from below what swapdevd costs on a page its pool does not
+ * hold; its pages are real, so the workload verifies them as usual.
+ *
  * Usage: null-fs --size BYTES --mountpoint DIR --pidfile FILE [--no-io-uring]
+ *                [--backing FILE]
  * The pidfile is written once swap is active; SIGTERM or SIGINT swaps off,
  * detaches the loop device, unmounts and exits 0.
  */
@@ -68,6 +76,7 @@ struct null_thread {
 	pthread_t thread;
 	bool running;
 	unsigned char *buf; /* a request arrives here; a read's reply is built here */
+	unsigned char *bounce; /* --backing: write data that is not page-aligned */
 };
 
 struct null_fs {
@@ -78,6 +87,7 @@ struct null_fs {
 	struct fuse_ring *ring;
 	struct null_thread *ring_threads;
 	unsigned nr_ring_threads;
+	int backing_fd; /* --backing, or -1 */
 	/* The swap signature: the only bytes kept. Written before swapon, read after. */
 	unsigned char header[HEADER_SIZE];
 	pthread_mutex_t header_lock;
@@ -183,7 +193,27 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-/* Zeros, but for the part of the signature page the read covers. */
+/* One O_DIRECT pread or pwrite of the whole range (a short one is continued). */
+static int backing_io(int fd, bool write, void *buf, size_t size, off_t off)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = write ? pwrite(fd, (char *)buf + done, size - done, off + (off_t)done)
+				  : pread(fd, (char *)buf + done, size - done, off + (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Zeros, but for the part of the signature page the read covers (or --backing). */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -195,6 +225,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	size = (size_t)MIN((uint64_t)MIN(size, (size_t)MAX_REQUEST), fs->size - (uint64_t)off);
+	if (fs->backing_fd >= 0) {
+		int r = backing_io(fs->backing_fd, false, buf, size, off);
+
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_buf(req, (const char *)buf, size);
+		return;
+	}
 	memset(buf, 0, size);
 	if ((uint64_t)off < HEADER_SIZE) {
 		pthread_mutex_lock(&fs->header_lock);
@@ -217,6 +256,27 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, ENOSPC);
 		return;
 	}
+	if (fs->backing_fd >= 0) {
+		int r;
+
+		/* O_DIRECT needs aligned memory; ring payloads are, /dev/fuse buffers not. */
+		if ((uintptr_t)buf % 4096) {
+			if (!current_thread->bounce)
+				current_thread->bounce = alloc_resident(MAX_REQUEST);
+			if (!current_thread->bounce) {
+				fuse_reply_err(req, ENOMEM);
+				return;
+			}
+			memcpy(current_thread->bounce, buf, size);
+			buf = (const char *)current_thread->bounce;
+		}
+		r = backing_io(fs->backing_fd, true, (void *)buf, size, off);
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
 	if ((uint64_t)off < HEADER_SIZE) {
 		pthread_mutex_lock(&fs->header_lock);
 		memcpy(fs->header + off, buf, MIN(size, HEADER_SIZE - (size_t)off));
@@ -228,10 +288,17 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
+	struct null_fs *fs = fuse_req_userdata(req);
+
 	if (off < 0 || len <= 0)
 		fuse_reply_err(req, EINVAL);
-	else if (mode == 0 || mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+	else if (mode == 0)
 		fuse_reply_err(req, 0);
+	else if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+		fuse_reply_err(req, fs->backing_fd >= 0 &&
+					    fallocate(fs->backing_fd, mode, off, len) < 0
+					? errno
+					: 0);
 	else
 		fuse_reply_err(req, EOPNOTSUPP);
 }
@@ -379,9 +446,14 @@ static void threads_stop(struct null_fs *fs)
 			pthread_join(fs->threads[i].thread, NULL);
 		if (fs->threads[i].buf)
 			munmap(fs->threads[i].buf, RECEIVE_BUFFER);
+		if (fs->threads[i].bounce)
+			munmap(fs->threads[i].bounce, MAX_REQUEST);
 	}
 	/* The ring threads end with the connection, which the unmount ended. */
 	fuse_ring_stop(fs->ring);
+	for (unsigned i = 0; i < fs->nr_ring_threads; i++)
+		if (fs->ring_threads[i].bounce)
+			munmap(fs->ring_threads[i].bounce, MAX_REQUEST);
 	free(fs->ring_threads);
 }
 
@@ -433,7 +505,7 @@ static int parse_size(const char *s, uint64_t *ret)
 static int usage(void)
 {
 	fprintf(stderr, "usage: null-fs --size BYTES[K|M|G] --mountpoint DIR --pidfile FILE "
-			"[--no-io-uring]\n");
+			"[--no-io-uring] [--backing FILE]\n");
 	return 2;
 }
 
@@ -444,12 +516,13 @@ int main(int argc, char **argv)
 	    {"mountpoint", required_argument, NULL, 'm'},
 	    {"pidfile", required_argument, NULL, 'p'},
 	    {"no-io-uring", no_argument, NULL, 'n'},
+	    {"backing", required_argument, NULL, 'b'},
 	    {},
 	};
 	char *fuse_argv[] = {"null-fs", "-o", "default_permissions,fsname=nullfs,subtype=nullfs",
 			     NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(3, fuse_argv);
-	const char *mountpoint = NULL, *pidfile = NULL;
+	const char *mountpoint = NULL, *pidfile = NULL, *backing = NULL;
 	struct activate_loop loop = ACTIVATE_LOOP_INIT;
 	uint8_t uuid[ACTIVATE_UUID_SIZE];
 	char file[4096];
@@ -477,6 +550,9 @@ int main(int argc, char **argv)
 		case 'n':
 			io_uring = false;
 			break;
+		case 'b':
+			backing = optarg;
+			break;
 		default:
 			return usage();
 		}
@@ -485,7 +561,15 @@ int main(int argc, char **argv)
 		return usage();
 	snprintf(file, sizeof(file), "%s/%s", mountpoint, FILE_NAME);
 	fs->started = time(NULL);
+	fs->backing_fd = -1;
 	pthread_mutex_init(&fs->header_lock, NULL);
+	if (backing) {
+		fs->backing_fd = open(backing, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+		if (fs->backing_fd < 0 || fallocate(fs->backing_fd, 0, 0, (off_t)fs->size) < 0) {
+			log_error_errno(-errno, "cannot preallocate %s with O_DIRECT", backing);
+			goto out;
+		}
+	}
 
 	/* Signals are taken by sigwait() in this thread only. */
 	sigemptyset(&stop);
@@ -540,8 +624,8 @@ int main(int argc, char **argv)
 		goto out_detach;
 	}
 	swapping = true;
-	log_info("swap active on %s (%s, %" PRIu64 " MiB, stores nothing)", loop.path, file,
-		 fs->size >> 20);
+	log_info("swap active on %s (%s, %" PRIu64 " MiB, %s)", loop.path, file, fs->size >> 20,
+		 backing ? "pages in the backing file" : "stores nothing");
 	r = write_pidfile(pidfile);
 	if (r < 0) {
 		log_error_errno(r, "cannot write %s", pidfile);
@@ -576,6 +660,8 @@ out_unmount:
 	threads_stop(fs);
 	fuse_session_destroy(fs->se);
 out:
+	if (fs->backing_fd >= 0)
+		close(fs->backing_fd);
 	free(fs);
 	return status;
 }
